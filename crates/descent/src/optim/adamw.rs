@@ -1,0 +1,84 @@
+//! AdamW: Adam with decoupled weight decay.
+
+use serde::{Deserialize, Serialize};
+
+use crate::optim::adam::AdamCoefficients;
+use crate::{Adam, Error, Lane, Rule, StepCount};
+
+/// AdamW (Loshchilov and Hutter, 2017): PyTorch's `torch.optim.AdamW`.
+///
+/// Adam whose weight decay shrinks the weights directly, θ ← θ·(1 − η·λ) at the start of each step, instead of
+/// adding λ·θ to the gradient where Adam's scaling would weaken it for coordinates with large gradients. Everything
+/// else is [`Adam`]'s rule; as in PyTorch, this is `Adam` with `decoupled_weight_decay`, and a default weight
+/// decay of 1e-2. The decay uses the group's current η, so a learning-rate scheduler scales it too.
+///
+/// State: `step`, `exp_avg`, `exp_avg_sq`, and `max_exp_avg_sq` with AMSGrad.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdamW {
+    /// Learning rate η (default 1e-3).
+    pub lr: f64,
+    /// Decays (β₁, β₂) of the first and second moments (default (0.9, 0.999)).
+    pub betas: (f64, f64),
+    /// Term ε added to the denominator (default 1e-8).
+    pub eps: f64,
+    /// Decoupled weight decay λ (default 1e-2).
+    pub weight_decay: f64,
+    /// Use the maximum of past second moments, AMSGrad (default false).
+    pub amsgrad: bool,
+    /// Ascend instead of descend (default false).
+    pub maximize: bool,
+}
+
+impl Default for AdamW {
+    fn default() -> Self {
+        AdamW { weight_decay: 1e-2, ..AdamW::from(Adam::default()) }
+    }
+}
+
+impl From<Adam> for AdamW {
+    /// Adam's hyperparameters, with the weight decay decoupled.
+    fn from(adam: Adam) -> Self {
+        let Adam { lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay: _ } = adam;
+        AdamW { lr, betas, eps, weight_decay, amsgrad, maximize }
+    }
+}
+
+impl From<AdamW> for Adam {
+    /// The same optimizer, as `Adam` with `decoupled_weight_decay`.
+    fn from(adamw: AdamW) -> Self {
+        let AdamW { lr, betas, eps, weight_decay, amsgrad, maximize } = adamw;
+        Adam { lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay: true }
+    }
+}
+
+impl Rule for AdamW {
+    const NAME: &'static str = "AdamW";
+
+    fn validate(&self) -> Result<(), Error> {
+        Adam::from(*self).validate_as(Self::NAME)
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn state_names(&self) -> &'static [&'static str] {
+        Adam::from(*self).state_names()
+    }
+
+    type Coefficients<L: Lane> = AdamCoefficients<L>;
+
+    fn coefficients<L: Lane>(&self, step: StepCount) -> AdamCoefficients<L> {
+        Adam::from(*self).coefficients(step)
+    }
+
+    #[inline(always)]
+    fn update<L: Lane>(c: &AdamCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
+        Adam::update(c, param, grad, state)
+    }
+}

@@ -1,0 +1,143 @@
+//! RMSprop: AdaGrad with a moving average instead of a sum.
+
+use serde::{Deserialize, Serialize};
+
+use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar, Lerp};
+use crate::validate::non_negative;
+use crate::{Error, Lane, Rule, StepCount};
+
+/// RMSprop (Hinton, 2012): PyTorch's `torch.optim.RMSprop`.
+///
+/// Divides the learning rate by the root of an exponentially decaying average of squared gradients, so the step
+/// size adapts per coordinate like AdaGrad's but no longer decays for ever. In the article's notation (γ is the
+/// decay, PyTorch's `alpha`):
+///
+/// ```text
+/// E[g²]_t = γ·E[g²]_{t−1} + (1 − γ)·g_t²
+/// θ      ← θ − η / (√E[g²]_t + ε) · g_t
+/// ```
+///
+/// PyTorch's rule, followed exactly (α = `alpha`, λ = `weight_decay`, μ = `momentum`; s = `square_avg`,
+/// ḡ = `grad_avg`, b = `momentum_buffer`):
+///
+/// ```text
+/// g ← ∇J(θ) (−∇J(θ) if maximize);   g ← g + λ·θ if λ ≠ 0
+/// s ← α·s + (1 − α)·g²
+/// ḡ ← ḡ + (1 − α)·(g − ḡ)                        centered only
+/// d = √(s − ḡ²) + ε  (centered)   or   d = √s + ε
+/// b ← μ·b + g/d;  θ ← θ − η·b    (μ > 0)      or   θ ← θ − η·g/d
+/// ```
+///
+/// ε is added outside the root (TensorFlow adds it inside). There is no bias correction: s starts at zero, so the
+/// first steps are large (about η/√(1 − α) per coordinate). The momentum buffer starts at zero, unlike SGD's.
+///
+/// State: `step` (counted, not used by the rule), `square_avg`, `momentum_buffer` (μ > 0), `grad_avg` (centered).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RmsProp {
+    /// Learning rate η (default 1e-2).
+    pub lr: f64,
+    /// Decay α of the average of squared gradients (default 0.99).
+    pub alpha: f64,
+    /// Term ε added to the denominator (default 1e-8).
+    pub eps: f64,
+    /// L2 penalty λ added to the gradient (default 0).
+    pub weight_decay: f64,
+    /// Momentum factor μ (default 0).
+    pub momentum: f64,
+    /// Divide by an estimate of the gradient's variance instead of its second moment (default false).
+    pub centered: bool,
+    /// Ascend instead of descend (default false).
+    pub maximize: bool,
+}
+
+impl Default for RmsProp {
+    fn default() -> Self {
+        RmsProp { lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0.0, momentum: 0.0, centered: false, maximize: false }
+    }
+}
+
+/// [`RmsProp`]'s per-step scalars.
+#[derive(Debug, Clone, Copy)]
+pub struct RmsPropCoefficients<L> {
+    alpha: L,
+    one_minus_alpha: L,
+    eps: L,
+    neg_lr: L,
+    weight_decay: Option<L>,
+    momentum: Option<L>,
+    centered: Option<Lerp<L>>,
+    maximize: bool,
+}
+
+impl Rule for RmsProp {
+    const NAME: &'static str = "RMSprop";
+
+    fn validate(&self) -> Result<(), Error> {
+        non_negative(Self::NAME, "lr", self.lr)?;
+        non_negative(Self::NAME, "eps", self.eps)?;
+        non_negative(Self::NAME, "momentum", self.momentum)?;
+        non_negative(Self::NAME, "weight_decay", self.weight_decay)?;
+        non_negative(Self::NAME, "alpha", self.alpha)
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn state_names(&self) -> &'static [&'static str] {
+        match (self.momentum > 0.0, self.centered) {
+            (false, false) => &["square_avg"],
+            (true, false) => &["square_avg", "momentum_buffer"],
+            (false, true) => &["square_avg", "grad_avg"],
+            (true, true) => &["square_avg", "momentum_buffer", "grad_avg"],
+        }
+    }
+
+    type Coefficients<L: Lane> = RmsPropCoefficients<L>;
+
+    fn coefficients<L: Lane>(&self, _step: StepCount) -> RmsPropCoefficients<L> {
+        RmsPropCoefficients {
+            alpha: scalar(self.alpha),
+            one_minus_alpha: scalar(1.0 - self.alpha),
+            eps: scalar(self.eps),
+            neg_lr: scalar(-self.lr),
+            weight_decay: (self.weight_decay != 0.0).then(|| scalar(self.weight_decay)),
+            momentum: (self.momentum > 0.0).then(|| scalar(self.momentum)),
+            centered: self.centered.then(|| Lerp::new(1.0 - self.alpha)),
+            maximize: self.maximize,
+        }
+    }
+
+    #[inline(always)]
+    fn update<L: Lane>(c: &RmsPropCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
+        let mut g = if c.maximize { -grad } else { grad };
+        if let Some(weight_decay) = c.weight_decay {
+            g = add_scaled(g, *param, weight_decay);
+        }
+        let (square_avg, rest) = state.split_first_mut().expect("RMSprop keeps square_avg");
+        *square_avg = addcmul(*square_avg * c.alpha, g, g, c.one_minus_alpha);
+        let root = match &c.centered {
+            Some(lerp) => {
+                let grad_avg = rest.last_mut().expect("centered RMSprop keeps grad_avg");
+                *grad_avg = lerp.apply(*grad_avg, g);
+                // square_avg.addcmul(grad_avg, grad_avg, value=-1): (−1·ḡ) is exact, so this is one fused op.
+                (-*grad_avg).mul_add(*grad_avg, *square_avg).sqrt()
+            }
+            None => square_avg.sqrt(),
+        };
+        let avg = root + c.eps;
+        match c.momentum {
+            Some(momentum) => {
+                let buffer = &mut rest[0];
+                *buffer = *buffer * momentum + g / avg;
+                *param = add_scaled(*param, *buffer, c.neg_lr);
+            }
+            None => *param = addcdiv(*param, g, avg, c.neg_lr),
+        }
+    }
+}

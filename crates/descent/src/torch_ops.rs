@@ -1,0 +1,78 @@
+//! PyTorch's element-wise tensor operations, with the rounding of its CPU kernels (AVX2/AVX-512 dispatch).
+//!
+//! Rules written with these read like PyTorch's `_single_tensor_*` functions and round the same way: scalar
+//! arguments are rounded to the element type once, `add(alpha=…)` and `addcmul` are fused multiply-adds, `addcdiv`
+//! multiplies, divides and adds with three roundings.
+
+use crate::{Float, Lane};
+
+/// The element type of lane `L`.
+pub(crate) type Scalar<L> = <L as Lane>::Scalar;
+
+/// A Python float as PyTorch passes it to a tensor op: rounded to the element type once, then broadcast.
+#[inline(always)]
+pub(crate) fn scalar<L: Lane>(value: f64) -> L {
+    L::splat(Scalar::<L>::from_f64(value))
+}
+
+/// `x.add(y, alpha=alpha)`: `alpha·y + x`, rounded once.
+#[inline(always)]
+pub(crate) fn add_scaled<L: Lane>(x: L, y: L, alpha: L) -> L {
+    alpha.mul_add(y, x)
+}
+
+/// `x.addcmul(t1, t2, value=value)`: `(value·t1)·t2 + x`, the product `value·t1` rounded first.
+#[inline(always)]
+pub(crate) fn addcmul<L: Lane>(x: L, t1: L, t2: L, value: L) -> L {
+    (value * t1).mul_add(t2, x)
+}
+
+/// `x.addcdiv(t1, t2, value=value)`: `x + (value·t1)/t2`, three roundings.
+#[inline(always)]
+pub(crate) fn addcdiv<L: Lane>(x: L, t1: L, t2: L, value: L) -> L {
+    x + (value * t1) / t2
+}
+
+/// `start.lerp(end, weight)` for a scalar weight, as PyTorch's CPU kernel computes it: `start + w·(end − start)`
+/// for `|w| < 0.5`, else `end + (w − 1)·(end − start)`, each a fused multiply-add.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lerp<L> {
+    coefficient: L,
+    from_end: bool,
+}
+
+impl<L: Lane> Lerp<L> {
+    pub(crate) fn new(weight: f64) -> Self {
+        let w = Scalar::<L>::from_f64(weight);
+        let from_end = w.to_f64().abs() >= 0.5;
+        let coefficient = if from_end { w - Scalar::<L>::from_f64(1.0) } else { w };
+        Lerp { coefficient: L::splat(coefficient), from_end }
+    }
+
+    #[inline(always)]
+    pub(crate) fn apply(&self, start: L, end: L) -> L {
+        let base = if self.from_end { end } else { start };
+        self.coefficient.mul_add(end - start, base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lerp_uses_the_form_of_the_weight() {
+        // Both forms give the exact end points.
+        assert_eq!(Lerp::<f32>::new(0.1).apply(2.0, 3.0), 2.1);
+        assert_eq!(Lerp::<f64>::new(1.0).apply(2.0, 3.0), 3.0);
+        assert_eq!(Lerp::<f64>::new(0.0).apply(2.0, 3.0), 2.0);
+        // w = 0.75: end + (w - 1)(end - start) = 3 - 0.25 = 2.75.
+        assert_eq!(Lerp::<f32>::new(0.75).apply(2.0, 3.0), 2.75);
+    }
+
+    #[test]
+    fn addcdiv_multiplies_before_dividing() {
+        // (3·1)/3 = 1 exactly; 3·(1/3) would round.
+        assert_eq!(addcdiv(0.0f32, 1.0, 3.0, 3.0), 1.0);
+    }
+}

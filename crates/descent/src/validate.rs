@@ -1,0 +1,37 @@
+//! Hyperparameter checks shared by the optimizers, with PyTorch's rules and messages that name the bad value.
+
+use crate::Error;
+
+/// A finite value `>= 0` (learning rates, epsilons, weight decay, momentum, …).
+pub(crate) fn non_negative(optimizer: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
+    check(optimizer, name, value, value >= 0.0, "a finite number >= 0")
+}
+
+/// A value in `[0, 1)` (Adam's betas).
+pub(crate) fn unit_open(optimizer: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
+    check(optimizer, name, value, (0.0..1.0).contains(&value), "0 <= value < 1")
+}
+
+/// A value in `[0, 1]` (Adadelta's rho).
+pub(crate) fn unit_closed(optimizer: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
+    check(optimizer, name, value, (0.0..=1.0).contains(&value), "0 <= value <= 1")
+}
+
+/// Any finite value (SGD's dampening, which PyTorch does not restrict).
+pub(crate) fn finite(optimizer: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
+    check(optimizer, name, value, true, "a finite number")
+}
+
+fn check(
+    optimizer: &'static str,
+    name: &'static str,
+    value: f64,
+    in_range: bool,
+    expected: &'static str,
+) -> Result<(), Error> {
+    if in_range && value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperparameter { optimizer, name, value, expected })
+    }
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Writes the PyTorch reference fixtures that descent's parity tests read.
+
+Each case runs one `torch.optim` optimizer (the default CPU single-tensor path, `foreach=False`) for STEPS steps
+on three parameters in two parameter groups, and records every parameter and every state tensor after every step.
+
+    group 0: "w" (1037 elements), "b" (7 elements)
+    group 1: "c" (1 element), which has no gradient on steps 1, 2 and every fifth step
+
+Initial parameters and gradients come from an integer hash (`value` below), so they are exact multiples of 1/2048
+that both this script and the Rust tests compute without rounding; gradients change every step.
+
+Output, under tests/fixtures/torch/:
+    manifest.json         the cases: optimizer, dtype, groups, parameters, which state exists after each step
+    <case>.<dtype>.bin    little-endian floats: for step 1..STEPS, for each parameter in order, its values, then
+                          the values of each state tensor it has at that step, in PyTorch's state-key order
+
+Regenerate (needs torch; CI does not):
+    python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch numpy
+    /tmp/torchenv/bin/python tools/make_torch_fixtures.py
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+STEPS = 50
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "torch")
+
+PARAMS = [  # name, length, gradient scale (a power of two, so scaled gradients stay exact), group
+    ("w", 1037, 1.0, 0),
+    ("b", 7, 1.0 / 64.0, 0),
+    ("c", 1, 8.0, 1),
+]
+
+
+def has_grad(name, step):
+    """Parameter "c" gets no gradient on steps 1 and 2 and on every fifth step."""
+    return name != "c" or (step > 2 and step % 5 != 0)
+
+
+def mix(x):
+    """A 32-bit integer hash (lowbias32)."""
+    x &= 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    x ^= x >> 16
+    return x
+
+
+def value(param, step, index):
+    """A pseudo-random multiple of 1/2048 in [-2, 2), exact in f32 and f64."""
+    h = mix(param * 0x9E3779B1 + 0x632BE5AB)
+    h = mix(h ^ ((step * 0x85EBCA77) & 0xFFFFFFFF))
+    h = mix(h ^ ((index * 0xC2B2AE3D) & 0xFFFFFFFF))
+    return ((h % 8192) - 4096) / 2048.0
+
+
+def initial_param(k, length):
+    return [2.0 * value(k, 0, j) for j in range(length)]
+
+
+def gradient(k, step, length, scale):
+    return [scale * value(k, step, j) for j in range(length)]
+
+
+# name: (torch class, descent optimizer name, group-0 hyperparameters, group-1 overrides)
+CASES = {
+    "sgd_plain": ("SGD", "sgd", {"lr": 0.1}, {"lr": 0.05}),
+    "sgd_default": ("SGD", "sgd", {}, {"weight_decay": 0.1}),
+    "sgd_momentum": ("SGD", "sgd", {"lr": 0.05, "momentum": 0.9}, {"momentum": 0.5}),
+    "sgd_dampening_wd": (
+        "SGD", "sgd", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.01}, {"lr": 0.02}),
+    "sgd_nesterov_maximize": (
+        "SGD", "sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.05, "maximize": True},
+        {"nesterov": False, "momentum": 0.8}),
+    "adagrad_default": ("Adagrad", "adagrad", {}, {"lr": 0.1}),
+    "adagrad_all": (
+        "Adagrad", "adagrad",
+        {"lr": 0.05, "lr_decay": 0.01, "weight_decay": 0.1, "initial_accumulator_value": 0.1, "eps": 1e-6,
+         "maximize": True},
+        {"lr_decay": 0.0, "weight_decay": 0.0}),
+    "rmsprop_default": ("RMSprop", "rmsprop", {}, {"alpha": 0.9}),
+    "rmsprop_centered": ("RMSprop", "rmsprop", {"centered": True, "lr": 0.005}, {"alpha": 0.4}),
+    "rmsprop_momentum": ("RMSprop", "rmsprop", {"momentum": 0.5, "weight_decay": 0.01}, {"momentum": 0.0}),
+    "rmsprop_all": (
+        "RMSprop", "rmsprop",
+        {"lr": 0.01, "alpha": 0.9, "eps": 1e-6, "momentum": 0.8, "centered": True, "weight_decay": 0.1,
+         "maximize": True},
+        {"lr": 0.001}),
+    "adadelta_default": ("Adadelta", "adadelta", {}, {"rho": 0.5}),
+    "adadelta_all": (
+        "Adadelta", "adadelta", {"lr": 0.5, "rho": 0.95, "eps": 1e-5, "weight_decay": 0.1, "maximize": True},
+        {"lr": 2.0}),
+    "adam_default": ("Adam", "adam", {}, {"lr": 0.01}),
+    "adam_amsgrad": ("Adam", "adam", {"lr": 0.01, "betas": [0.8, 0.99], "amsgrad": True}, {"amsgrad": False}),
+    "adam_l2_maximize": (
+        "Adam", "adam", {"lr": 0.01, "betas": [0.3, 0.99], "weight_decay": 0.1, "maximize": True},
+        {"weight_decay": 0.0}),
+    "adam_decoupled": (
+        "Adam", "adam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "eps": 1e-6},
+        {"decoupled_weight_decay": False}),
+    "adamw_default": ("AdamW", "adamw", {}, {"weight_decay": 0.0}),
+    "adamw_amsgrad": (
+        "AdamW", "adamw", {"lr": 0.01, "weight_decay": 0.3, "amsgrad": True, "maximize": True}, {"lr": 0.1}),
+}
+
+DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
+
+# Every case runs in f32; these also run in f64 (together they cover every option of every optimizer), which keeps
+# the committed fixtures small.
+F64_CASES = {
+    "sgd_dampening_wd", "sgd_nesterov_maximize", "adagrad_all", "rmsprop_momentum", "rmsprop_all", "adadelta_all",
+    "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad",
+}
+
+
+def torch_hyper(hyper):
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in hyper.items()}
+
+
+def run_case(case, dtype_name):
+    torch_name, _, hyper0, overrides = CASES[case]
+    dtype, np_dtype = DTYPES[dtype_name]
+    hyper1 = {**hyper0, **overrides}
+    tensors = [torch.tensor(initial_param(k, n), dtype=dtype) for k, (_, n, _, _) in enumerate(PARAMS)]
+    groups = [
+        {"params": [t for t, spec in zip(tensors, PARAMS) if spec[3] == g], **torch_hyper(h)}
+        for g, h in enumerate([hyper0, hyper1])
+    ]
+    # Group 0's hyperparameters are the constructor's defaults too: Adagrad takes `initial_accumulator_value` from the
+    # constructor for every group, ignoring the groups' own.
+    opt = getattr(torch.optim, torch_name)(groups, foreach=False, **torch_hyper(hyper0))
+    blob = bytearray()
+    present, step_counts, buffer_names = [], [], {}
+    for step in range(1, STEPS + 1):
+        for k, (name, n, scale, _) in enumerate(PARAMS):
+            tensors[k].grad = (
+                torch.tensor(gradient(k, step, n, scale), dtype=dtype) if has_grad(name, step) else None)
+        opt.step()
+        present_now, steps_now = [], []
+        for k, (name, _, _, _) in enumerate(PARAMS):
+            t = tensors[k]
+            blob += t.detach().numpy().astype(np_dtype).tobytes()
+            state = opt.state.get(t, {})
+            names = [key for key in state if key != "step"]
+            present_now.append(bool(state))
+            steps_now.append(float(state["step"]) if "step" in state else None)
+            if state:
+                if buffer_names.setdefault(name, names) != names:
+                    sys.exit(f"{case}: state keys of {name} changed: {names}")
+                for key in names:
+                    blob += state[key].detach().numpy().astype(np_dtype).tobytes()
+        present.append(present_now)
+        step_counts.append(steps_now)
+    file = f"{case}.{dtype_name}.bin"
+    with open(os.path.join(OUT, file), "wb") as f:
+        f.write(blob)
+    return {
+        "case": case,
+        "dtype": dtype_name,
+        "file": file,
+        "present": present,
+        "step": step_counts,
+        "buffers": [buffer_names.get(name, []) for name, _, _, _ in PARAMS],
+    }
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    torch.set_num_threads(1)
+    manifest = {
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "steps": STEPS,
+        "params": [
+            {"name": name, "len": n, "grad_scale": scale, "group": group,
+             "grad_steps": [s for s in range(1, STEPS + 1) if has_grad(name, s)]}
+            for name, n, scale, group in PARAMS
+        ],
+        "probes": [{"args": list(a), "value": value(*a)} for a in [(0, 0, 0), (2, 7, 1036), (1, 50, 3), (5, 1, 9)]],
+        "cases": [],
+    }
+    for case, (_, optimizer, hyper0, overrides) in CASES.items():
+        for dtype_name in DTYPES:
+            if dtype_name == "f64" and case not in F64_CASES:
+                continue
+            record = run_case(case, dtype_name)
+            record["optimizer"] = optimizer
+            record["groups"] = [hyper0, {**hyper0, **overrides}]
+            manifest["cases"].append(record)
+    with open(os.path.join(OUT, "manifest.json"), "w") as f:
+        json.dump(manifest, f, separators=(",", ":"))
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
