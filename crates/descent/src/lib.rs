@@ -66,6 +66,7 @@
 //! infinite learning rate); Adagrad uses each group's own `initial_accumulator_value`. Non-finite gradients are
 //! not rejected: as in PyTorch, they propagate into the parameters and the state.
 
+mod dynamic;
 mod error;
 mod kernel;
 mod lane;
@@ -73,22 +74,25 @@ pub mod optim;
 mod optimizer;
 mod param;
 mod rule;
+mod spec;
 mod state;
 mod torch_ops;
 mod validate;
 
+pub use dynamic::{DynOptimizer, FlatOptimizer};
 pub use error::Error;
 pub use lane::{Float, Lane};
 pub use optim::adadelta::Adadelta;
 pub use optim::adagrad::Adagrad;
 pub use optim::adam::Adam;
 pub use optim::adamw::AdamW;
-pub use optim::lookahead_nesterov::LookaheadNesterov;
+pub use optim::lookahead_nesterov::{LookaheadNesterov, LookaheadOptimizer};
 pub use optim::rmsprop::RmsProp;
 pub use optim::sgd::Sgd;
 pub use optimizer::Optimizer;
 pub use param::{Group, Param};
 pub use rule::{Rule, StepCount};
+pub use spec::{catalog, CatalogEntry, Spec, SpecError};
 pub use state::ParamState;
 
 /// The README's examples, compiled and run as tests.

@@ -1,6 +1,6 @@
 //! The article's look-ahead Nesterov momentum follows the same path as PyTorch's reformulated Nesterov SGD.
 
-use descent::{Error, LookaheadNesterov, Optimizer, Param, Sgd};
+use descent::{Error, LookaheadNesterov, LookaheadOptimizer, Optimizer, Param, Sgd};
 
 /// The Rosenbrock function's gradient: a curved valley where momentum matters.
 fn rosenbrock_gradient(p: &[f64], g: &mut [f64]) -> f64 {
@@ -15,7 +15,7 @@ fn lookahead_points_equal_pytorch_nesterov_parameters() {
     let (lr, momentum) = (1e-3, 0.9);
     let start = [-1.5, 2.0];
     let mut theta = start.to_vec();
-    let mut lookahead = LookaheadNesterov::new(lr, momentum, 2).unwrap();
+    let mut lookahead = LookaheadOptimizer::new(LookaheadNesterov { lr, momentum }, 2).unwrap();
     let mut phi = start.to_vec();
     let hyper = Sgd { lr, momentum, nesterov: true, ..Sgd::default() };
     let mut sgd = Optimizer::<Sgd, f64>::new(hyper, [Param::new(2)]).unwrap();
@@ -36,7 +36,7 @@ fn lookahead_points_equal_pytorch_nesterov_parameters() {
 
 #[test]
 fn the_gradient_is_taken_at_the_lookahead_point() {
-    let mut opt = LookaheadNesterov::new(0.1, 0.5, 1).unwrap();
+    let mut opt = LookaheadOptimizer::new(LookaheadNesterov { lr: 0.1, momentum: 0.5 }, 1).unwrap();
     let mut theta = vec![1.0f64];
     let mut seen = Vec::new();
     for _ in 0..3 {
@@ -56,14 +56,14 @@ fn the_gradient_is_taken_at_the_lookahead_point() {
 #[test]
 fn bad_input_is_an_error_that_changes_nothing() {
     assert!(matches!(
-        LookaheadNesterov::<f32>::new(-1.0, 0.9, 1),
+        LookaheadOptimizer::<f32>::new(LookaheadNesterov { lr: -1.0, momentum: 0.9 }, 1),
         Err(Error::InvalidHyperparameter { name: "lr", .. })
     ));
     assert!(matches!(
-        LookaheadNesterov::<f32>::new(0.1, f64::NAN, 1),
+        LookaheadOptimizer::<f32>::new(LookaheadNesterov { lr: 0.1, momentum: f64::NAN }, 1),
         Err(Error::InvalidHyperparameter { name: "momentum", .. })
     ));
-    let mut opt = LookaheadNesterov::<f32>::new(0.1, 0.9, 2).unwrap();
+    let mut opt = LookaheadOptimizer::<f32>::new(LookaheadNesterov { lr: 0.1, momentum: 0.9 }, 2).unwrap();
     let before = opt.clone();
     let mut theta = vec![1.0f32; 3];
     let err = opt.step(&mut theta, |_, _| panic!("not called")).unwrap_err();

@@ -1,5 +1,7 @@
 //! Nesterov momentum in its original look-ahead form, which evaluates the gradient ahead of the parameters.
 
+use serde::{Deserialize, Serialize};
+
 use crate::torch_ops::scalar;
 use crate::validate::non_negative;
 use crate::{Error, Float, Lane};
@@ -21,11 +23,11 @@ use crate::{Error, Float, Lane};
 /// equal the look-ahead points θ + γ·v of this optimizer (while η is constant).
 ///
 /// ```
-/// use descent::LookaheadNesterov;
+/// use descent::{LookaheadNesterov, LookaheadOptimizer};
 ///
 /// // J(θ) = ½·(θ₀² + 10·θ₁²)
 /// let mut theta = vec![1.0_f64, 1.0];
-/// let mut opt = LookaheadNesterov::new(0.05, 0.9, theta.len())?;
+/// let mut opt = LookaheadOptimizer::new(LookaheadNesterov { lr: 0.05, momentum: 0.9 }, theta.len())?;
 /// for _ in 0..300 {
 ///     opt.step(&mut theta, |point, grad| {
 ///         grad[0] = point[0];
@@ -35,42 +37,66 @@ use crate::{Error, Float, Lane};
 /// assert!(theta.iter().all(|v| v.abs() < 1e-6));
 /// # Ok::<(), descent::Error>(())
 /// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LookaheadNesterov {
+    /// Learning rate η (default 1e-3, as SGD's).
+    pub lr: f64,
+    /// Momentum γ (default 0.9).
+    pub momentum: f64,
+}
+
+impl Default for LookaheadNesterov {
+    fn default() -> Self {
+        LookaheadNesterov { lr: 1e-3, momentum: 0.9 }
+    }
+}
+
+impl LookaheadNesterov {
+    /// The optimizer's name in errors and listings.
+    pub const NAME: &'static str = "LookaheadNesterov";
+
+    /// Rejects a negative or non-finite learning rate or momentum.
+    pub fn validate(&self) -> Result<(), Error> {
+        non_negative(Self::NAME, "lr", self.lr)?;
+        non_negative(Self::NAME, "momentum", self.momentum)
+    }
+}
+
+/// [`LookaheadNesterov`] applied to one parameter vector: the hyperparameters, the velocity v, and buffers for the
+/// look-ahead point and its gradient.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LookaheadNesterov<T> {
-    lr: f64,
-    momentum: f64,
+pub struct LookaheadOptimizer<T> {
+    hyper: LookaheadNesterov,
     velocity: Vec<T>,
     point: Vec<T>,
     grad: Vec<T>,
 }
 
-impl<T: Float> LookaheadNesterov<T> {
-    /// The optimizer's name in errors and listings.
-    pub const NAME: &'static str = "LookaheadNesterov";
-
-    /// An optimizer with learning rate `lr` (η) and momentum `momentum` (γ) for a parameter of `len` elements.
-    pub fn new(lr: f64, momentum: f64, len: usize) -> Result<Self, Error> {
-        non_negative(Self::NAME, "lr", lr)?;
-        non_negative(Self::NAME, "momentum", momentum)?;
+impl<T: Float> LookaheadOptimizer<T> {
+    /// An optimizer for a parameter of `len` elements, after validating `hyper`.
+    pub fn new(hyper: LookaheadNesterov, len: usize) -> Result<Self, Error> {
+        hyper.validate()?;
         let zeros = vec![T::default(); len];
-        Ok(LookaheadNesterov { lr, momentum, velocity: zeros.clone(), point: zeros.clone(), grad: zeros })
+        Ok(LookaheadOptimizer { hyper, velocity: zeros.clone(), point: zeros.clone(), grad: zeros })
+    }
+
+    /// The hyperparameters.
+    pub fn hyperparameters(&self) -> &LookaheadNesterov {
+        &self.hyper
     }
 
     /// The learning rate η.
     pub fn lr(&self) -> f64 {
-        self.lr
+        self.hyper.lr
     }
 
     /// Sets the learning rate η.
     pub fn set_lr(&mut self, lr: f64) -> Result<(), Error> {
-        non_negative(Self::NAME, "lr", lr)?;
-        self.lr = lr;
+        let hyper = LookaheadNesterov { lr, ..self.hyper };
+        hyper.validate()?;
+        self.hyper = hyper;
         Ok(())
-    }
-
-    /// The momentum γ.
-    pub fn momentum(&self) -> f64 {
-        self.momentum
     }
 
     /// The velocity v (zero before the first step).
@@ -91,8 +117,8 @@ impl<T: Float> LookaheadNesterov<T> {
                 got: theta.len(),
             });
         }
-        let momentum: T = scalar(self.momentum);
-        let neg_lr: T = scalar(-self.lr);
+        let momentum: T = scalar(self.hyper.momentum);
+        let neg_lr: T = scalar(-self.hyper.lr);
         for ((point, &theta), &velocity) in self.point.iter_mut().zip(theta.iter()).zip(&self.velocity) {
             *point = look_ahead(theta, velocity, momentum);
         }

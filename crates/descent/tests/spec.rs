@@ -1,0 +1,173 @@
+//! Optimizer specs: the names and syntax users write, and every way to get them wrong.
+
+use descent::{
+    catalog, Adadelta, Adagrad, Adam, AdamW, Error, LookaheadNesterov, Param, RmsProp, Sgd, Spec, SpecError,
+};
+use proptest::prelude::*;
+
+fn parse(text: &str) -> Result<Spec, SpecError> {
+    text.parse()
+}
+
+#[test]
+fn bare_names_take_pytorch_defaults() {
+    assert_eq!(parse("sgd"), Ok(Spec::Sgd(Sgd::default())));
+    assert_eq!(parse("adagrad"), Ok(Spec::Adagrad(Adagrad::default())));
+    assert_eq!(parse("RMSprop"), Ok(Spec::RmsProp(RmsProp::default())));
+    assert_eq!(parse("Adadelta()"), Ok(Spec::Adadelta(Adadelta::default())));
+    assert_eq!(parse("  adam  "), Ok(Spec::Adam(Adam::default())));
+    assert_eq!(parse("AdamW"), Ok(Spec::AdamW(AdamW { weight_decay: 1e-2, ..AdamW::default() })));
+    assert_eq!(parse("nag"), Ok(Spec::LookaheadNesterov(LookaheadNesterov { lr: 1e-3, momentum: 0.9 })));
+    assert_eq!(parse("lookahead-nesterov"), parse("lookahead_nesterov"));
+}
+
+#[test]
+fn keys_use_pytorch_names_and_python_values() {
+    assert_eq!(
+        parse("sgd(lr=0.01, momentum=0.9, nesterov=True)"),
+        Ok(Spec::Sgd(Sgd { lr: 0.01, momentum: 0.9, nesterov: true, ..Sgd::default() }))
+    );
+    assert_eq!(
+        parse("adam(lr=1e-3, betas=(0.9, 0.99), amsgrad=true)"),
+        Ok(Spec::Adam(Adam { betas: (0.9, 0.99), amsgrad: true, ..Adam::default() }))
+    );
+    assert_eq!(parse("adam(betas=[0.5, 0.9],)"), Ok(Spec::Adam(Adam { betas: (0.5, 0.9), ..Adam::default() })));
+    assert_eq!(parse("rmsprop(centered=True)"), Ok(Spec::RmsProp(RmsProp { centered: true, ..RmsProp::default() })));
+    assert_eq!(parse("adagrad(lr_decay=1e-4)"), Ok(Spec::Adagrad(Adagrad { lr_decay: 1e-4, ..Adagrad::default() })));
+    assert_eq!(parse("adadelta(rho=0.95)"), Ok(Spec::Adadelta(Adadelta { rho: 0.95, ..Adadelta::default() })));
+    assert_eq!(parse("adamw(weight_decay=0.1)"), Ok(Spec::AdamW(AdamW { weight_decay: 0.1, ..AdamW::default() })));
+    assert_eq!(parse("sgd(lr=.5, momentum=0)"), Ok(Spec::Sgd(Sgd { lr: 0.5, ..Sgd::default() })));
+}
+
+#[test]
+fn presets_start_from_their_own_defaults() {
+    let momentum = Sgd { momentum: 0.9, ..Sgd::default() };
+    assert_eq!(parse("momentum"), Ok(Spec::Sgd(momentum)));
+    assert_eq!(parse("momentum(lr=0.1)"), Ok(Spec::Sgd(Sgd { lr: 0.1, ..momentum })));
+    assert_eq!(parse("nesterov"), Ok(Spec::Sgd(Sgd { nesterov: true, ..momentum })));
+}
+
+#[test]
+fn unknown_names_and_keys_say_what_is_accepted() {
+    assert_eq!(
+        parse("adamax").unwrap_err().to_string(),
+        "unknown optimizer \"adamax\" (known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, \
+         lookahead_nesterov)"
+    );
+    assert_eq!(
+        parse("sgd(lr=0.1, nesterov=True, momentum=0.9, dampen=0.1)").unwrap_err().to_string(),
+        "sgd: unknown key `dampen` (accepted: lr, momentum, dampening, weight_decay, nesterov, maximize)"
+    );
+}
+
+#[test]
+fn malformed_values_name_the_key() {
+    assert_eq!(parse("adam(lr=True)").unwrap_err().to_string(), "adam: lr: invalid type: boolean `true`, expected f64");
+    assert_eq!(
+        parse("adam(betas=0.9)").unwrap_err().to_string(),
+        "adam: betas: invalid type: floating point `0.9`, expected a tuple of size 2"
+    );
+    assert_eq!(
+        parse("sgd(nesterov=1)").unwrap_err().to_string(),
+        "sgd: nesterov: invalid type: floating point `1.0`, expected a boolean"
+    );
+}
+
+#[test]
+fn syntax_errors_point_at_the_column() {
+    let cases = [
+        ("adam(lr 0.1)", "expected `=` after `lr`", 9),
+        ("adam(lr=)", "expected a value", 9),
+        ("adam(lr=0.1", "expected `,` or `)`", 12),
+        ("adam(lr=abc)", "`abc` is not a number or a boolean", 12),
+        ("adam(lr=nan)", "nan is not finite", 12),
+        ("adam(lr=1, lr=2)", "`lr` is given twice", 14),
+        ("adam) x", "unexpected text after the spec", 5),
+        ("(lr=1)", "expected an optimizer name", 1),
+        ("", "expected an optimizer name", 1),
+    ];
+    for (text, message, column) in cases {
+        let expected = SpecError::Syntax { spec: text.into(), message: message.into(), column };
+        assert_eq!(parse(text), Err(expected), "{text}");
+    }
+}
+
+#[test]
+fn invalid_values_are_rejected_with_pytorch_rules() {
+    assert_eq!(
+        parse("adam(betas=(0.9, 1.0))").unwrap_err().to_string(),
+        "Adam: invalid betas[1] = 1 (expected 0 <= value < 1)"
+    );
+    assert!(matches!(
+        parse("sgd(nesterov=True)"),
+        Err(SpecError::Invalid(Error::InvalidCombination { optimizer: "SGD", .. }))
+    ));
+    assert!(matches!(parse("adadelta(rho=1.5)"), Err(SpecError::Invalid(Error::InvalidHyperparameter { .. }))));
+    assert!(matches!(parse("nag(lr=-1)"), Err(SpecError::Invalid(Error::InvalidHyperparameter { .. }))));
+}
+
+#[test]
+fn hyperparameters_are_complete_json_with_pytorch_keys() {
+    let json = parse("adamw(lr=0.01)").unwrap().hyperparameters();
+    assert_eq!(
+        json,
+        serde_json::json!({"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01,
+                           "amsgrad": false, "maximize": false})
+    );
+}
+
+#[test]
+fn lookahead_nesterov_runs_only_with_a_gradient_closure() {
+    let spec = parse("nag(lr=0.1)").unwrap();
+    assert!(matches!(spec.build::<f32>([Param::new(2)]), Err(Error::InvalidCombination { .. })));
+    let mut flat = spec.build_flat::<f64>(1).unwrap();
+    let mut theta = vec![1.0];
+    let loss = flat.step(&mut theta, |p, g| {
+        g[0] = 2.0 * p[0];
+        p[0] * p[0]
+    });
+    assert_eq!(loss, Ok(1.0));
+    assert_eq!(theta, [0.8]);
+}
+
+#[test]
+fn every_catalog_entry_builds() {
+    for entry in catalog() {
+        let spec = parse(entry.name).unwrap();
+        assert_eq!(spec, entry.defaults);
+        let mut flat = spec.build_flat::<f32>(3).unwrap();
+        let mut theta = vec![1.0f32; 3];
+        flat.step(&mut theta, |p, g| g.copy_from_slice(p)).unwrap();
+        assert!(theta.iter().all(|&v| v < 1.0), "{}: {theta:?}", entry.name);
+        assert_eq!(flat.lr(), spec.lr());
+    }
+}
+
+fn any_spec() -> impl Strategy<Value = Spec> {
+    let unit = 0.0..0.999f64;
+    let small = prop_oneof![Just(0.0), 1e-6..1.0f64];
+    prop_oneof![
+        (small.clone(), unit.clone(), any::<bool>(), any::<bool>()).prop_map(|(lr, momentum, nesterov, maximize)| {
+            Spec::Sgd(Sgd { lr, momentum, nesterov: nesterov && momentum > 0.0, maximize, ..Sgd::default() })
+        }),
+        (small.clone(), small.clone(), small.clone()).prop_map(|(lr, lr_decay, initial_accumulator_value)| {
+            Spec::Adagrad(Adagrad { lr, lr_decay, initial_accumulator_value, ..Adagrad::default() })
+        }),
+        (small.clone(), unit.clone(), any::<bool>())
+            .prop_map(|(lr, alpha, centered)| { Spec::RmsProp(RmsProp { lr, alpha, centered, ..RmsProp::default() }) }),
+        (small.clone(), unit.clone()).prop_map(|(lr, rho)| Spec::Adadelta(Adadelta { lr, rho, ..Adadelta::default() })),
+        (small.clone(), unit.clone(), unit.clone(), any::<bool>())
+            .prop_map(|(lr, b1, b2, amsgrad)| { Spec::Adam(Adam { lr, betas: (b1, b2), amsgrad, ..Adam::default() }) }),
+        (small.clone(), small.clone())
+            .prop_map(|(lr, weight_decay)| { Spec::AdamW(AdamW { lr, weight_decay, ..AdamW::default() }) }),
+        (small, unit).prop_map(|(lr, momentum)| Spec::LookaheadNesterov(LookaheadNesterov { lr, momentum })),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn display_parses_back_to_the_same_spec(spec in any_spec()) {
+        let text = spec.to_string();
+        prop_assert_eq!(parse(&text), Ok(spec), "{}", text);
+    }
+}
