@@ -1,0 +1,52 @@
+//! The errors of loss landscapes.
+
+use thiserror::Error;
+
+/// Everything that can go wrong choosing a surface or running an optimizer on it.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum LandscapeError {
+    /// A surface name that is not built in.
+    #[error("unknown function {name:?} (built in: {known}; or an expression in x and y, e.g. 'x^2 - y^2')")]
+    UnknownSurface {
+        /// The name given.
+        name: String,
+        /// The built-in names.
+        known: String,
+    },
+
+    /// A point with the wrong number of coordinates for the surface.
+    #[error("{surface} is defined in {expected} dimensions, got a point with {got}")]
+    Dimension {
+        /// The surface.
+        surface: String,
+        /// The dimensions it accepts.
+        expected: String,
+        /// The coordinates given.
+        got: usize,
+    },
+
+    /// An expression that does not parse, cannot be differentiated, or uses another variable than x and y.
+    #[error("expression {text:?}: {message}")]
+    Expression {
+        /// The expression.
+        text: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A noise level that is negative or not finite.
+    #[error("invalid noise sigma = {0} (expected a finite number >= 0)")]
+    Noise(f64),
+
+    /// A run of zero steps.
+    #[error("steps must be at least 1")]
+    ZeroSteps,
+
+    /// A start point with a non-finite coordinate.
+    #[error("start point {0:?} has a coordinate that is not finite")]
+    Start(Vec<f64>),
+
+    /// The optimizer rejected its hyperparameters.
+    #[error(transparent)]
+    Optimizer(#[from] descent::Error),
+}

@@ -1,0 +1,140 @@
+//! Running one optimizer on a surface.
+
+use std::str::FromStr;
+
+use descent::{Float, Spec};
+
+use crate::{LandscapeError, Noise, Surface};
+
+/// The element type an optimizer computes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// `f32`.
+    F32,
+    /// `f64`.
+    #[default]
+    F64,
+}
+
+impl FromStr for Precision {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "f32" => Ok(Precision::F32),
+            "f64" => Ok(Precision::F64),
+            other => Err(format!("unknown dtype {other:?} (expected f32 or f64)")),
+        }
+    }
+}
+
+impl Precision {
+    /// `"f32"` or `"f64"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+}
+
+/// The path of one optimizer on a surface.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trajectory {
+    /// θ₀ (the start point as the element type holds it), then the point after each step.
+    pub points: Vec<Vec<f64>>,
+    /// J at each point (without noise).
+    pub losses: Vec<f64>,
+    /// Whether the run stopped early because a point or its loss stopped being finite.
+    pub diverged: bool,
+}
+
+impl Trajectory {
+    /// The last point reached.
+    pub fn last_point(&self) -> &[f64] {
+        self.points.last().expect("a trajectory has its start point")
+    }
+
+    /// J at the last point.
+    pub fn final_loss(&self) -> f64 {
+        *self.losses.last().expect("a trajectory has its start point")
+    }
+}
+
+/// What to run: where to start, how long, and with what gradient noise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// θ₀.
+    pub start: Vec<f64>,
+    /// The number of steps (at least 1).
+    pub steps: usize,
+    /// Gaussian gradient noise, if any.
+    pub noise: Option<Noise>,
+    /// The element type of the optimizer.
+    pub precision: Precision,
+}
+
+impl Run {
+    /// Checks the run against `surface`: at least one step, and a finite start point of its dimension.
+    pub fn check(&self, surface: &dyn Surface) -> Result<(), LandscapeError> {
+        if self.steps == 0 {
+            return Err(LandscapeError::ZeroSteps);
+        }
+        if self.start.len() != surface.dim() {
+            return Err(LandscapeError::Dimension {
+                surface: surface.name().to_owned(),
+                expected: surface.dim().to_string(),
+                got: self.start.len(),
+            });
+        }
+        if !self.start.iter().all(|v| v.is_finite()) {
+            return Err(LandscapeError::Start(self.start.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `spec` on `surface`. The gradient is evaluated in `f64` at the optimizer's point and rounded to its
+/// element type; a run that reaches a non-finite point or loss stops there and is marked diverged.
+pub fn run(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Trajectory, LandscapeError> {
+    run.check(surface)?;
+    match run.precision {
+        Precision::F32 => run_as::<f32>(surface, spec, run),
+        Precision::F64 => run_as::<f64>(surface, spec, run),
+    }
+}
+
+fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Trajectory, LandscapeError> {
+    let dim = surface.dim();
+    let mut optimizer = spec.build_flat::<T>(dim)?;
+    let mut noise = run.noise.as_ref().map(Noise::stream);
+    let mut theta: Vec<T> = run.start.iter().map(|&v| T::from_f64(v)).collect();
+    let mut at = vec![0.0; dim];
+    let mut grad = vec![0.0; dim];
+    let start: Vec<f64> = theta.iter().map(|v| v.to_f64()).collect();
+    let mut trajectory = Trajectory { losses: vec![surface.value(&start)], points: vec![start], diverged: false };
+    for _ in 0..run.steps {
+        optimizer.step(&mut theta, |point, out| {
+            for (a, p) in at.iter_mut().zip(point) {
+                *a = p.to_f64();
+            }
+            surface.gradient(&at, &mut grad);
+            if let Some(noise) = &mut noise {
+                noise.perturb(&mut grad);
+            }
+            for (o, g) in out.iter_mut().zip(&grad) {
+                *o = T::from_f64(*g);
+            }
+        })?;
+        let point: Vec<f64> = theta.iter().map(|v| v.to_f64()).collect();
+        let loss = surface.value(&point);
+        let finite = loss.is_finite() && point.iter().all(|v| v.is_finite());
+        trajectory.points.push(point);
+        trajectory.losses.push(loss);
+        if !finite {
+            trajectory.diverged = true;
+            break;
+        }
+    }
+    Ok(trajectory)
+}

@@ -1,0 +1,139 @@
+//! Trajectories, noise, races and tuning.
+
+use descent::{Adam, Optimizer, Param, Spec};
+use descent_landscape::{
+    default_grid, log_grid, race, run, surfaces, tune, CriticalKind, Entrant, LandscapeError, Noise, Precision, Run,
+    Surface,
+};
+
+fn spec(text: &str) -> Spec {
+    text.parse().unwrap()
+}
+
+fn config(start: &[f64], steps: usize) -> Run {
+    Run { start: start.to_vec(), steps, noise: None, precision: Precision::F64 }
+}
+
+#[test]
+fn a_trajectory_is_the_library_called_directly() {
+    let surface = surfaces::by_name("rosenbrock", 2).unwrap();
+    let trajectory = run(&surface, &spec("adam(lr=0.01, amsgrad=True)"), &config(&[-1.5, 2.0], 300)).unwrap();
+    let mut theta = vec![-1.5, 2.0];
+    let mut opt =
+        Optimizer::<Adam, f64>::new(Adam { lr: 0.01, amsgrad: true, ..Adam::default() }, [Param::new(2)]).unwrap();
+    assert_eq!(trajectory.points.len(), 301);
+    assert_eq!(trajectory.points[0], theta);
+    for step in 1..=300 {
+        let mut grad = vec![0.0; 2];
+        surface.gradient(&theta, &mut grad);
+        opt.step(&mut [&mut theta], &[Some(&grad)]).unwrap();
+        assert_eq!(trajectory.points[step], theta, "step {step}");
+        assert_eq!(trajectory.losses[step], surface.value(&theta));
+    }
+    assert!(!trajectory.diverged);
+}
+
+#[test]
+fn f32_runs_compute_in_f32() {
+    let surface = surfaces::by_name("sphere", 2).unwrap();
+    let run_config = Run { precision: Precision::F32, ..config(&[0.1, -0.3], 10) };
+    let trajectory = run(&surface, &spec("sgd(lr=0.1)"), &run_config).unwrap();
+    let (mut x, mut y) = (0.1f32, -0.3f32);
+    for point in &trajectory.points[1..] {
+        x = (-0.1f64 as f32).mul_add((2.0 * f64::from(x)) as f32, x);
+        y = (-0.1f64 as f32).mul_add((2.0 * f64::from(y)) as f32, y);
+        assert_eq!(point, &[f64::from(x), f64::from(y)]);
+    }
+}
+
+#[test]
+fn a_diverging_run_stops_and_says_so() {
+    let surface = surfaces::by_name("rosenbrock", 2).unwrap();
+    let trajectory = run(&surface, &spec("sgd(lr=0.1)"), &config(&[-1.5, 2.0], 1000)).unwrap();
+    assert!(trajectory.diverged);
+    assert!(trajectory.points.len() < 1001);
+    assert!(!trajectory.final_loss().is_finite());
+    assert!(trajectory.losses[..trajectory.losses.len() - 1].iter().all(|l| l.is_finite()));
+}
+
+#[test]
+fn noise_is_reproducible_and_seeded() {
+    let surface = surfaces::by_name("beale", 2).unwrap();
+    let noisy = |sigma: f64, seed: u64| {
+        let run_config = Run { noise: Some(Noise::new(sigma, seed).unwrap()), ..config(&[1.0, 1.0], 50) };
+        run(&surface, &spec("momentum(lr=0.001)"), &run_config).unwrap()
+    };
+    assert_eq!(noisy(0.5, 7), noisy(0.5, 7));
+    assert_ne!(noisy(0.5, 7).points, noisy(0.5, 8).points);
+    let quiet = run(&surface, &spec("momentum(lr=0.001)"), &config(&[1.0, 1.0], 50)).unwrap();
+    assert_eq!(noisy(0.0, 7), quiet);
+    assert_ne!(noisy(0.5, 7).points, quiet.points);
+    for bad in [-0.1, f64::NAN, f64::INFINITY] {
+        assert!(matches!(Noise::new(bad, 1), Err(LandscapeError::Noise(_))));
+    }
+}
+
+#[test]
+fn noise_has_the_requested_spread() {
+    // On J = 0 (an expression with no variables), SGD with lr = 1 moves by exactly −noise each step.
+    let surface = descent_landscape::ExpressionSurface::parse("0").unwrap();
+    let run_config = Run { noise: Some(Noise::new(2.0, 3).unwrap()), ..config(&[0.0, 0.0], 4000) };
+    let trajectory = run(&surface, &spec("sgd(lr=1)"), &run_config).unwrap();
+    let draws: Vec<f64> = trajectory.points.windows(2).flat_map(|w| [w[0][0] - w[1][0], w[0][1] - w[1][1]]).collect();
+    let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+    let sd = (draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / draws.len() as f64).sqrt();
+    assert!(mean.abs() < 0.1 && (sd - 2.0).abs() < 0.1, "mean {mean}, sd {sd}");
+}
+
+#[test]
+fn bad_runs_are_errors() {
+    let surface = surfaces::by_name("beale", 2).unwrap();
+    let adam = spec("adam");
+    assert_eq!(run(&surface, &adam, &config(&[1.0, 1.0], 0)), Err(LandscapeError::ZeroSteps));
+    assert!(matches!(run(&surface, &adam, &config(&[1.0], 5)), Err(LandscapeError::Dimension { .. })));
+    assert!(matches!(run(&surface, &adam, &config(&[f64::NAN, 1.0], 5)), Err(LandscapeError::Start(_))));
+}
+
+#[test]
+fn a_race_reports_which_minimum_each_optimizer_reached() {
+    let surface = surfaces::by_name("himmelblau", 2).unwrap();
+    let entrants: Vec<Entrant> = ["adam(lr=0.1)", "sgd(lr=0.01)", "sgd(lr=0.5)"]
+        .iter()
+        .map(|s| Entrant { label: s.to_string(), spec: spec(s) })
+        .collect();
+    let outcomes = race(&surface, &entrants, &config(&[0.0, 0.0], 400), 1e-4).unwrap();
+    assert_eq!(outcomes.len(), 3);
+    for outcome in &outcomes[..2] {
+        let (minimum, distance) = outcome.summary.nearest.clone().unwrap();
+        assert_eq!(minimum.kind, CriticalKind::GlobalMinimum);
+        assert!(distance <= 1e-4, "{}: {distance}", outcome.entrant.label);
+        let reached = outcome.summary.reached_at.unwrap();
+        assert!(descent_landscape::distance(&outcome.trajectory.points[reached], &minimum.point) <= 1e-4);
+        assert!(descent_landscape::distance(&outcome.trajectory.points[reached - 1], &minimum.point) > 1e-4);
+    }
+    let wild = &outcomes[2].summary;
+    assert!(wild.diverged && wild.nearest.is_none() && wild.reached_at.is_none());
+}
+
+#[test]
+fn tuning_picks_the_learning_rate_with_the_lowest_final_loss() {
+    let surface = surfaces::by_name("quadratic", 2).unwrap();
+    let run_config = config(&[-1.8, 1.2], 50);
+    let grid = log_grid(1e-3, 1.0, 4);
+    assert_eq!(grid.len(), 13);
+    assert!((grid[12] - 1.0).abs() < 1e-12 && (grid[4] - 1e-2).abs() < 1e-15);
+    let trials = std::sync::atomic::AtomicUsize::new(0);
+    let tuned = tune(&surface, &spec("sgd"), &run_config, &grid, &|| {
+        trials.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
+    .unwrap();
+    assert_eq!(trials.into_inner(), grid.len());
+    for &lr in &grid {
+        let trajectory = run(&surface, &spec("sgd").with_lr(lr), &run_config).unwrap();
+        if !trajectory.diverged {
+            assert!(tuned.score <= trajectory.final_loss(), "lr {lr} beats the tuned {}", tuned.spec.lr());
+        }
+    }
+    assert_eq!(tuned.score, run(&surface, &tuned.spec, &run_config).unwrap().final_loss());
+    assert!(default_grid().len() > 20);
+}
