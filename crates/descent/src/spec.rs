@@ -297,7 +297,7 @@ impl FromStr for Spec {
 
 impl fmt::Display for Spec {
     /// The canonical name followed by the hyperparameters that differ from PyTorch's defaults, in Python's syntax:
-    /// text that parses back to the same spec.
+    /// text that parses back to the same spec. The alternate form (`{:#}`) lists every hyperparameter.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let defaults = catalog().iter().find(|e| e.name == self.name()).expect("every spec has an entry").defaults;
         let (Value::Object(ours), Value::Object(theirs)) = (self.hyperparameters(), defaults.hyperparameters()) else {
@@ -305,7 +305,7 @@ impl fmt::Display for Spec {
         };
         let changed: Vec<String> = ours
             .iter()
-            .filter(|(key, value)| theirs.get(*key) != Some(value))
+            .filter(|(key, value)| f.alternate() || theirs.get(*key) != Some(value))
             .map(|(key, value)| format!("{key}={}", python(value)))
             .collect();
         if changed.is_empty() {

@@ -107,6 +107,16 @@ fn invalid_values_are_rejected_with_pytorch_rules() {
 }
 
 #[test]
+fn the_alternate_form_lists_every_hyperparameter() {
+    let spec = parse("sgd(lr=0.5)").unwrap();
+    assert_eq!(
+        format!("{spec:#}"),
+        "sgd(lr=0.5, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)"
+    );
+    assert_eq!(parse(&format!("{spec:#}")), Ok(spec));
+}
+
+#[test]
 fn hyperparameters_are_complete_json_with_pytorch_keys() {
     let json = parse("adamw(lr=0.01)").unwrap().hyperparameters();
     assert_eq!(

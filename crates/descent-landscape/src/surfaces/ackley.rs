@@ -15,6 +15,7 @@ pub(super) const ACKLEY: Builtin = Builtin {
     name: "ackley",
     summary: "a bumpy plain around a deep narrow hole",
     formula: "−20 exp(−0.2 √(½(x² + y²))) − exp(½(cos 2πx + cos 2πy)) + e + 20",
+    formula_2d: None,
     dims: Dims::Two,
     value: |p| {
         let (r, waves) = parts(p[0], p[1]);

@@ -12,6 +12,7 @@ pub(super) const BEALE: Builtin = Builtin {
     name: "beale",
     summary: "flat plateaus and sharp ridges",
     formula: "(1.5 − x + xy)² + (2.25 − x + xy²)² + (2.625 − x + xy³)²",
+    formula_2d: None,
     dims: Dims::Two,
     value: |p| terms(p[0], p[1]).iter().map(|t| t * t).sum(),
     gradient: |p, g| {

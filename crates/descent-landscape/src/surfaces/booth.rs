@@ -7,6 +7,7 @@ pub(super) const BOOTH: Builtin = Builtin {
     name: "booth",
     summary: "a tilted, elongated bowl",
     formula: "(x + 2y − 7)² + (2x + y − 5)²",
+    formula_2d: None,
     dims: Dims::Two,
     value: |p| (p[0] + 2.0 * p[1] - 7.0).powi(2) + (2.0 * p[0] + p[1] - 5.0).powi(2),
     gradient: |p, g| {

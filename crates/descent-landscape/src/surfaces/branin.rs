@@ -20,6 +20,7 @@ pub(super) const BRANIN: Builtin = Builtin {
     name: "branin",
     summary: "three equal minima in a curved valley",
     formula: "(y − 5.1/(4π²)x² + 5/π·x − 6)² + 10(1 − 1/(8π)) cos x + 10",
+    formula_2d: None,
     dims: Dims::Two,
     value: |p| inner(p[0], p[1]).powi(2) + S * (1.0 - T) * p[0].cos() + S,
     gradient: |p, g| {

@@ -22,6 +22,7 @@ pub(super) const GOLDSTEIN_PRICE: Builtin = Builtin {
     name: "goldstein_price",
     summary: "steep walls and several local minima",
     formula: "[1 + (x+y+1)²(19 − 14x + 3x² − 14y + 6xy + 3y²)]·[30 + (2x − 3y)²(18 − 32x + 12x² + 48y − 36xy + 27y²)]",
+    formula_2d: None,
     dims: Dims::Two,
     value: |p| {
         let [a, _, _, b, _, _] = factors(p[0], p[1]);

@@ -7,6 +7,7 @@ pub(super) const HIMMELBLAU: Builtin = Builtin {
     name: "himmelblau",
     summary: "four equal minima: which one an optimizer finds depends on its path",
     formula: "(x² + y − 11)² + (x + y² − 7)²",
+    formula_2d: None,
     dims: Dims::Two,
     value: |p| (p[0] * p[0] + p[1] - 11.0).powi(2) + (p[0] + p[1] * p[1] - 7.0).powi(2),
     gradient: |p, g| {

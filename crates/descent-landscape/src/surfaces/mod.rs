@@ -25,8 +25,10 @@ pub struct Builtin {
     pub name: &'static str,
     /// What the surface shows, in a few words.
     pub summary: &'static str,
-    /// The formula.
+    /// The formula, in n dimensions where the surface has them.
     pub formula: &'static str,
+    /// The formula in two dimensions, where it reads differently.
+    pub formula_2d: Option<&'static str>,
     /// The dimensions it is defined in.
     pub dims: Dims,
     value: fn(&[f64]) -> f64,
@@ -120,7 +122,10 @@ impl Surface for BuiltinSurface {
     }
 
     fn formula(&self) -> String {
-        self.def.formula.to_owned()
+        match (self.dim, self.def.formula_2d) {
+            (2, Some(plane)) => plane.to_owned(),
+            _ => self.def.formula.to_owned(),
+        }
     }
 
     fn dim(&self) -> usize {

@@ -7,6 +7,7 @@ pub(super) const MONKEY_SADDLE: Builtin = Builtin {
     name: "monkey_saddle",
     summary: "a degenerate saddle where three valleys meet",
     formula: "x³ − 3xy²",
+    formula_2d: None,
     dims: Dims::Two,
     value: |p| p[0].powi(3) - 3.0 * p[0] * p[1] * p[1],
     gradient: |p, g| {

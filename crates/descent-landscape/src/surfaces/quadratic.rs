@@ -18,7 +18,8 @@ fn curvature(i: usize, dim: usize) -> f64 {
 pub(super) const QUADRATIC: Builtin = Builtin {
     name: "quadratic",
     summary: "an ill-conditioned bowl (κ = 10): a ravine",
-    formula: "½ Σ 10^(i/(n−1))·xᵢ²  (2-D: ½(x² + 10y²))",
+    formula: "½ Σ 10^(i/(n−1))·xᵢ²",
+    formula_2d: Some("½(x² + 10y²)"),
     dims: Dims::AtLeast(1),
     value: |x| x.iter().enumerate().map(|(i, v)| 0.5 * curvature(i, x.len()) * v * v).sum(),
     gradient: |x, g| {

@@ -9,6 +9,7 @@ pub(super) const RASTRIGIN: Builtin = Builtin {
     name: "rastrigin",
     summary: "a bowl covered with local minima",
     formula: "10n + Σ (xᵢ² − 10 cos 2πxᵢ)",
+    formula_2d: Some("20 + x² − 10 cos 2πx + y² − 10 cos 2πy"),
     dims: Dims::AtLeast(1),
     value: |x| x.iter().map(|v| v * v - 10.0 * (2.0 * PI * v).cos() + 10.0).sum(),
     gradient: |x, g| {

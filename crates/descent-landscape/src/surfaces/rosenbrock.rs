@@ -6,7 +6,8 @@ use crate::{CriticalKind, CriticalPoint, Domain};
 pub(super) const ROSENBROCK: Builtin = Builtin {
     name: "rosenbrock",
     summary: "a long, curved, flat-bottomed valley",
-    formula: "Σ 100(xᵢ₊₁ − xᵢ²)² + (1 − xᵢ)²  (2-D: (1 − x)² + 100(y − x²)²)",
+    formula: "Σ 100(xᵢ₊₁ − xᵢ²)² + (1 − xᵢ)²",
+    formula_2d: Some("(1 − x)² + 100(y − x²)²"),
     dims: Dims::AtLeast(2),
     value: |x| x.windows(2).map(|w| 100.0 * (w[1] - w[0] * w[0]).powi(2) + (1.0 - w[0]).powi(2)).sum(),
     gradient: |x, g| {

@@ -7,6 +7,7 @@ pub(super) const SADDLE: Builtin = Builtin {
     name: "saddle",
     summary: "a saddle point: the gradient vanishes but it is no minimum",
     formula: "x² − y²",
+    formula_2d: None,
     dims: Dims::Two,
     value: |p| p[0] * p[0] - p[1] * p[1],
     gradient: |p, g| {

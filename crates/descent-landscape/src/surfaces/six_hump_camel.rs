@@ -7,6 +7,7 @@ pub(super) const SIX_HUMP_CAMEL: Builtin = Builtin {
     name: "six_hump_camel",
     summary: "two global minima among four local ones",
     formula: "(4 − 2.1x² + x⁴/3)x² + xy + (−4 + 4y²)y²",
+    formula_2d: None,
     dims: Dims::Two,
     value: |p| {
         let (x, y) = (p[0], p[1]);

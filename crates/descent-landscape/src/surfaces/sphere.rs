@@ -7,6 +7,7 @@ pub(super) const SPHERE: Builtin = Builtin {
     name: "sphere",
     summary: "a convex bowl, the easy case",
     formula: "Σ xᵢ²",
+    formula_2d: Some("x² + y²"),
     dims: Dims::AtLeast(1),
     value: |x| x.iter().map(|v| v * v).sum(),
     gradient: |x, g| {

@@ -38,6 +38,7 @@ pub(super) const STYBLINSKI_TANG: Builtin = Builtin {
     name: "styblinski_tang",
     summary: "one global minimum and a local one in every other basin",
     formula: "½ Σ (xᵢ⁴ − 16xᵢ² + 5xᵢ)",
+    formula_2d: Some("½(x⁴ − 16x² + 5x + y⁴ − 16y² + 5y)"),
     dims: Dims::AtLeast(1),
     value: |x| x.iter().map(|v| 0.5 * (v.powi(4) - 16.0 * v * v + 5.0 * v)).sum(),
     gradient: |x, g| {

@@ -1,0 +1,93 @@
+//! Arguments shared by several commands, and the parsers of their values.
+
+use clap::{Args, ValueEnum};
+use descent::{Spec, SpecError};
+use descent_landscape::{Entrant, LandscapeError, Noise, Precision, Run, Surface};
+
+use crate::error::CliError;
+use crate::function::{self, Point};
+
+/// Which surface, and where to start on it.
+#[derive(Debug, Args)]
+pub struct SurfaceArgs {
+    /// The loss surface: a built-in name (see `descent list`) or an expression in x and y, such as
+    /// 'x^2 - y^2 + 0.1*sin(3*x)'.
+    #[arg(long, short, value_name = "F")]
+    pub function: String,
+
+    /// The start point, comma-separated; its length sets the dimension of n-dimensional surfaces
+    /// [default: the surface's own start point].
+    #[arg(long, value_name = "X,Y[,...]", allow_hyphen_values = true, value_parser = function::parse_point)]
+    pub start: Option<Point>,
+
+    /// The dimension of an n-dimensional surface (sphere, quadratic, rosenbrock, rastrigin, styblinski_tang) when
+    /// no --start is given [default: 2].
+    #[arg(long, value_name = "N")]
+    pub dim: Option<usize>,
+}
+
+impl SurfaceArgs {
+    /// The surface and the start point.
+    pub fn resolve(&self) -> Result<(Box<dyn Surface>, Vec<f64>), CliError> {
+        function::resolve(&self.function, self.start.clone().map(|p| p.0), self.dim)
+    }
+}
+
+/// How long to run, in which precision, and with what gradient noise.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The number of optimizer steps.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub steps: usize,
+
+    /// The element type the optimizers compute in.
+    #[arg(long, value_enum, default_value_t = Dtype::F64)]
+    pub dtype: Dtype,
+
+    /// Add Gaussian noise of this standard deviation to every gradient coordinate (stochastic gradients).
+    #[arg(long, value_name = "SIGMA", allow_hyphen_values = true)]
+    pub noise: Option<f64>,
+
+    /// The seed of the gradient noise: the same seed gives the same noise.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
+}
+
+impl RunArgs {
+    /// The run from `start`.
+    pub fn run(&self, start: Vec<f64>) -> Result<Run, CliError> {
+        let noise = self.noise.map(|sigma| Noise::new(sigma, self.seed)).transpose()?;
+        if self.steps == 0 {
+            return Err(LandscapeError::ZeroSteps.into());
+        }
+        Ok(Run { start, steps: self.steps, noise, precision: self.dtype.into() })
+    }
+}
+
+/// The element type of the optimizers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dtype {
+    /// 32-bit floats.
+    F32,
+    /// 64-bit floats.
+    F64,
+}
+
+impl From<Dtype> for Precision {
+    fn from(dtype: Dtype) -> Precision {
+        match dtype {
+            Dtype::F32 => Precision::F32,
+            Dtype::F64 => Precision::F64,
+        }
+    }
+}
+
+/// Parses an optimizer spec, for clap.
+pub fn parse_spec(text: &str) -> Result<Spec, String> {
+    text.parse().map_err(|e: SpecError| e.to_string())
+}
+
+/// Parses an optimizer spec and keeps its text as the label, for clap.
+pub fn parse_entrant(text: &str) -> Result<Entrant, String> {
+    Ok(Entrant { label: text.trim().to_owned(), spec: parse_spec(text)? })
+}

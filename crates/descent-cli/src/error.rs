@@ -1,0 +1,37 @@
+//! The command's errors: each is printed as one line, and the process exits with code 2.
+
+use std::io;
+use std::path::PathBuf;
+
+use descent::SpecError;
+use descent_landscape::LandscapeError;
+use thiserror::Error;
+
+/// Everything that stops a command.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// An optimizer spec that does not parse or validate.
+    #[error("{0}")]
+    Spec(#[from] SpecError),
+
+    /// A surface, start point, run length or noise that is not accepted.
+    #[error("{0}")]
+    Landscape(#[from] LandscapeError),
+
+    /// A value on the command line that is wrong in some other way.
+    #[error("{0}")]
+    Usage(String),
+
+    /// An output file that cannot be written.
+    #[error("cannot write {path}: {reason}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+
+    /// A failure printing to standard output (a closed pipe, say).
+    #[error("cannot print: {0}")]
+    Print(#[from] io::Error),
+}

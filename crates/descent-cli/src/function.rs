@@ -1,0 +1,60 @@
+//! Turning `--function`, `--start` and `--dim` into a surface and a start point.
+
+use descent_landscape::{surfaces, ExpressionSurface, LandscapeError, Surface};
+
+use crate::error::CliError;
+
+/// A point on the command line, written `X,Y[,...]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point(pub Vec<f64>);
+
+/// Parses a point written `X,Y[,...]`.
+pub fn parse_point(text: &str) -> Result<Point, String> {
+    text.split(',')
+        .map(|part| {
+            let part = part.trim();
+            match part.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(v),
+                _ => Err(format!("{part:?} is not a finite number (expected X,Y[,...], e.g. -1.5,2)")),
+            }
+        })
+        .collect::<Result<_, _>>()
+        .map(Point)
+}
+
+/// The surface `function` names, in the dimension of `start` (or `dim`, or two), and the start point: `start`, or
+/// the surface's own.
+pub fn resolve(
+    function: &str,
+    start: Option<Vec<f64>>,
+    dim: Option<usize>,
+) -> Result<(Box<dyn Surface>, Vec<f64>), CliError> {
+    if let (Some(start), Some(dim)) = (&start, dim) {
+        if start.len() != dim {
+            return Err(CliError::Usage(format!("--start has {} coordinates but --dim is {dim}", start.len())));
+        }
+    }
+    let dim = start.as_ref().map(Vec::len).or(dim).unwrap_or(2);
+    let surface: Box<dyn Surface> = match surfaces::by_name(function, dim) {
+        Ok(surface) => Box::new(surface),
+        Err(LandscapeError::UnknownSurface { .. }) if !is_identifier(function) || ["x", "y"].contains(&function) => {
+            if dim != 2 {
+                return Err(CliError::Landscape(LandscapeError::Dimension {
+                    surface: function.to_owned(),
+                    expected: "2".to_owned(),
+                    got: dim,
+                }));
+            }
+            Box::new(ExpressionSurface::parse(function)?)
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let start = start.unwrap_or_else(|| surface.default_start());
+    Ok((surface, start))
+}
+
+/// A bare name (which names a surface) rather than an expression.
+fn is_identifier(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}

@@ -1,0 +1,112 @@
+//! `descent`: watch gradient-descent optimizers walk loss surfaces with local minima and saddle points.
+
+mod args;
+mod error;
+mod function;
+mod list;
+mod output;
+mod plot;
+mod progress;
+mod race;
+mod run;
+mod table;
+mod tour;
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+/// Gradient-descent optimizers on loss landscapes.
+///
+/// A loss J(θ) has ravines, local minima and saddle points. SGD, Momentum, Nesterov, AdaGrad, RMSprop, AdaDelta
+/// and Adam answer them differently; descent runs them (with PyTorch's exact rules and defaults) on standard test
+/// surfaces or on your own expression, and shows where each one goes.
+#[derive(Debug, Parser)]
+#[command(name = "descent", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  descent tour                                   the article's three pictures, into ./tour
+  descent list                                   optimizers, their defaults, and the surfaces
+  descent run -f rosenbrock -o 'adam(lr=0.05)' --start -1.5,2 --steps 300
+  descent race -f himmelblau --start 0,0 --tune --plot race.svg
+  descent race -f 'x^2 - y^2' --start=-1,0.01 --optimizers sgd 'rmsprop(lr=0.01)' --animate saddle.gif
+
+An optimizer SPEC is a name or name(key=value, ...) with PyTorch's names and Python's values:
+  sgd(lr=0.01, momentum=0.9, nesterov=True)   adam(lr=1e-3, betas=(0.9, 0.99), amsgrad=true)";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one optimizer on a surface and print its trajectory (CSV or JSON).
+    Run(run::RunCommand),
+    /// Race several optimizers from one start point: a table of where each ended, and pictures.
+    Race(race::RaceCommand),
+    /// Draw the article's pictures: the seven optimizers on a bowl, among local minima and at a saddle point.
+    Tour(tour::TourCommand),
+    /// List the optimizers with their defaults and the surfaces with their known minima.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            return match error.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = error.print();
+                    ExitCode::SUCCESS
+                }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = error.print();
+                    ExitCode::from(2)
+                }
+                _ => {
+                    // clap's first paragraph says what is wrong (the rest repeats the usage): one line of it.
+                    let text = error.to_string();
+                    let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+                    eprintln!("{} (see --help)", first.join(" "));
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let result = execute(&cli.command, &mut out).and_then(|()| out.flush().map_err(CliError::from));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped reading (`descent run ... | head`) is not an error.
+        Err(CliError::Print(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn execute(command: &Command, out: &mut dyn Write) -> Result<(), CliError> {
+    match command {
+        Command::Run(command) => run::execute(command, out),
+        Command::Race(command) => race::execute(command, out),
+        Command::Tour(command) => tour::execute(command, out),
+        Command::List => list::execute(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,89 @@
+//! `descent run`: one optimizer's trajectory on a surface, printed as CSV or JSON.
+
+use std::io::Write;
+
+use clap::{Args, ValueEnum};
+use descent::Spec;
+use descent_landscape::{run, Trajectory};
+use serde_json::json;
+
+use crate::args::{parse_spec, RunArgs, SurfaceArgs};
+use crate::error::CliError;
+
+/// Arguments of `descent run`.
+#[derive(Debug, Args)]
+pub struct RunCommand {
+    #[command(flatten)]
+    surface: SurfaceArgs,
+
+    /// The optimizer: a name, or name(key=value, ...) with PyTorch's names and Python's values, such as
+    /// 'sgd(lr=0.01, momentum=0.9, nesterov=True)'. Unset keys take PyTorch's defaults.
+    #[arg(long, short, value_name = "SPEC", value_parser = parse_spec)]
+    optimizer: Spec,
+
+    #[command(flatten)]
+    run: RunArgs,
+
+    /// csv: a header `step,x0,x1,...,loss`, then one row per point, from the start (step 0); json: the same
+    /// points with the resolved hyperparameters.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    format: Format,
+}
+
+/// The output formats of `descent run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Csv,
+    Json,
+}
+
+/// Runs the command, printing to `out`.
+pub fn execute(command: &RunCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    let (surface, start) = command.surface.resolve()?;
+    let config = command.run.run(start)?;
+    let trajectory = run(surface.as_ref(), &command.optimizer, &config)?;
+    match command.format {
+        Format::Csv => write_csv(&trajectory, out),
+        Format::Json => {
+            let document = json!({
+                "function": surface.name(),
+                "formula": surface.formula(),
+                "dimension": surface.dim(),
+                "optimizer": command.optimizer.name(),
+                "spec": command.optimizer.to_string(),
+                "hyperparameters": command.optimizer.hyperparameters(),
+                "dtype": config.precision.name(),
+                "start": config.start,
+                "steps": config.steps,
+                "noise": config.noise.map(|n| json!({"sigma": n.sigma(), "seed": n.seed()})),
+                "diverged": trajectory.diverged,
+                "trajectory": rows(&trajectory),
+            });
+            serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+            Ok(())
+        }
+    }
+}
+
+/// Full precision: Rust's shortest representation that reads back to the same value.
+fn write_csv(trajectory: &Trajectory, out: &mut dyn Write) -> Result<(), CliError> {
+    let dim = trajectory.points[0].len();
+    let header: Vec<String> = (0..dim).map(|i| format!("x{i}")).collect();
+    writeln!(out, "step,{},loss", header.join(","))?;
+    for (step, (point, loss)) in trajectory.points.iter().zip(&trajectory.losses).enumerate() {
+        let coordinates: Vec<String> = point.iter().map(|v| format!("{v:?}")).collect();
+        writeln!(out, "{step},{},{loss:?}", coordinates.join(","))?;
+    }
+    Ok(())
+}
+
+fn rows(trajectory: &Trajectory) -> Vec<serde_json::Value> {
+    trajectory
+        .points
+        .iter()
+        .zip(&trajectory.losses)
+        .enumerate()
+        .map(|(step, (point, loss))| json!({"step": step, "x": point, "loss": loss}))
+        .collect()
+}

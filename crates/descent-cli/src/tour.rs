@@ -1,0 +1,116 @@
+//! `descent tour`: the article's pictures. The seven optimizers on a convex bowl, on a surface with several local
+//! minima, and at a saddle point; tables on standard output, pictures in a folder.
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use descent_landscape::{race, surfaces, Entrant, Precision, Run};
+
+use crate::error::CliError;
+use crate::plot::{self, Scene};
+use crate::race::{draw_animation, heading, table};
+
+/// Arguments of `descent tour`.
+#[derive(Debug, Args)]
+pub struct TourCommand {
+    /// The folder the pictures are written to (created if missing).
+    #[arg(long, default_value = "tour", value_name = "DIR")]
+    out: PathBuf,
+
+    /// Skip the animation (the slowest picture).
+    #[arg(long)]
+    no_animation: bool,
+}
+
+/// One picture of the tour.
+struct Stop {
+    file: &'static str,
+    title: &'static str,
+    function: &'static str,
+    start: [f64; 2],
+    steps: usize,
+    /// The seven optimizers' specs, in the order of the article.
+    specs: [&'static str; 7],
+}
+
+const LABELS: [&str; 7] = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "AdaDelta", "Adam"];
+
+const STOPS: [Stop; 3] = [
+    Stop {
+        file: "bowl",
+        title: "A convex bowl, ten times steeper across than along: momentum overshoots, the adaptive methods rescale",
+        function: "quadratic",
+        start: [-1.8, 1.2],
+        steps: 60,
+        specs: [
+            "sgd(lr=0.05)",
+            "momentum(lr=0.05)",
+            "nesterov(lr=0.05)",
+            "adagrad(lr=0.5)",
+            "rmsprop(lr=0.05)",
+            "adadelta(lr=1.0)",
+            "adam(lr=0.2)",
+        ],
+    },
+    Stop {
+        file: "local-minima",
+        title: "Several local minima: momentum carries through the first one into the global minimum",
+        function: "styblinski_tang",
+        start: [-1.0, 4.7],
+        steps: 300,
+        specs: [
+            "sgd(lr=0.01)",
+            "momentum(lr=0.01)",
+            "nesterov(lr=0.01)",
+            "adagrad(lr=1.0)",
+            "rmsprop(lr=0.05)",
+            "adadelta(lr=10.0)",
+            "adam(lr=0.3)",
+        ],
+    },
+    Stop {
+        file: "saddle",
+        title: "A saddle point: plain SGD stalls where the gradient vanishes, the adaptive methods break away",
+        function: "saddle",
+        start: [-1.8, 0.001],
+        steps: 120,
+        specs: [
+            "sgd(lr=0.02)",
+            "momentum(lr=0.02)",
+            "nesterov(lr=0.02)",
+            "adagrad(lr=0.2)",
+            "rmsprop(lr=0.02)",
+            "adadelta(lr=1.0)",
+            "adam(lr=0.03)",
+        ],
+    },
+];
+
+/// Runs the tour, printing to `out`.
+pub fn execute(command: &TourCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    fs::create_dir_all(&command.out)
+        .map_err(|e| CliError::Write { path: command.out.clone(), reason: e.to_string() })?;
+    for stop in &STOPS {
+        let surface = surfaces::by_name(stop.function, 2)?;
+        let entrants: Vec<Entrant> = LABELS
+            .iter()
+            .zip(stop.specs)
+            .map(|(label, spec)| Entrant { label: label.to_string(), spec: spec.parse().expect("tour specs parse") })
+            .collect();
+        let config = Run { start: stop.start.to_vec(), steps: stop.steps, noise: None, precision: Precision::F64 };
+        let outcomes = race(&surface, &entrants, &config, 1e-3)?;
+        writeln!(out, "{}\n{}", stop.title, heading(&surface, &config))?;
+        writeln!(out, "{}", table(&outcomes, 1e-3, false))?;
+        let scene = Scene { surface: &surface, start: &config.start, outcomes: &outcomes };
+        for format in plot::PICTURE_FORMATS {
+            plot::draw(&command.out.join(format!("{}.{format}", stop.file)), &scene)?;
+        }
+        if stop.file == "saddle" && !command.no_animation {
+            draw_animation(&command.out.join("saddle.gif"), &scene, config.steps)?;
+        }
+    }
+    writeln!(out, "Pictures written to {}", command.out.display())?;
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! The `descent` command end to end: its output against the library called directly, its pictures as files, and
+//! every bad input as one line on standard error with exit code 2.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use descent::Spec;
+use descent_landscape::{run, surfaces, Noise, Precision, Run, Trajectory};
+
+fn descent() -> Command {
+    Command::cargo_bin("descent").unwrap()
+}
+
+/// Runs `descent args`, expects success, returns standard output.
+fn ok(args: &[&str]) -> String {
+    let output = descent().args(args).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs `descent args`, expects exit code 2 and a single line on standard error containing `message`.
+fn fails(args: &[&str], message: &str) {
+    let output = descent().args(args).output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: not one line: {stderr}");
+    assert!(stderr.contains(message), "{args:?}: {stderr:?} does not say {message:?}");
+    assert!(output.stdout.is_empty(), "{args:?}: printed {}", String::from_utf8_lossy(&output.stdout));
+}
+
+fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<f64>>) {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(str::to_owned).collect();
+    let rows = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    (header, rows)
+}
+
+fn library_run(function: &str, spec: &str, start: &[f64], steps: usize, precision: Precision) -> Trajectory {
+    let surface = surfaces::by_name(function, start.len()).unwrap();
+    let spec: Spec = spec.parse().unwrap();
+    run(&surface, &spec, &Run { start: start.to_vec(), steps, noise: None, precision }).unwrap()
+}
+
+#[test]
+fn run_prints_the_trajectory_the_library_computes() {
+    let csv =
+        ok(&["run", "--function", "rosenbrock", "--optimizer", "adam(lr=0.05)", "--start", "-1.5,2", "--steps", "40"]);
+    let (header, rows) = parse_csv(&csv);
+    assert_eq!(header, ["step", "x0", "x1", "loss"]);
+    let expected = library_run("rosenbrock", "adam(lr=0.05)", &[-1.5, 2.0], 40, Precision::F64);
+    assert_eq!(rows.len(), 41);
+    for (step, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], step as f64);
+        // Full precision: the printed values read back to the very same numbers.
+        assert_eq!(&row[1..3], expected.points[step].as_slice(), "step {step}");
+        assert_eq!(row[3], expected.losses[step]);
+    }
+}
+
+#[test]
+fn run_in_f32_and_in_more_dimensions() {
+    let csv = ok(&[
+        "run",
+        "-f",
+        "rosenbrock",
+        "-o",
+        "nesterov(lr=1e-3)",
+        "--start=-1,0.5,2",
+        "--steps",
+        "25",
+        "--dtype",
+        "f32",
+    ]);
+    let (header, rows) = parse_csv(&csv);
+    assert_eq!(header, ["step", "x0", "x1", "x2", "loss"]);
+    let expected = library_run("rosenbrock", "nesterov(lr=1e-3)", &[-1.0, 0.5, 2.0], 25, Precision::F32);
+    for (row, point) in rows.iter().zip(&expected.points) {
+        assert_eq!(&row[1..4], point.as_slice());
+        assert!(row[1..4].iter().all(|&v| v == f64::from(v as f32)), "f32 values: {row:?}");
+    }
+}
+
+#[test]
+fn run_json_carries_the_resolved_hyperparameters() {
+    let text = ok(&["run", "-f", "beale", "-o", "rmsprop(centered=True)", "--steps", "5", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["optimizer"], "rmsprop");
+    assert_eq!(json["spec"], "rmsprop(centered=True)");
+    assert_eq!(
+        json["hyperparameters"],
+        serde_json::json!({"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
+                           "centered": true, "maximize": false})
+    );
+    assert_eq!(json["start"], serde_json::json!([3.0, 4.0]));
+    let trajectory = json["trajectory"].as_array().unwrap();
+    assert_eq!(trajectory.len(), 6);
+    let expected = library_run("beale", "rmsprop(centered=True)", &[3.0, 4.0], 5, Precision::F64);
+    assert_eq!(trajectory[5]["x"], serde_json::json!(expected.points[5]));
+    assert_eq!(trajectory[5]["loss"], serde_json::json!(expected.losses[5]));
+}
+
+#[test]
+fn negative_start_coordinates_are_values_not_flags() {
+    let spaced = ok(&["run", "-f", "sphere", "-o", "sgd", "--start", "-1.5,2", "--steps", "2"]);
+    let joined = ok(&["run", "-f", "sphere", "-o", "sgd", "--start=-1.5,2", "--steps", "2"]);
+    assert_eq!(spaced, joined);
+    assert!(spaced.lines().nth(1).unwrap().starts_with("0,-1.5,2.0,"));
+}
+
+#[test]
+fn noise_is_seeded() {
+    let args = |seed: &str| -> Vec<String> {
+        ["run", "-f", "branin", "-o", "momentum(lr=0.001)", "--steps", "20", "--noise", "0.3", "--seed", seed]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    let run_with = |seed: &str| ok(&args(seed).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run_with("4"), run_with("4"));
+    assert_ne!(run_with("4"), run_with("5"));
+    let surface = surfaces::by_name("branin", 2).unwrap();
+    let config =
+        Run { start: vec![2.5, 12.5], steps: 20, noise: Some(Noise::new(0.3, 4).unwrap()), precision: Precision::F64 };
+    let expected = run(&surface, &"momentum(lr=0.001)".parse().unwrap(), &config).unwrap();
+    let (_, rows) = parse_csv(&run_with("4"));
+    assert_eq!(&rows[20][1..3], expected.points[20].as_slice());
+}
+
+#[test]
+fn expressions_are_surfaces() {
+    let csv = ok(&["run", "-f", "x^2 - y^2 + 0.1*sin(3*x)", "-o", "sgd(lr=0.1)", "--start", "1,0.5", "--steps", "1"]);
+    let (_, rows) = parse_csv(&csv);
+    // One step of plain SGD: θ − 0.1·∇J, ∇J = (2x + 0.3 cos 3x, −2y).
+    let (x, y) = (1.0f64, 0.5f64);
+    let expected = [x - 0.1 * (2.0 * x + 0.3 * (3.0 * x).cos()), y - 0.1 * (-2.0 * y)];
+    assert!((rows[1][1] - expected[0]).abs() < 1e-15 && (rows[1][2] - expected[1]).abs() < 1e-15, "{:?}", rows[1]);
+}
+
+#[test]
+fn race_tables_the_seven_optimizers() {
+    let text = ok(&["race", "-f", "himmelblau", "--start", "0,0", "--steps", "300"]);
+    for name in ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "AdaDelta", "Adam"] {
+        assert!(text.lines().any(|l| l.starts_with(&format!("{name} "))), "{name} missing:\n{text}");
+    }
+    assert!(text.contains("nearest known minimum"));
+}
+
+#[test]
+fn race_json_reports_each_optimizer() {
+    let text = ok(&[
+        "race",
+        "-f",
+        "himmelblau",
+        "--start",
+        "0,0",
+        "--steps",
+        "400",
+        "--format",
+        "json",
+        "--optimizers",
+        "adam(lr=0.1)",
+        "sgd(lr=0.5)",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let adam = &json[0];
+    assert_eq!(adam["optimizer"], "adam(lr=0.1)");
+    assert_eq!(adam["reached"], true);
+    assert_eq!(adam["nearest_minimum"]["kind"], "global minimum");
+    let sgd = &json[1];
+    assert_eq!(sgd["diverged"], true);
+    assert_eq!(sgd["reached"], false);
+}
+
+#[test]
+fn tuning_shows_the_chosen_learning_rates() {
+    let text = ok(&["race", "-f", "quadratic", "--steps", "50", "--tune", "--optimizers", "sgd", "adam"]);
+    assert!(text.contains("lr (tuned)"), "{text}");
+    let sgd_row = text.lines().find(|l| l.starts_with("sgd ")).unwrap();
+    assert!(!sgd_row.contains("1.000e-3"), "SGD kept its default learning rate: {sgd_row}");
+}
+
+#[test]
+fn a_diverging_optimizer_is_reported_and_the_plot_still_drawn() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("race.svg");
+    let text = ok(&[
+        "race",
+        "-f",
+        "rosenbrock",
+        "--optimizers",
+        "sgd(lr=0.1)",
+        "adam(lr=0.01)",
+        "--steps",
+        "200",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let sgd = text.lines().find(|l| l.starts_with("sgd(lr=0.1)")).unwrap();
+    assert!(sgd.ends_with("diverged"), "{sgd}");
+    assert_svg(&plot, &["sgd(lr=0.1) (diverged)", "adam(lr=0.01)"]);
+}
+
+/// Checks that `path` is a well-formed SVG with the map image and the given legend texts.
+fn assert_svg(path: &Path, texts: &[&str]) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let document = roxmltree::Document::parse(&text).unwrap();
+    let root = document.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    assert_eq!(root.attribute("width"), Some("960"));
+    assert!(document.descendants().any(|n| n.tag_name().name() == "image"), "no map image");
+    assert!(document.descendants().filter(|n| n.tag_name().name() == "polyline").count() > 10, "no lines");
+    let labels: Vec<&str> = document.descendants().filter_map(|n| n.text()).collect();
+    for wanted in texts {
+        assert!(labels.iter().any(|l| l.contains(wanted)), "{wanted:?} not in {labels:?}");
+    }
+}
+
+#[test]
+fn plots_are_written_as_svg_png_and_gif() {
+    let dir = tempfile::tempdir().unwrap();
+    let (svg, png, gif) = (dir.path().join("a.svg"), dir.path().join("a.png"), dir.path().join("a.gif"));
+    let base = ["race", "-f", "saddle", "--steps", "12", "--optimizers", "sgd(lr=0.1)", "rmsprop(lr=0.05)"];
+    ok(&[&base[..], &["--plot", svg.to_str().unwrap(), "--animate", gif.to_str().unwrap()]].concat());
+    ok(&[&base[..], &["--plot", png.to_str().unwrap()]].concat());
+    assert_svg(&svg, &["saddle point", "start", "sgd(lr=0.1)", "rmsprop(lr=0.05)"]);
+
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let reader = decoder.read_info().unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (960, 780));
+
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let mut decoder = options.read_info(std::fs::File::open(&gif).unwrap()).unwrap();
+    assert_eq!((decoder.width(), decoder.height()), (800, 650));
+    let mut frames = 0;
+    while decoder.read_next_frame().unwrap().is_some() {
+        frames += 1;
+    }
+    assert_eq!(frames, 13, "one frame per step, from the start");
+    // Only the finished files remain: no temporary files.
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["a.gif", "a.png", "a.svg"]);
+}
+
+#[test]
+fn the_tour_writes_its_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pictures");
+    let text = ok(&["tour", "--out", out.to_str().unwrap(), "--no-animation"]);
+    for name in ["bowl", "local-minima", "saddle"] {
+        assert_svg(
+            &out.join(format!("{name}.svg")),
+            &["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "AdaDelta", "Adam"],
+        );
+        assert!(out.join(format!("{name}.png")).is_file());
+    }
+    // The story of the second picture: the momentum methods reach the global minimum, plain SGD a local one.
+    let local = text.split("Several local minima").nth(1).unwrap();
+    let row = |name: &str| local.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap().to_owned();
+    assert!(row("Momentum").contains("global"), "{}", row("Momentum"));
+    assert!(row("SGD").contains("local"), "{}", row("SGD"));
+}
+
+#[test]
+fn list_shows_every_optimizer_and_surface() {
+    let text = ok(&["list"]);
+    for name in ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "lookahead_nesterov"]
+    {
+        assert!(text.contains(&format!("  {name}")), "{name}");
+    }
+    assert!(text.contains("adam(lr=0.001, betas=(0.9, 0.999), eps=1e-8"));
+    for surface in surfaces::all() {
+        assert!(text.contains(&format!("  {}: ", surface.name)), "{}", surface.name);
+    }
+    assert!(text.contains("global minimum  (3.000000, 2.000000) → 0.000000"));
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/folder/plot.svg");
+    let run = ["run", "-f", "beale", "-o", "adam"];
+    fn with<'a>(run: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [run, extra].concat()
+    }
+    fails(&["run", "-f", "rosenbrok", "-o", "adam"], "unknown function \"rosenbrok\"");
+    fails(&with(&run, &["--start", "1,2,3"]), "beale is defined in 2 dimensions, got a point with 3");
+    fails(&with(&run, &["--start", "1,abc"]), "\"abc\" is not a finite number");
+    fails(&with(&run, &["--steps", "0"]), "steps must be at least 1");
+    fails(&with(&run, &["--steps", "many"]), "invalid value 'many'");
+    fails(&with(&run, &["--noise", "-1"]), "invalid noise sigma = -1");
+    fails(&with(&run, &["--dtype", "f16"]), "invalid value 'f16'");
+    fails(&["run", "-f", "x^2 + (y", "-o", "adam"], "expression \"x^2 + (y\"");
+    fails(&["run", "-f", "x^2 + z", "-o", "adam"], "unknown variable `z` (use x and y)");
+    fails(&["run", "-f", "beale", "-o", "adamx"], "unknown optimizer \"adamx\" (known: sgd, momentum");
+    fails(&["run", "-f", "beale", "-o", "adam(lrate=0.1)"], "unknown key `lrate` (accepted: lr, betas");
+    fails(&["run", "-f", "beale", "-o", "adam(lr=fast)"], "`fast` is not a number or a boolean");
+    fails(&["run", "-f", "beale", "-o", "adam(lr=-1)"], "Adam: invalid lr = -1 (expected a finite number >= 0)");
+    fails(&["run", "-f", "beale", "-o", "sgd(nesterov=True)"], "Nesterov momentum requires a momentum");
+    fails(&["run", "-o", "adam"], "--function");
+    fails(&["race", "-f", "beale", "--plot", missing.to_str().unwrap()], "does not exist");
+    fails(
+        &["race", "-f", "beale", "--plot", dir.path().join("plot.jpg").to_str().unwrap()],
+        "must end in .svg or .png",
+    );
+    fails(&["race", "-f", "beale", "--animate", dir.path().to_str().unwrap()], "cannot write");
+    fails(&["race", "-f", "beale", "--optimizers", "sgd", "nope"], "unknown optimizer \"nope\"");
+    fails(&["race", "-f", "beale", "--tolerance", "-1"], "invalid --tolerance");
+    fails(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a failed command left files behind");
+}
+
+#[test]
+fn help_teaches() {
+    let help = ok(&["--help"]);
+    assert!(help.contains("saddle points") && help.contains("Examples:"));
+    let run_help = ok(&["run", "--help"]);
+    assert!(run_help.contains("PyTorch's names") && run_help.contains("--noise <SIGMA>"));
+}
