@@ -1,6 +1,7 @@
 //! `descent`: watch gradient-descent optimizers walk loss surfaces with local minima and saddle points.
 
 mod args;
+mod bench;
 mod error;
 mod function;
 mod list;
@@ -53,6 +54,8 @@ enum Command {
     Tour(tour::TourCommand),
     /// List the optimizers with their defaults and the surfaces with their known minima.
     List,
+    /// Time optimizer steps against the memory-bandwidth limit measured in the same run.
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +101,7 @@ fn execute(command: &Command, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Race(command) => race::execute(command, out),
         Command::Tour(command) => tour::execute(command, out),
         Command::List => list::execute(out),
+        Command::Bench(command) => bench::execute(command, out),
     }
 }
 

@@ -318,3 +318,51 @@ fn help_teaches() {
     let run_help = ok(&["run", "--help"]);
     assert!(run_help.contains("PyTorch's names") && run_help.contains("--noise <SIGMA>"));
 }
+
+#[test]
+fn bench_reports_speed_against_the_bandwidth_baseline() {
+    let text = ok(&[
+        "bench",
+        "--params",
+        "100000",
+        "--tensors",
+        "10",
+        "--threads",
+        "2",
+        "--repeats",
+        "3",
+        "--format",
+        "json",
+        "--optimizer",
+        "adam",
+        "sgd(lr=0.1, momentum=0.9)",
+    ]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        for key in ["optimizer", "params", "tensors", "dtype", "threads", "ns_per_param", "gbps", "baseline_ratio"] {
+            assert!(!row[key].is_null(), "{key} missing: {row}");
+        }
+        assert_eq!(
+            (row["params"].as_u64(), row["tensors"].as_u64(), row["threads"].as_u64()),
+            (Some(100000), Some(10), Some(2))
+        );
+        assert_eq!(row["dtype"], "f32");
+        let ns = row["ns_per_param"].as_f64().unwrap();
+        let gbps = row["gbps"].as_f64().unwrap();
+        assert!(ns > 0.0 && (gbps - row["bytes_per_param"].as_f64().unwrap() / ns).abs() < 1e-9);
+    }
+    // Adam moves param, grad and two state tensors in, param and two state tensors out: 7 × 4 bytes.
+    assert_eq!(rows[0]["bytes_per_param"], 28);
+    assert_eq!(rows[1]["state_tensors"], 1);
+    let table = ok(&["bench", "--params", "1000", "--dtype", "f64", "--repeats", "2", "--optimizer", "rmsprop"]);
+    assert!(table.contains("1000 parameters in 1 tensor(s), f64") && table.lines().any(|l| l.starts_with("rmsprop ")));
+}
+
+#[test]
+fn bench_rejects_what_it_cannot_time() {
+    fails(&["bench", "--params", "0"], "--params and --tensors must be at least 1");
+    fails(&["bench", "--params", "10", "--tensors", "11"], "tensors <= params");
+    fails(&["bench", "--params", "10", "--optimizer", "nag"], "cannot benchmark nag");
+    fails(&["bench", "--params", "10", "--optimizer", "adam(lr=-1)"], "invalid lr = -1");
+}

@@ -75,7 +75,8 @@ macro_rules! scalar_lane {
 
             #[inline(always)]
             fn maximum(self, other: $t) -> $t {
-                if self.is_nan() || other.is_nan() {
+                // `|`, not `||`: no branch, so that loops using it vectorize.
+                if self.is_nan() | other.is_nan() {
                     <$t>::NAN
                 } else {
                     <$t>::max(self, other)

@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use rayon::prelude::*;
+
 use crate::{kernel, Error, Float, Group, Param, ParamState, Rule, StepCount};
 
 /// An optimizer with update rule `R` (`Sgd`, `Adam`, …) over parameters of element type `T` (`f32` or `f64`).
@@ -93,29 +95,32 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
     /// Every count and length is checked before anything is written: on error, no parameter and no state has
     /// changed. Non-finite gradient values are not an error; as in PyTorch, they propagate into the parameter and
     /// the state.
+    ///
+    /// A large step runs on rayon's threads (its global pool, or the pool it is called from with
+    /// `ThreadPool::install`), all tensors in one parallel pass; results do not depend on the number of threads.
     pub fn step(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<(), Error> {
         self.check(params, grads)?;
-        for ((slot, param), grad) in self.params.iter_mut().zip(params.iter_mut()).zip(grads) {
-            let Some(grad) = grad else { continue };
-            let hyper = &self.groups[slot.group];
-            let first = slot.state.is_none();
-            let state = match &mut slot.state {
-                Some(state) => Some(state),
-                None if has_state(hyper) => Some(slot.state.insert(new_state(hyper, slot.param.len))),
-                None => None,
-            };
-            let (t, tensors) = match state {
-                Some(state) => {
-                    let t = state.step.as_mut().map_or(0.0, |step| {
-                        *step += 1.0;
-                        f64::from(*step)
-                    });
-                    (t, state.tensors.as_mut_slice())
-                }
-                None => (0.0, &mut [][..]),
-            };
-            let coefficients = hyper.coefficients::<T>(StepCount { t, first });
-            kernel::apply::<R, T>(&coefficients, param, grad, tensors);
+        let Optimizer { groups, params: slots } = self;
+        let (count, work) = slots
+            .iter()
+            .zip(grads)
+            .filter(|(_, grad)| grad.is_some())
+            .fold((0, 0), |(count, work), (slot, _)| (count + 1, work + slot.param.len));
+        let groups = groups.as_slice();
+        if work <= 2 * kernel::CHUNK {
+            // Too little work to pay for threads.
+            for ((slot, param), grad) in slots.iter_mut().zip(params.iter_mut()).zip(grads) {
+                update_param(groups, slot, param, *grad);
+            }
+        } else {
+            // One parallel pass over all tensors; tensors of more than a chunk split further inside the kernel.
+            let per_task = (kernel::CHUNK * count / work).max(1);
+            slots
+                .par_iter_mut()
+                .zip(params.par_iter_mut())
+                .zip(grads.par_iter())
+                .with_min_len(per_task)
+                .for_each(|((slot, param), grad)| update_param(groups, slot, param, *grad));
         }
         Ok(())
     }
@@ -223,6 +228,31 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
     pub fn state_named(&self, name: &str) -> Option<&ParamState<T>> {
         self.position(name).and_then(|position| self.state(position))
     }
+}
+
+/// Steps one parameter that has a gradient: creates its state at its first gradient, counts the step, applies the
+/// rule of its group.
+fn update_param<R: Rule, T: Float>(groups: &[R], slot: &mut Slot<T>, param: &mut [T], grad: Option<&[T]>) {
+    let Some(grad) = grad else { return };
+    let hyper = &groups[slot.group];
+    let first = slot.state.is_none();
+    let state = match &mut slot.state {
+        Some(state) => Some(state),
+        None if has_state(hyper) => Some(slot.state.insert(new_state(hyper, slot.param.len))),
+        None => None,
+    };
+    let (t, tensors) = match state {
+        Some(state) => {
+            let t = state.step.as_mut().map_or(0.0, |step| {
+                *step += 1.0;
+                f64::from(*step)
+            });
+            (t, state.tensors.as_mut_slice())
+        }
+        None => (0.0, &mut [][..]),
+    };
+    let coefficients = hyper.coefficients::<T>(StepCount { t, first });
+    kernel::apply::<R, T>(&coefficients, param, grad, tensors);
 }
 
 fn has_state<R: Rule>(hyper: &R) -> bool {

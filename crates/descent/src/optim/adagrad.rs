@@ -120,7 +120,7 @@ impl Rule for Adagrad {
         if let Some(weight_decay) = c.weight_decay {
             g = add_scaled(g, *param, weight_decay);
         }
-        let sum = &mut state[0];
+        let [sum] = state else { unreachable!("Adagrad keeps one state tensor") };
         *sum = g.mul_add(g, *sum);
         let std = sum.sqrt() + c.eps;
         *param = addcdiv(*param, g, std, c.neg_clr);

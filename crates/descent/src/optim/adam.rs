@@ -73,24 +73,17 @@ impl Default for Adam {
 /// [`Adam`]'s (and [`AdamW`](crate::AdamW)'s) per-step scalars.
 #[derive(Debug, Clone, Copy)]
 pub struct AdamCoefficients<L> {
-    weight_decay: WeightDecay<L>,
+    /// g ← g + λ·θ, with λ (Adam's L2 penalty).
+    l2: Option<L>,
+    /// θ ← θ·(1 − η·λ), with the factor (decoupled weight decay).
+    decay_factor: Option<L>,
     first_moment: Lerp<L>,
     beta2: L,
     one_minus_beta2: L,
     bias_correction2_sqrt: L,
     eps: L,
     neg_step_size: L,
-    amsgrad: bool,
     maximize: bool,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum WeightDecay<L> {
-    None,
-    /// g ← g + λ·θ, with λ.
-    L2(L),
-    /// θ ← θ·(1 − η·λ), with the factor.
-    Decoupled(L),
 }
 
 impl Adam {
@@ -132,13 +125,10 @@ impl Rule for Adam {
         let (beta1, beta2) = self.betas;
         let bias_correction1 = 1.0 - beta1.powf(step.t);
         let bias_correction2 = 1.0 - beta2.powf(step.t);
-        let weight_decay = match (self.weight_decay != 0.0, self.decoupled_weight_decay) {
-            (false, _) => WeightDecay::None,
-            (true, false) => WeightDecay::L2(scalar(self.weight_decay)),
-            (true, true) => WeightDecay::Decoupled(scalar(1.0 - self.lr * self.weight_decay)),
-        };
+        let decays = self.weight_decay != 0.0;
         AdamCoefficients {
-            weight_decay,
+            l2: (decays && !self.decoupled_weight_decay).then(|| scalar(self.weight_decay)),
+            decay_factor: (decays && self.decoupled_weight_decay).then(|| scalar(1.0 - self.lr * self.weight_decay)),
             first_moment: Lerp::new(1.0 - beta1),
             beta2: scalar(beta2),
             one_minus_beta2: scalar(1.0 - beta2),
@@ -146,7 +136,6 @@ impl Rule for Adam {
             bias_correction2_sqrt: scalar(bias_correction2.powf(0.5)),
             eps: scalar(self.eps),
             neg_step_size: scalar(-(self.lr / bias_correction1)),
-            amsgrad: self.amsgrad,
             maximize: self.maximize,
         }
     }
@@ -154,21 +143,27 @@ impl Rule for Adam {
     #[inline(always)]
     fn update<L: Lane>(c: &AdamCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
         let mut g = if c.maximize { -grad } else { grad };
-        match c.weight_decay {
-            WeightDecay::None => {}
-            WeightDecay::L2(weight_decay) => g = add_scaled(g, *param, weight_decay),
-            WeightDecay::Decoupled(factor) => *param = *param * factor,
+        // Two options rather than a three-way enum: the loop vectorizer handles if/else, not switch.
+        if let Some(factor) = c.decay_factor {
+            *param = *param * factor;
         }
-        let (exp_avg, rest) = state.split_first_mut().expect("Adam keeps exp_avg");
-        let (exp_avg_sq, rest) = rest.split_first_mut().expect("Adam keeps exp_avg_sq");
+        if let Some(weight_decay) = c.l2 {
+            g = add_scaled(g, *param, weight_decay);
+        }
+        // The state's length (known when the loop is compiled) says whether this is AMSGrad.
+        let (exp_avg, exp_avg_sq, max_exp_avg_sq) = match state {
+            [exp_avg, exp_avg_sq] => (exp_avg, exp_avg_sq, None),
+            [exp_avg, exp_avg_sq, max_exp_avg_sq] => (exp_avg, exp_avg_sq, Some(max_exp_avg_sq)),
+            _ => unreachable!("Adam keeps two or three state tensors"),
+        };
         *exp_avg = c.first_moment.apply(*exp_avg, g);
         *exp_avg_sq = addcmul(*exp_avg_sq * c.beta2, g, g, c.one_minus_beta2);
-        let second_moment = if c.amsgrad {
-            let max_exp_avg_sq = &mut rest[0];
-            *max_exp_avg_sq = max_exp_avg_sq.maximum(*exp_avg_sq);
-            *max_exp_avg_sq
-        } else {
-            *exp_avg_sq
+        let second_moment = match max_exp_avg_sq {
+            Some(max_exp_avg_sq) => {
+                *max_exp_avg_sq = max_exp_avg_sq.maximum(*exp_avg_sq);
+                *max_exp_avg_sq
+            }
+            None => *exp_avg_sq,
         };
         let denom = second_moment.sqrt() / c.bias_correction2_sqrt + c.eps;
         *param = addcdiv(*param, *exp_avg, denom, c.neg_step_size);

@@ -119,25 +119,30 @@ impl Rule for RmsProp {
         if let Some(weight_decay) = c.weight_decay {
             g = add_scaled(g, *param, weight_decay);
         }
-        let (square_avg, rest) = state.split_first_mut().expect("RMSprop keeps square_avg");
+        // Which tensors follow square_avg: the flags decide between the two layouts of length 2.
+        let (square_avg, buffer, grad_avg) = match (state, c.momentum.is_some(), c.centered.is_some()) {
+            ([square_avg], _, _) => (square_avg, None, None),
+            ([square_avg, buffer, grad_avg], _, _) => (square_avg, Some(buffer), Some(grad_avg)),
+            ([square_avg, buffer], true, _) => (square_avg, Some(buffer), None),
+            ([square_avg, grad_avg], false, _) => (square_avg, None, Some(grad_avg)),
+            _ => unreachable!("RMSprop keeps one to three state tensors"),
+        };
         *square_avg = addcmul(*square_avg * c.alpha, g, g, c.one_minus_alpha);
-        let root = match &c.centered {
-            Some(lerp) => {
-                let grad_avg = rest.last_mut().expect("centered RMSprop keeps grad_avg");
+        let root = match (&c.centered, grad_avg) {
+            (Some(lerp), Some(grad_avg)) => {
                 *grad_avg = lerp.apply(*grad_avg, g);
                 // square_avg.addcmul(grad_avg, grad_avg, value=-1): (−1·ḡ) is exact, so this is one fused op.
                 (-*grad_avg).mul_add(*grad_avg, *square_avg).sqrt()
             }
-            None => square_avg.sqrt(),
+            _ => square_avg.sqrt(),
         };
         let avg = root + c.eps;
-        match c.momentum {
-            Some(momentum) => {
-                let buffer = &mut rest[0];
+        match (c.momentum, buffer) {
+            (Some(momentum), Some(buffer)) => {
                 *buffer = *buffer * momentum + g / avg;
                 *param = add_scaled(*param, *buffer, c.neg_lr);
             }
-            None => *param = addcdiv(*param, g, avg, c.neg_lr),
+            _ => *param = addcdiv(*param, g, avg, c.neg_lr),
         }
     }
 }

@@ -137,8 +137,7 @@ impl Rule for Sgd {
         if let Some(weight_decay) = c.weight_decay {
             g = add_scaled(g, *param, weight_decay);
         }
-        if let Some(m) = &c.momentum {
-            let buffer = &mut state[0];
+        if let (Some(m), [buffer]) = (&c.momentum, state) {
             *buffer = if c.first { g } else { add_scaled(*buffer * m.momentum, g, m.one_minus_dampening) };
             g = if m.nesterov { add_scaled(g, *buffer, m.momentum) } else { *buffer };
         }

@@ -1,0 +1,297 @@
+//! `descent bench`: how fast an optimizer step is, against the memory-bandwidth limit measured in the same run.
+//!
+//! A step reads every parameter, gradient and state value once and writes the parameter and the state once, so
+//! its lower bound is the time to move those bytes. The baseline is a rule that moves exactly the same bytes and
+//! does one addition per value, run through the same kernels, threads and chunks as the optimizer; the two are
+//! timed alternately, and `baseline_ratio` is the baseline's time over the optimizer's (1.0: as fast as memory).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use descent::{DynOptimizer, Error, Float, Lane, Optimizer, Param, Rule, Spec, StepCount};
+use descent_landscape::Entrant;
+use serde_json::json;
+
+use crate::args::{parse_entrant, Dtype};
+use crate::error::CliError;
+use crate::table::Table;
+
+/// Arguments of `descent bench`.
+#[derive(Debug, Args)]
+pub struct BenchCommand {
+    /// The optimizers to time [default: sgd, momentum, adagrad, rmsprop, adadelta, adam, adamw].
+    #[arg(long = "optimizer", num_args = 1.., value_name = "SPEC", value_parser = parse_entrant)]
+    optimizers: Vec<Entrant>,
+
+    /// The number of parameters in all.
+    #[arg(long, default_value_t = 10_000_000, value_name = "N")]
+    params: usize,
+
+    /// The number of tensors the parameters are split into.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    tensors: usize,
+
+    /// The element type.
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    dtype: Dtype,
+
+    /// The number of threads [default: one per core].
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
+
+    /// How many timed samples of each (the median is reported).
+    #[arg(long, default_value_t = 15, value_name = "R")]
+    repeats: usize,
+
+    /// table: aligned columns; json: one object per optimizer.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// The output formats of `descent bench`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+/// One optimizer's measurements.
+struct Measurement {
+    label: String,
+    spec: Spec,
+    state_tensors: usize,
+    ns_per_param: f64,
+    baseline_ns_per_param: f64,
+    bytes_per_param: usize,
+    data_bytes: usize,
+    /// Memory the steps added to the process's peak resident size (Linux only).
+    step_peak_bytes: Option<u64>,
+}
+
+/// Runs the command, printing to `out`.
+pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    if command.params == 0 || command.tensors == 0 || command.tensors > command.params {
+        return Err(CliError::Usage("--params and --tensors must be at least 1, with tensors <= params".into()));
+    }
+    if command.repeats == 0 || command.threads == Some(0) {
+        return Err(CliError::Usage("--repeats and --threads must be at least 1".into()));
+    }
+    let entrants = if command.optimizers.is_empty() {
+        ["sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "adamw"]
+            .map(|name| Entrant { label: name.to_owned(), spec: name.parse().expect("catalog names parse") })
+            .to_vec()
+    } else {
+        command.optimizers.clone()
+    };
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(threads) = command.threads {
+        builder = builder.num_threads(threads);
+    }
+    let pool = builder.build().map_err(|e| CliError::Usage(format!("cannot start threads: {e}")))?;
+    let threads = pool.current_num_threads();
+    let measurements = pool.install(|| {
+        entrants
+            .iter()
+            .map(|entrant| match command.dtype {
+                Dtype::F32 => measure::<f32>(entrant, command),
+                Dtype::F64 => measure::<f64>(entrant, command),
+            })
+            .collect::<Result<Vec<_>, CliError>>()
+    })?;
+    let dtype = match command.dtype {
+        Dtype::F32 => f32::NAME,
+        Dtype::F64 => f64::NAME,
+    };
+    match command.format {
+        Format::Table => {
+            writeln!(
+                out,
+                "{} parameters in {} tensor(s), {dtype}, {threads} thread(s); median of {} samples",
+                command.params, command.tensors, command.repeats
+            )?;
+            let mut table = Table::new(&[
+                "optimizer",
+                "ns/param",
+                "GB/s",
+                "bandwidth baseline ns/param",
+                "speed vs baseline",
+                "step peak memory",
+            ]);
+            for m in &measurements {
+                table.row(vec![
+                    m.label.clone(),
+                    format!("{:.3}", m.ns_per_param),
+                    format!("{:.1}", m.bytes_per_param as f64 / m.ns_per_param),
+                    format!("{:.3}", m.baseline_ns_per_param),
+                    format!("{:.2}", m.baseline_ns_per_param / m.ns_per_param),
+                    m.step_peak_bytes.map_or("-".to_owned(), |b| format!("{:.2} MB", b as f64 / 1e6)),
+                ]);
+            }
+            write!(out, "{table}")?;
+        }
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = measurements
+                .iter()
+                .map(|m| {
+                    json!({
+                        "optimizer": m.label,
+                        "spec": m.spec.to_string(),
+                        "params": command.params,
+                        "tensors": command.tensors,
+                        "dtype": dtype,
+                        "threads": threads,
+                        "state_tensors": m.state_tensors,
+                        "ns_per_param": m.ns_per_param,
+                        "gbps": m.bytes_per_param as f64 / m.ns_per_param,
+                        "baseline_ns_per_param": m.baseline_ns_per_param,
+                        "baseline_ratio": m.baseline_ns_per_param / m.ns_per_param,
+                        "bytes_per_param": m.bytes_per_param,
+                        "data_bytes": m.data_bytes,
+                        "step_peak_bytes": m.step_peak_bytes,
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &rows).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Tensor lengths: `params` split into `tensors` nearly equal parts.
+fn lengths(params: usize, tensors: usize) -> Vec<usize> {
+    (0..tensors).map(|k| params / tensors + usize::from(k < params % tensors)).collect()
+}
+
+/// Times `entrant` and the bandwidth baseline on the same parameters and gradients.
+fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measurement, CliError> {
+    let lens = lengths(command.params, command.tensors);
+    let mut params: Vec<Vec<T>> = lens.iter().map(|&n| vec![T::from_f64(0.5); n]).collect();
+    let grads: Vec<Vec<T>> = lens.iter().map(|&n| (0..n).map(|i| T::from_f64(gradient(i))).collect()).collect();
+    let grad_slices: Vec<Option<&[T]>> = grads.iter().map(|g| Some(g.as_slice())).collect();
+    let specs = lens.iter().map(|&n| Param::new(n));
+    let mut optimizer = entrant.spec.build::<T>(specs).map_err(|e| bench_error(entrant, e))?;
+    let step = |optimizer: &mut dyn DynOptimizer<T>, params: &mut Vec<Vec<T>>| {
+        let mut slices: Vec<&mut [T]> = params.iter_mut().map(Vec::as_mut_slice).collect();
+        optimizer.step(&mut slices, &grad_slices).expect("lengths match");
+    };
+    // Warm up: the first step creates the state.
+    for _ in 0..2 {
+        step(optimizer.as_mut(), &mut params);
+    }
+    let state_tensors = optimizer.state(0).map_or(0, |s| s.names().len());
+    let step_peak_bytes = peak_memory_of(|| {
+        for _ in 0..3 {
+            step(optimizer.as_mut(), &mut params);
+        }
+    });
+
+    let mut baseline =
+        Optimizer::<Touch, T>::new(Touch { tensors: state_tensors }, lens.iter().map(|&n| Param::new(n)))
+            .map_err(|e| bench_error(entrant, e))?;
+    let mut baseline_params = params.clone();
+    let mut touch = |params: &mut Vec<Vec<T>>| {
+        let mut slices: Vec<&mut [T]> = params.iter_mut().map(Vec::as_mut_slice).collect();
+        baseline.step(&mut slices, &grad_slices).expect("lengths match");
+    };
+    touch(&mut baseline_params);
+
+    // Batch enough steps into a sample to measure it well, then alternate the two.
+    let single = time(|| step(optimizer.as_mut(), &mut params));
+    let batch = (Duration::from_millis(5).as_secs_f64() / single.as_secs_f64()).ceil().clamp(1.0, 10_000.0) as u32;
+    let mut ours = Vec::with_capacity(command.repeats);
+    let mut theirs = Vec::with_capacity(command.repeats);
+    for _ in 0..command.repeats {
+        ours.push(time(|| (0..batch).for_each(|_| step(optimizer.as_mut(), &mut params))) / batch);
+        theirs.push(time(|| (0..batch).for_each(|_| touch(&mut baseline_params))) / batch);
+    }
+    let per_param = |samples: &mut Vec<Duration>| median(samples).as_secs_f64() * 1e9 / command.params as f64;
+    let size = std::mem::size_of::<T>();
+    Ok(Measurement {
+        label: entrant.label.clone(),
+        spec: entrant.spec,
+        state_tensors,
+        ns_per_param: per_param(&mut ours),
+        baseline_ns_per_param: per_param(&mut theirs),
+        bytes_per_param: (3 + 2 * state_tensors) * size,
+        data_bytes: command.params * (2 + state_tensors) * size,
+        step_peak_bytes,
+    })
+}
+
+fn bench_error(entrant: &Entrant, error: Error) -> CliError {
+    CliError::Usage(format!("cannot benchmark {}: {error}", entrant.label))
+}
+
+/// Gradients of a realistic spread, different for every element.
+fn gradient(i: usize) -> f64 {
+    ((i % 1000) as f64 - 499.5) * 1e-3
+}
+
+fn time(f: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    f();
+    start.elapsed()
+}
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// How much `f` raised the process's peak resident memory, read from /proc (Linux); `None` elsewhere.
+fn peak_memory_of(f: impl FnOnce()) -> Option<u64> {
+    // Writing 5 to clear_refs resets the peak (VmHWM) to the current resident size.
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    let before = status_kib("VmHWM:")?;
+    f();
+    Some((status_kib("VmHWM:")? - before) * 1024)
+}
+
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The bandwidth baseline: reads the parameter, the gradient and `tensors` state values, writes the parameter and
+/// the state values, with one addition each: the bytes of an optimizer step and almost none of its arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Touch {
+    tensors: usize,
+}
+
+impl Rule for Touch {
+    const NAME: &'static str = "bandwidth baseline";
+
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn lr(&self) -> f64 {
+        0.0
+    }
+
+    fn set_lr(&mut self, _lr: f64) {}
+
+    fn state_names(&self) -> &'static [&'static str] {
+        &["a", "b", "c"][..self.tensors]
+    }
+
+    fn counts_steps(&self) -> bool {
+        false
+    }
+
+    type Coefficients<L: Lane> = ();
+
+    fn coefficients<L: Lane>(&self, _step: StepCount) {}
+
+    #[inline(always)]
+    fn update<L: Lane>(_: &(), param: &mut L, grad: L, state: &mut [L]) {
+        *param = *param + grad;
+        for value in state {
+            *value = *value + grad;
+        }
+    }
+}
