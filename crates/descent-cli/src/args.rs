@@ -64,6 +64,15 @@ impl RunArgs {
     }
 }
 
+/// How a report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned columns.
+    Table,
+    /// One JSON object per optimizer.
+    Json,
+}
+
 /// The element type of the optimizers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Dtype {

@@ -8,12 +8,12 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use descent::{DynOptimizer, Error, Float, Lane, Optimizer, Param, Rule, Spec, StepCount};
 use descent_landscape::Entrant;
 use serde_json::json;
 
-use crate::args::{parse_entrant, Dtype};
+use crate::args::{parse_entrant, Dtype, ReportFormat};
 use crate::error::CliError;
 use crate::table::Table;
 
@@ -45,15 +45,8 @@ pub struct BenchCommand {
     repeats: usize,
 
     /// table: aligned columns; json: one object per optimizer.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-}
-
-/// The output formats of `descent bench`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Table,
-    Json,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
 }
 
 /// One optimizer's measurements.
@@ -104,7 +97,7 @@ pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliErr
         Dtype::F64 => f64::NAME,
     };
     match command.format {
-        Format::Table => {
+        ReportFormat::Table => {
             writeln!(
                 out,
                 "{} parameters in {} tensor(s), {dtype}, {threads} thread(s); median of {} samples",
@@ -130,7 +123,7 @@ pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliErr
             }
             write!(out, "{table}")?;
         }
-        Format::Json => {
+        ReportFormat::Json => {
             let rows: Vec<serde_json::Value> = measurements
                 .iter()
                 .map(|m| {

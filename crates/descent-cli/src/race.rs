@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use descent_landscape::{default_grid, race, tune, CriticalKind, Entrant, Outcome, Run, Surface};
 use serde_json::json;
 
-use crate::args::{parse_entrant, RunArgs, SurfaceArgs};
+use crate::args::{parse_entrant, ReportFormat, RunArgs, SurfaceArgs};
 use crate::error::CliError;
 use crate::output::check_writable;
 use crate::plot::{self, Scene, PICTURE_FORMATS};
@@ -46,15 +46,8 @@ pub struct RaceCommand {
     tolerance: f64,
 
     /// table: aligned columns; json: one object per optimizer.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
-}
-
-/// The output formats of `descent race`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Table,
-    Json,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
 }
 
 /// The seven optimizers of the article, at PyTorch's defaults.
@@ -93,14 +86,14 @@ pub fn execute(command: &RaceCommand, out: &mut dyn Write) -> Result<(), CliErro
     }
     let outcomes = race(surface.as_ref(), &entrants, &config, command.tolerance)?;
     match command.format {
-        Format::Table => {
+        ReportFormat::Table => {
             writeln!(out, "{}", heading(surface.as_ref(), &config))?;
             write!(out, "{}", table(&outcomes, command.tolerance, command.tune))?;
             if !command.tune && command.optimizers.is_empty() {
                 writeln!(out, "(learning rates are PyTorch's defaults; --tune chooses each optimizer's best)")?;
             }
         }
-        Format::Json => {
+        ReportFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &json_report(&outcomes, command.tolerance))
                 .map_err(std::io::Error::from)?;
             writeln!(out)?;
