@@ -31,6 +31,10 @@ pub enum CliError {
         reason: String,
     },
 
+    /// A failure inside the deep-learning framework.
+    #[error("{0}")]
+    Candle(#[from] candle_core::Error),
+
     /// A failure printing to standard output (a closed pipe, say).
     #[error("cannot print: {0}")]
     Print(#[from] io::Error),

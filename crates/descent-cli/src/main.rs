@@ -2,9 +2,13 @@
 
 mod args;
 mod bench;
+mod curves;
+mod digits;
 mod error;
 mod function;
+mod idx;
 mod list;
+mod mlp;
 mod output;
 mod plot;
 mod progress;
@@ -12,6 +16,7 @@ mod race;
 mod run;
 mod table;
 mod tour;
+mod train;
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
@@ -40,6 +45,8 @@ Examples:
   descent run -f rosenbrock -o 'adam(lr=0.05)' --start -1.5,2 --steps 300
   descent race -f himmelblau --start 0,0 --tune --plot race.svg
   descent race -f 'x^2 - y^2' --start=-1,0.01 --optimizers sgd 'rmsprop(lr=0.01)' --animate saddle.gif
+  descent train --epochs 3 --plot curves.svg       an MLP on the embedded MNIST digits, the seven optimizers
+  descent bench --params 10000000 --threads 2      ns per parameter against the memory-bandwidth limit
 
 An optimizer SPEC is a name or name(key=value, ...) with PyTorch's names and Python's values:
   sgd(lr=0.01, momentum=0.9, nesterov=True)   adam(lr=1e-3, betas=(0.9, 0.99), amsgrad=true)";
@@ -54,6 +61,8 @@ enum Command {
     Tour(tour::TourCommand),
     /// List the optimizers with their defaults and the surfaces with their known minima.
     List,
+    /// Train a neural network on digits (or clothing) once per optimizer and compare the curves.
+    Train(train::TrainCommand),
     /// Time optimizer steps against the memory-bandwidth limit measured in the same run.
     Bench(bench::BenchCommand),
 }
@@ -101,6 +110,7 @@ fn execute(command: &Command, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Race(command) => race::execute(command, out),
         Command::Tour(command) => tour::execute(command, out),
         Command::List => list::execute(out),
+        Command::Train(command) => train::execute(command, out),
         Command::Bench(command) => bench::execute(command, out),
     }
 }

@@ -36,7 +36,7 @@ const ISOLINES: usize = 14;
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// Trajectory colours, chosen to stand out on the map's purples, greens and yellows.
-const PALETTE: [RGBColor; 10] = [
+pub const PALETTE: [RGBColor; 10] = [
     RGBColor(228, 26, 28),
     RGBColor(255, 127, 0),
     RGBColor(255, 255, 255),
@@ -97,7 +97,8 @@ pub fn frame_count(steps: usize) -> usize {
     (steps + 1).min(MAX_FRAMES)
 }
 
-fn register_font() {
+/// Makes the embedded font the bitmap backends' sans-serif (once).
+pub fn register_font() {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
         if plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_err() {

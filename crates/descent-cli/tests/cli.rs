@@ -366,3 +366,112 @@ fn bench_rejects_what_it_cannot_time() {
     fails(&["bench", "--params", "10", "--optimizer", "nag"], "cannot benchmark nag");
     fails(&["bench", "--params", "10", "--optimizer", "adam(lr=-1)"], "invalid lr = -1");
 }
+
+#[test]
+fn training_on_the_embedded_digits_really_learns() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("curves.svg");
+    let text = ok(&[
+        "train",
+        "--epochs",
+        "3",
+        "--optimizers",
+        "adam(lr=1e-3)",
+        "sgd(lr=1e6)",
+        "--format",
+        "json",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((json["train_images"].as_u64(), json["test_images"].as_u64()), (Some(8000), Some(2000)));
+    assert_eq!(json["layers"], serde_json::json!([784, 256, 10]));
+    let rows = json["rows"].as_array().unwrap();
+    let adam: Vec<&serde_json::Value> = rows.iter().filter(|r| r["optimizer"] == "adam(lr=1e-3)").collect();
+    assert_eq!(adam.len(), 3);
+    for row in &adam {
+        for key in ["epoch", "train_loss", "test_loss", "test_accuracy", "seconds"] {
+            assert!(row[key].is_number(), "{key}: {row}");
+        }
+    }
+    // Only real learning gets a 10-class problem above 90%; guessing gets 10%.
+    let accuracy = adam[2]["test_accuracy"].as_f64().unwrap();
+    assert!(accuracy > 0.90, "Adam reached only {accuracy}");
+    assert!(adam[2]["train_loss"].as_f64() < adam[0]["train_loss"].as_f64());
+    // An absurd learning rate diverges; the other optimizer's run went on regardless.
+    let optimizers = json["optimizers"].as_array().unwrap();
+    assert_eq!(optimizers[1]["optimizer"], "sgd(lr=1e6)");
+    assert_eq!(optimizers[1]["diverged"], true);
+    assert_eq!(optimizers[0]["diverged"], false);
+    assert_svg_curves(&plot);
+}
+
+fn assert_svg_curves(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let document = roxmltree::Document::parse(&text).unwrap();
+    let labels: Vec<&str> = document.descendants().filter_map(|n| n.text()).collect();
+    for wanted in ["test accuracy", "adam(lr=1e-3)", "sgd(lr=1e6) (diverged)"] {
+        assert!(labels.iter().any(|l| l.contains(wanted)), "{wanted:?} not in {labels:?}");
+    }
+}
+
+#[test]
+fn training_reads_idx_folders_and_rejects_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path();
+    let write = |name: &str, magic: u32, dims: &[u32], values: &[u8]| {
+        let mut bytes = magic.to_be_bytes().to_vec();
+        dims.iter().for_each(|d| bytes.extend(d.to_be_bytes()));
+        bytes.extend(values);
+        std::fs::write(folder.join(name), bytes).unwrap();
+    };
+    // A tiny dataset: 20 training and 10 test images of 2×2 pixels, the class given by the brightest pixel.
+    let images = |n: usize| -> (Vec<u8>, Vec<u8>) {
+        let labels: Vec<u8> = (0..n).map(|i| (i % 4) as u8).collect();
+        let pixels = labels.iter().flat_map(|&l| (0..4u8).map(move |p| if p == l { 250 } else { 10 })).collect();
+        (pixels, labels)
+    };
+    let (train_pixels, train_labels) = images(20);
+    let (test_pixels, test_labels) = images(10);
+    write("train-images-idx3-ubyte", 0x803, &[20, 2, 2], &train_pixels);
+    write("train-labels-idx1-ubyte", 0x801, &[20], &train_labels);
+    write("t10k-images-idx3-ubyte", 0x803, &[10, 2, 2], &test_pixels);
+    write("t10k-labels-idx1-ubyte", 0x801, &[10], &test_labels);
+    let dir_arg = folder.to_str().unwrap();
+    let text = ok(&[
+        "train",
+        "--data-dir",
+        dir_arg,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "5",
+        "--hidden",
+        "8,8",
+        "--optimizers",
+        "adam(lr=0.05)",
+    ]);
+    assert!(text.contains("20 training and 10 test images; MLP 4-8-8-10"), "{text}");
+
+    fails(
+        &["train", "--data-dir", dir_arg, "--batch-size", "0"],
+        "--batch-size must be from 1 to the 20 training images",
+    );
+    fails(&["train", "--data-dir", dir_arg, "--batch-size", "21"], "got 21");
+    fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--optimizers", "adam(betas=2)"], "adam: betas:");
+    fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--optimizers", "nag"], "gradient closure");
+    fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--hidden", "256,0"], "\"0\" is not a layer size");
+    fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--epochs", "0"], "--epochs must be at least 1");
+    write("t10k-labels-idx1-ubyte", 0x801, &[9], &test_labels[..9]);
+    fails(&["train", "--data-dir", dir_arg, "--batch-size", "5"], "has 10 images but");
+    write("t10k-labels-idx1-ubyte", 0x801, &[10], &[3, 1, 2, 0, 3, 1, 2, 0, 11, 1]);
+    fails(&["train", "--data-dir", dir_arg, "--batch-size", "5"], "label 11 at index 8 is not a class 0-9");
+    write("t10k-images-idx3-ubyte", 0x803, &[10, 2, 2], &test_pixels[..39]);
+    fails(
+        &["train", "--data-dir", dir_arg, "--batch-size", "5"],
+        "t10k-images-idx3-ubyte: truncated: dimensions [10, 2, 2] need 40 bytes, found 39",
+    );
+    std::fs::remove_file(folder.join("train-labels-idx1-ubyte")).unwrap();
+    fails(&["train", "--data-dir", dir_arg], "has no train-labels-idx1-ubyte");
+    fails(&["train", "--dataset", "cifar"], "invalid value 'cifar'");
+}

@@ -13,6 +13,9 @@ pub trait DynOptimizer<T: Float>: Debug + Send + Sync {
     /// See [`Optimizer::step`].
     fn step(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<(), Error>;
 
+    /// See [`Optimizer::step_param`].
+    fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error>;
+
     /// See [`Optimizer::group_count`].
     fn group_count(&self) -> usize;
 
@@ -33,6 +36,10 @@ impl<R: Rule, T: Float> DynOptimizer<T> for Optimizer<R, T> {
 
     fn step(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<(), Error> {
         Optimizer::step(self, params, grads)
+    }
+
+    fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error> {
+        Optimizer::step_param(self, position, param, grad)
     }
 
     fn group_count(&self) -> usize {

@@ -125,6 +125,30 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         Ok(())
     }
 
+    /// Updates only the parameter at `position`, with its gradient: what a framework that hands out one tensor at
+    /// a time needs. Stepping every parameter this way, in any order, gives exactly what one [`Optimizer::step`]
+    /// gives (each parameter has its own state and step count).
+    ///
+    /// A position past the last parameter or a length other than the registered one is an error, and nothing
+    /// changes.
+    pub fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error> {
+        let count = self.params.len();
+        let slot = self.params.get_mut(position).ok_or(Error::CountMismatch {
+            what: "parameters (position past the last)",
+            expected: count,
+            got: position + 1,
+        })?;
+        let expected = slot.param.len;
+        if param.len() != expected {
+            return Err(Error::ParameterLengthMismatch { param: slot.label(position), expected, got: param.len() });
+        }
+        if grad.len() != expected {
+            return Err(Error::GradientLengthMismatch { param: slot.label(position), expected, got: grad.len() });
+        }
+        update_param(&self.groups, slot, param, Some(grad));
+        Ok(())
+    }
+
     fn check(&self, params: &[&mut [T]], grads: &[Option<&[T]>]) -> Result<(), Error> {
         let expected = self.params.len();
         for (what, got) in [("parameters", params.len()), ("gradients", grads.len())] {

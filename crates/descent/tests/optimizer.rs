@@ -180,3 +180,25 @@ fn non_finite_gradients_propagate_as_in_pytorch() {
     assert!(p[0].is_nan() && p[1].is_finite());
     assert!(opt.state(0).unwrap().get("exp_avg").unwrap()[0].is_nan());
 }
+
+#[test]
+fn stepping_parameters_one_at_a_time_equals_one_step() {
+    let hyper = Adam { amsgrad: true, weight_decay: 0.1, ..Adam::default() };
+    let mut together = Optimizer::<Adam, f64>::new(hyper, two_params()).unwrap();
+    let mut apart = together.clone();
+    let (mut w1, mut b1) = (vec![1.0, -2.0, 0.5], vec![3.0]);
+    let (mut w2, mut b2) = (w1.clone(), b1.clone());
+    for step in 0..4 {
+        let gw = [0.1 * f64::from(step), -0.3, 0.7];
+        let gb = [1.5 - f64::from(step)];
+        together.step(&mut [&mut w1, &mut b1], &[Some(&gw), Some(&gb)]).unwrap();
+        apart.step_param(1, &mut b2, &gb).unwrap();
+        apart.step_param(0, &mut w2, &gw).unwrap();
+    }
+    assert_eq!((w1, b1), (w2, b2));
+    assert_eq!(together, apart);
+    let before = apart.clone();
+    assert!(matches!(apart.step_param(2, &mut [1.0], &[1.0]), Err(Error::CountMismatch { .. })));
+    assert!(matches!(apart.step_param(0, &mut [1.0; 3], &[1.0]), Err(Error::GradientLengthMismatch { .. })));
+    assert_eq!(apart, before);
+}

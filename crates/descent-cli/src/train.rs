@@ -1,0 +1,362 @@
+//! `descent train`: the article's running example. An MLP learns to classify digits (or clothing) once per
+//! optimizer, every optimizer from the same initial weights and through the same batches.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::Optimizer;
+use clap::{Args, ValueEnum};
+use descent_candle::DescentOptimizer;
+use descent_landscape::Entrant;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use crate::args::{parse_entrant, ReportFormat};
+use crate::curves;
+use crate::digits::{self, Dataset, Source, Split, CLASSES};
+use crate::error::CliError;
+use crate::mlp::Mlp;
+use crate::output::check_writable;
+use crate::plot::PICTURE_FORMATS;
+use crate::progress;
+use crate::table::Table;
+
+/// Arguments of `descent train`.
+#[derive(Debug, Args)]
+pub struct TrainCommand {
+    /// mnist: the 10,000 embedded MNIST digits (8,000 to train, 2,000 to test); fashion-mnist: the full
+    /// Fashion-MNIST that Debian's dataset-fashion-mnist package installs in /usr/share/datasets/fashion-mnist.
+    #[arg(long, value_enum, default_value_t = DatasetName::Mnist, conflicts_with = "data_dir")]
+    dataset: DatasetName,
+
+    /// A folder with the four standard IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte,
+    /// t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each gzipped or not), such as the full MNIST.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// The optimizers [default: the seven of the article at learning rates that suit this network: sgd(lr=0.1),
+    /// momentum(lr=0.01), nesterov(lr=0.01), adagrad(lr=0.01), rmsprop(lr=0.001), adadelta(lr=1.0),
+    /// adam(lr=0.001)].
+    #[arg(long, num_args = 1.., value_name = "SPEC", value_parser = parse_entrant)]
+    optimizers: Vec<Entrant>,
+
+    /// Passes over the training images.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    epochs: usize,
+
+    /// Images per optimizer step.
+    #[arg(long, default_value_t = 128, value_name = "B")]
+    batch_size: usize,
+
+    /// The sizes of the hidden layers, comma-separated.
+    #[arg(long, default_value = "256", value_name = "256[,128...]", value_parser = parse_hidden)]
+    hidden: Hidden,
+
+    /// The seed of the initial weights and of the order of the batches.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    seed: u64,
+
+    /// Draw the loss and accuracy curves of every optimizer, as SVG or PNG.
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
+    plot: Option<PathBuf>,
+
+    /// table: per-epoch rows and a final comparison; json: the same data.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
+}
+
+/// The named datasets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DatasetName {
+    Mnist,
+    FashionMnist,
+}
+
+/// Hidden layer sizes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hidden(Vec<usize>);
+
+fn parse_hidden(text: &str) -> Result<Hidden, String> {
+    text.split(',')
+        .map(|part| match part.trim().parse::<usize>() {
+            Ok(size) if size > 0 => Ok(size),
+            _ => Err(format!("{part:?} is not a layer size (expected whole numbers >= 1, e.g. 256,128)")),
+        })
+        .collect::<Result<_, _>>()
+        .map(Hidden)
+}
+
+/// One epoch of one optimizer.
+#[derive(Debug, Clone)]
+pub struct Epoch {
+    /// Which epoch, from 1.
+    pub epoch: usize,
+    /// The mean loss over the epoch's training batches.
+    pub train_loss: f64,
+    /// The loss on the test images after the epoch.
+    pub test_loss: f64,
+    /// The fraction of test images classified right after the epoch.
+    pub test_accuracy: f64,
+    /// The training time of the epoch (forward, backward and optimizer steps).
+    pub seconds: f64,
+    /// The part of it spent in optimizer steps.
+    pub step_seconds: f64,
+}
+
+/// Everything one optimizer did.
+#[derive(Debug, Clone)]
+pub struct Training {
+    /// The optimizer.
+    pub entrant: Entrant,
+    /// Its epochs, up to the last finished one.
+    pub epochs: Vec<Epoch>,
+    /// Whether its loss stopped being finite (the run then stopped).
+    pub diverged: bool,
+}
+
+/// The seven optimizers of the article, at learning rates that suit an MLP on MNIST-like data.
+fn default_optimizers() -> Vec<Entrant> {
+    [
+        ("SGD", "sgd(lr=0.1)"),
+        ("Momentum", "momentum(lr=0.01)"),
+        ("Nesterov", "nesterov(lr=0.01)"),
+        ("AdaGrad", "adagrad(lr=0.01)"),
+        ("RMSprop", "rmsprop(lr=0.001)"),
+        ("AdaDelta", "adadelta(lr=1.0)"),
+        ("Adam", "adam(lr=0.001)"),
+    ]
+    .into_iter()
+    .map(|(label, spec)| Entrant { label: label.to_owned(), spec: spec.parse().expect("default specs parse") })
+    .collect()
+}
+
+/// Runs the command, printing to `out`.
+pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    if command.epochs == 0 {
+        return Err(CliError::Usage("--epochs must be at least 1".into()));
+    }
+    if let Some(path) = &command.plot {
+        check_writable(path, &PICTURE_FORMATS)?;
+    }
+    let source = match (&command.data_dir, command.dataset) {
+        (Some(folder), _) => Source::Folder(folder.clone()),
+        (None, DatasetName::Mnist) => Source::Embedded,
+        (None, DatasetName::FashionMnist) => Source::FashionMnist,
+    };
+    let dataset = digits::load(&source)?;
+    let train_count = dataset.train.count();
+    if command.batch_size == 0 || command.batch_size > train_count {
+        return Err(CliError::Usage(format!(
+            "--batch-size must be from 1 to the {train_count} training images, got {}",
+            command.batch_size
+        )));
+    }
+    let entrants = if command.optimizers.is_empty() { default_optimizers() } else { command.optimizers.clone() };
+    let mut sizes = vec![dataset.train.features];
+    sizes.extend(&command.hidden.0);
+    sizes.push(CLASSES);
+    let data = Tensors::new(&dataset)?;
+    let trainings =
+        entrants.iter().map(|entrant| train(entrant, &data, &sizes, command)).collect::<Result<Vec<_>, CliError>>()?;
+    match command.format {
+        ReportFormat::Table => write_tables(&dataset, &sizes, command, &trainings, out)?,
+        ReportFormat::Json => {
+            let report = json_report(&dataset, &sizes, command, &trainings);
+            serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        }
+    }
+    if let Some(path) = &command.plot {
+        curves::draw(path, &dataset.name, &trainings)?;
+    }
+    Ok(())
+}
+
+/// The dataset as candle tensors.
+struct Tensors {
+    train: (Tensor, Tensor),
+    test: (Tensor, Tensor),
+}
+
+impl Tensors {
+    fn new(dataset: &Dataset) -> candle_core::Result<Tensors> {
+        let tensors = |split: &Split| -> candle_core::Result<(Tensor, Tensor)> {
+            let images = Tensor::from_slice(&split.images, (split.count(), split.features), &Device::Cpu)?;
+            let labels = Tensor::from_slice(&split.labels, split.count(), &Device::Cpu)?;
+            Ok((images, labels))
+        };
+        Ok(Tensors { train: tensors(&dataset.train)?, test: tensors(&dataset.test)? })
+    }
+}
+
+/// Trains a fresh network (the same initial weights for every optimizer) with `entrant`.
+fn train(entrant: &Entrant, data: &Tensors, sizes: &[usize], command: &TrainCommand) -> Result<Training, CliError> {
+    let model = Mlp::new(sizes, command.seed)?;
+    let mut optimizer = DescentOptimizer::new(model.vars(), entrant.spec)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", entrant.label)))?;
+    let count = data.train.1.dim(0)?;
+    let batches = count.div_ceil(command.batch_size);
+    let bar = progress::bar((command.epochs * batches) as u64, &entrant.label);
+    let mut training = Training { entrant: entrant.clone(), epochs: Vec::new(), diverged: false };
+    let mut order: Vec<u32> = (0..count as u32).collect();
+    for epoch in 1..=command.epochs {
+        // The same order for every optimizer: seeded by the seed and the epoch.
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(command.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
+        let start = Instant::now();
+        let mut stepping = Duration::ZERO;
+        let mut loss_sum = 0.0;
+        for batch in order.chunks(command.batch_size) {
+            let index = Tensor::from_slice(batch, batch.len(), &Device::Cpu)?;
+            let images = data.train.0.index_select(&index, 0)?;
+            let labels = data.train.1.index_select(&index, 0)?;
+            let loss = candle_nn::loss::cross_entropy(&model.forward(&images)?, &labels)?;
+            let value = f64::from(loss.to_scalar::<f32>()?);
+            if !value.is_finite() {
+                training.diverged = true;
+                break;
+            }
+            let grads = loss.backward()?;
+            let before_step = Instant::now();
+            optimizer.step(&grads)?;
+            stepping += before_step.elapsed();
+            loss_sum += value * batch.len() as f64;
+            bar.inc(1);
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        if training.diverged {
+            break;
+        }
+        let (test_loss, test_accuracy) = evaluate(&model, &data.test)?;
+        if !test_loss.is_finite() {
+            training.diverged = true;
+            break;
+        }
+        training.epochs.push(Epoch {
+            epoch,
+            train_loss: loss_sum / count as f64,
+            test_loss,
+            test_accuracy,
+            seconds,
+            step_seconds: stepping.as_secs_f64(),
+        });
+    }
+    bar.finish_and_clear();
+    Ok(training)
+}
+
+/// The mean loss and the accuracy on `(images, labels)`.
+fn evaluate(model: &Mlp, (images, labels): &(Tensor, Tensor)) -> candle_core::Result<(f64, f64)> {
+    let logits = model.forward(images)?;
+    let loss = candle_nn::loss::cross_entropy(&logits, labels)?.to_scalar::<f32>()?;
+    let right = logits.argmax(D::Minus1)?.eq(labels)?.to_dtype(DType::F32)?.mean_all()?.to_scalar::<f32>()?;
+    Ok((f64::from(loss), f64::from(right)))
+}
+
+fn heading(dataset: &Dataset, sizes: &[usize], command: &TrainCommand) -> String {
+    let layers: Vec<String> = sizes.iter().map(usize::to_string).collect();
+    format!(
+        "{}: {} training and {} test images; MLP {} (ReLU), batch {}, {} epochs, seed {}",
+        dataset.name,
+        dataset.train.count(),
+        dataset.test.count(),
+        layers.join("-"),
+        command.batch_size,
+        command.epochs,
+        command.seed
+    )
+}
+
+fn write_tables(
+    dataset: &Dataset,
+    sizes: &[usize],
+    command: &TrainCommand,
+    trainings: &[Training],
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    writeln!(out, "{}\n", heading(dataset, sizes, command))?;
+    let mut epochs = Table::new(&["optimizer", "epoch", "train loss", "test loss", "test accuracy", "seconds"]);
+    for training in trainings {
+        for e in &training.epochs {
+            epochs.row(vec![
+                training.entrant.label.clone(),
+                e.epoch.to_string(),
+                format!("{:.4}", e.train_loss),
+                format!("{:.4}", e.test_loss),
+                format!("{:.2}%", 100.0 * e.test_accuracy),
+                format!("{:.2}", e.seconds),
+            ]);
+        }
+    }
+    writeln!(out, "{epochs}")?;
+    let mut last =
+        Table::new(&["optimizer", "spec", "final test accuracy", "final test loss", "seconds", "in steps", "status"]);
+    for training in trainings {
+        let seconds: f64 = training.epochs.iter().map(|e| e.seconds).sum();
+        let stepping: f64 = training.epochs.iter().map(|e| e.step_seconds).sum();
+        let end = training.epochs.last();
+        last.row(vec![
+            training.entrant.label.clone(),
+            training.entrant.spec.to_string(),
+            end.map_or("-".into(), |e| format!("{:.2}%", 100.0 * e.test_accuracy)),
+            end.map_or("-".into(), |e| format!("{:.4}", e.test_loss)),
+            format!("{seconds:.2}"),
+            if seconds > 0.0 { format!("{:.1}%", 100.0 * stepping / seconds) } else { "-".into() },
+            if training.diverged { "diverged".into() } else { "ok".into() },
+        ]);
+    }
+    write!(out, "{last}")?;
+    Ok(())
+}
+
+fn json_report(
+    dataset: &Dataset,
+    sizes: &[usize],
+    command: &TrainCommand,
+    trainings: &[Training],
+) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = trainings
+        .iter()
+        .flat_map(|t| {
+            t.epochs.iter().map(|e| {
+                json!({
+                    "optimizer": t.entrant.label,
+                    "spec": t.entrant.spec.to_string(),
+                    "epoch": e.epoch,
+                    "train_loss": e.train_loss,
+                    "test_loss": e.test_loss,
+                    "test_accuracy": e.test_accuracy,
+                    "seconds": e.seconds,
+                    "step_seconds": e.step_seconds,
+                })
+            })
+        })
+        .collect();
+    let summary: Vec<serde_json::Value> = trainings
+        .iter()
+        .map(|t| {
+            json!({
+                "optimizer": t.entrant.label,
+                "spec": t.entrant.spec.to_string(),
+                "hyperparameters": t.entrant.spec.hyperparameters(),
+                "epochs_completed": t.epochs.len(),
+                "final_test_accuracy": t.epochs.last().map(|e| e.test_accuracy),
+                "diverged": t.diverged,
+            })
+        })
+        .collect();
+    json!({
+        "dataset": dataset.name,
+        "train_images": dataset.train.count(),
+        "test_images": dataset.test.count(),
+        "layers": sizes,
+        "batch_size": command.batch_size,
+        "epochs": command.epochs,
+        "seed": command.seed,
+        "rows": rows,
+        "optimizers": summary,
+    })
+}
