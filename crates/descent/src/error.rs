@@ -71,6 +71,15 @@ pub enum Error {
         got: usize,
     },
 
+    /// A parameter position past the last parameter.
+    #[error("no parameter at position {position} (the optimizer has {count})")]
+    NoSuchParameter {
+        /// The position asked for.
+        position: usize,
+        /// How many parameters there are.
+        count: usize,
+    },
+
     /// A parameter group index past the last group.
     #[error("no parameter group {index} (the optimizer has {count})")]
     NoSuchGroup {

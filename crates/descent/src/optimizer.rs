@@ -133,11 +133,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
     /// changes.
     pub fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error> {
         let count = self.params.len();
-        let slot = self.params.get_mut(position).ok_or(Error::CountMismatch {
-            what: "parameters (position past the last)",
-            expected: count,
-            got: position + 1,
-        })?;
+        let slot = self.params.get_mut(position).ok_or(Error::NoSuchParameter { position, count })?;
         let expected = slot.param.len;
         if param.len() != expected {
             return Err(Error::ParameterLengthMismatch { param: slot.label(position), expected, got: param.len() });
