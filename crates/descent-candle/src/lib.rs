@@ -86,9 +86,8 @@ impl candle_nn::Optimizer for DescentOptimizer {
             params.push(Param::new(var.elem_count()));
             slots.push(Slot { var, position: params.len() - 1 });
         }
-        let build = |params: Vec<Param>| !params.is_empty();
-        let f32 = if build(f32_params.clone()) { Some(spec.build::<f32>(f32_params).map_err(error)?) } else { None };
-        let f64 = if build(f64_params.clone()) { Some(spec.build::<f64>(f64_params).map_err(error)?) } else { None };
+        let f32 = if f32_params.is_empty() { None } else { Some(spec.build::<f32>(f32_params).map_err(error)?) };
+        let f64 = if f64_params.is_empty() { None } else { Some(spec.build::<f64>(f64_params).map_err(error)?) };
         Ok(DescentOptimizer { spec, vars: slots, f32, f64 })
     }
 
