@@ -50,20 +50,21 @@ pub struct RaceCommand {
     format: ReportFormat,
 }
 
+/// The names of the seven optimizers of the article, in its order.
+pub const SEED_LABELS: [&str; 7] = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "AdaDelta", "Adam"];
+
+/// The seven optimizers of the article, named as it names them, with the given specs (in [`SEED_LABELS`] order).
+pub fn seed_entrants(specs: [&str; 7]) -> Vec<Entrant> {
+    SEED_LABELS
+        .iter()
+        .zip(specs)
+        .map(|(label, spec)| Entrant { label: label.to_string(), spec: spec.parse().expect("built-in specs parse") })
+        .collect()
+}
+
 /// The seven optimizers of the article, at PyTorch's defaults.
-pub fn seed_optimizers() -> Vec<Entrant> {
-    [
-        ("SGD", "sgd"),
-        ("Momentum", "momentum"),
-        ("Nesterov", "nesterov"),
-        ("AdaGrad", "adagrad"),
-        ("RMSprop", "rmsprop"),
-        ("AdaDelta", "adadelta"),
-        ("Adam", "adam"),
-    ]
-    .into_iter()
-    .map(|(label, spec)| Entrant { label: label.to_owned(), spec: spec.parse().expect("catalog names parse") })
-    .collect()
+fn seed_optimizers() -> Vec<Entrant> {
+    seed_entrants(["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam"])
 }
 
 /// Runs the command, printing to `out`.

@@ -6,11 +6,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use descent_landscape::{race, surfaces, Entrant, Precision, Run};
+use descent_landscape::{race, surfaces, Precision, Run};
 
 use crate::error::CliError;
 use crate::plot::{self, Scene};
-use crate::race::{draw_animation, heading, table};
+use crate::race::{draw_animation, heading, seed_entrants, table};
 
 /// Arguments of `descent tour`.
 #[derive(Debug, Args)]
@@ -31,11 +31,9 @@ struct Stop {
     function: &'static str,
     start: [f64; 2],
     steps: usize,
-    /// The seven optimizers' specs, in the order of the article.
+    /// The seven optimizers' specs, in the order of the article ([`SEED_LABELS`](crate::race::SEED_LABELS)).
     specs: [&'static str; 7],
 }
-
-const LABELS: [&str; 7] = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "AdaDelta", "Adam"];
 
 const STOPS: [Stop; 3] = [
     Stop {
@@ -94,11 +92,7 @@ pub fn execute(command: &TourCommand, out: &mut dyn Write) -> Result<(), CliErro
         .map_err(|e| CliError::Write { path: command.out.clone(), reason: e.to_string() })?;
     for stop in &STOPS {
         let surface = surfaces::by_name(stop.function, 2)?;
-        let entrants: Vec<Entrant> = LABELS
-            .iter()
-            .zip(stop.specs)
-            .map(|(label, spec)| Entrant { label: label.to_string(), spec: spec.parse().expect("tour specs parse") })
-            .collect();
+        let entrants = seed_entrants(stop.specs);
         let config = Run { start: stop.start.to_vec(), steps: stop.steps, noise: None, precision: Precision::F64 };
         let outcomes = race(&surface, &entrants, &config, 1e-3)?;
         writeln!(out, "{}\n{}", stop.title, heading(&surface, &config))?;
