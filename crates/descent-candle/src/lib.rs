@@ -18,6 +18,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Parameter groups are chosen by variable name, as PyTorch users do to keep weight decay off biases and norms:
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor, Var};
+//! use descent_candle::{DescentOptimizer, ParamGroups};
+//!
+//! let w = Var::from_tensor(&Tensor::new(&[[1.0f32, -2.0]], &Device::Cpu)?)?;
+//! let b = Var::from_tensor(&Tensor::new(&[0.5f32], &Device::Cpu)?)?;
+//! let groups = ParamGroups::new("adamw(lr=1e-3, weight_decay=0.1)".parse()?)
+//!     .group("adamw(lr=1e-3, weight_decay=0)".parse()?, |name| name.ends_with("bias"));
+//! let opt = DescentOptimizer::with_groups(vec![("fc.weight".into(), w), ("fc.bias".into(), b)], groups)?;
+//! assert_eq!(opt.group_of("fc.bias"), Some(1));
+//! assert_eq!(opt.optimizer_f32().unwrap().hyperparameter(1, "weight_decay")?, 0.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Each variable is updated in place, through a candle in-place custom op that hands descent's kernels the
 //! variable's storage and its gradient's: a step allocates no tensor. Variables of `f32` and `f64` are supported
 //! (on the CPU device); a variable without a gradient in a step is skipped, as PyTorch skips a parameter whose
@@ -27,42 +43,184 @@ use std::cell::RefCell;
 
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Var};
+use candle_nn::VarMap;
 use descent::{DynOptimizer, Float, Param, Spec};
+
+/// Which variables go into which parameter group: a default spec for group 0, then groups chosen by a predicate on
+/// the variable's name, in order (a variable goes into the first group whose predicate accepts its name, and into
+/// group 0 if none does). Every spec must name the same optimizer, each with its own hyperparameters.
+pub struct ParamGroups {
+    default: Spec,
+    groups: Vec<(Spec, Selector)>,
+}
+
+/// Chooses variables by name.
+type Selector = Box<dyn Fn(&str) -> bool>;
+
+impl ParamGroups {
+    /// Every variable in one group with `default`'s hyperparameters.
+    pub fn new(default: Spec) -> Self {
+        ParamGroups { default, groups: Vec::new() }
+    }
+
+    /// Adds a group with `spec`'s hyperparameters for the variables whose names `select` accepts.
+    pub fn group(mut self, spec: Spec, select: impl Fn(&str) -> bool + 'static) -> Self {
+        self.groups.push((spec, Box::new(select)));
+        self
+    }
+
+    /// The group of the variable called `name`.
+    fn group_of(&self, name: &str) -> usize {
+        self.groups.iter().position(|(_, select)| select(name)).map_or(0, |g| g + 1)
+    }
+
+    fn specs(&self) -> impl Iterator<Item = &Spec> {
+        std::iter::once(&self.default).chain(self.groups.iter().map(|(spec, _)| spec))
+    }
+}
 
 /// A descent optimizer driving candle variables.
 #[derive(Debug)]
 pub struct DescentOptimizer {
-    spec: Spec,
     vars: Vec<Slot>,
     f32: Option<Box<dyn DynOptimizer<f32>>>,
     f64: Option<Box<dyn DynOptimizer<f64>>>,
 }
 
-/// A variable and its position among the optimizer's parameters of its element type.
+/// A variable, its name and group, and its position among the optimizer's parameters of its element type.
 #[derive(Debug)]
 struct Slot {
+    name: String,
     var: Var,
+    group: usize,
     position: usize,
 }
 
 impl DescentOptimizer {
-    /// The optimizer's spec, with its current learning rate.
-    pub fn spec(&self) -> &Spec {
-        &self.spec
+    /// An optimizer of named variables in the groups `groups` chooses. Variables are registered in the order
+    /// given, under their names (which checkpoints use).
+    pub fn with_groups(vars: Vec<(String, Var)>, groups: ParamGroups) -> Result<Self, descent::Error> {
+        if let Some(spec) = groups.specs().find(|spec| spec.looks_ahead()) {
+            // Candle hands out gradients at the variables; a look-ahead rule needs them elsewhere.
+            return Err(descent::Error::NeedsClosure { optimizer: spec.class() });
+        }
+        let group_count = groups.specs().count();
+        let mut members: [Vec<Vec<Param>>; 2] = [vec![Vec::new(); group_count], vec![Vec::new(); group_count]];
+        let mut slots: Vec<Slot> = Vec::with_capacity(vars.len());
+        for (name, var) in vars {
+            let kind = match var.dtype() {
+                DType::F32 => 0,
+                DType::F64 => 1,
+                other => {
+                    return Err(descent::Error::StateMismatch(format!(
+                        "descent optimizes f32 and f64 variables, not {other:?} (variable {name:?})"
+                    )))
+                }
+            };
+            let group = groups.group_of(&name);
+            let param = Param::named(name.clone(), var.dims().to_vec());
+            members[kind][group].push(param);
+            slots.push(Slot { name, var, group, position: 0 });
+        }
+        // Positions count group by group, as the optimizer registers them.
+        for kind in &members {
+            let mut position = 0;
+            for group in kind {
+                for param in group {
+                    let slot = slots.iter_mut().find(|s| Some(s.name.as_str()) == param.name()).expect("registered");
+                    slot.position = position;
+                    position += 1;
+                }
+            }
+        }
+        let build = |kind: usize| {
+            members[kind]
+                .iter()
+                .any(|m| !m.is_empty())
+                .then(|| groups.specs().cloned().zip(members[kind].iter().cloned()).collect::<Vec<_>>())
+        };
+        let f32 = build(0).map(Spec::build_groups::<f32>).transpose()?;
+        let f64 = build(1).map(Spec::build_groups::<f64>).transpose()?;
+        Ok(DescentOptimizer { vars: slots, f32, f64 })
     }
 
-    /// Sets the learning rate of every parameter, or says why it cannot be set (and keeps the previous one).
+    /// An optimizer of every variable of `varmap`, by name in sorted order, in the groups `groups` chooses.
+    pub fn from_varmap(varmap: &VarMap, groups: ParamGroups) -> Result<Self, descent::Error> {
+        let data = varmap.data().lock().map_err(|_| descent::Error::Io("the VarMap's lock is poisoned".into()))?;
+        let mut vars: Vec<(String, Var)> = data.iter().map(|(name, var)| (name.clone(), var.clone())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        DescentOptimizer::with_groups(vars, groups)
+    }
+
+    /// The group of the variable called `name`.
+    pub fn group_of(&self, name: &str) -> Option<usize> {
+        self.vars.iter().find(|s| s.name == name).map(|s| s.group)
+    }
+
+    /// The optimizer of the `f32` variables, if there are any: state, hyperparameters by name, checkpoints.
+    pub fn optimizer_f32(&self) -> Option<&dyn DynOptimizer<f32>> {
+        self.f32.as_deref()
+    }
+
+    /// The optimizer of the `f32` variables, to change (a scheduler, a checkpoint load).
+    pub fn optimizer_f32_mut(&mut self) -> Option<&mut (dyn DynOptimizer<f32> + 'static)> {
+        self.f32.as_deref_mut()
+    }
+
+    /// The optimizer of the `f64` variables, if there are any.
+    pub fn optimizer_f64(&self) -> Option<&dyn DynOptimizer<f64>> {
+        self.f64.as_deref()
+    }
+
+    /// The optimizer of the `f64` variables, to change.
+    pub fn optimizer_f64_mut(&mut self) -> Option<&mut (dyn DynOptimizer<f64> + 'static)> {
+        self.f64.as_deref_mut()
+    }
+
+    /// Sets the learning rate of every group, or says why it cannot be set (and keeps the previous ones).
     pub fn try_set_learning_rate(&mut self, lr: f64) -> Result<(), descent::Error> {
-        let spec = self.spec.with_lr(lr);
-        spec.validate()?;
-        if let Some(optimizer) = &mut self.f32 {
-            optimizer.set_lr(0, lr)?;
+        self.try_set_group_learning_rate(None, lr)
+    }
+
+    /// Sets the learning rate of group `group` (of every group with `None`); an invalid rate or a group that does
+    /// not exist is an error that changes nothing.
+    pub fn try_set_group_learning_rate(&mut self, group: Option<usize>, lr: f64) -> Result<(), descent::Error> {
+        let before = (self.f32.as_ref().map(|o| lrs(&**o)), self.f64.as_ref().map(|o| lrs(&**o)));
+        let result = (|| {
+            if let Some(optimizer) = &mut self.f32 {
+                set_lr(&mut **optimizer, group, lr)?;
+            }
+            if let Some(optimizer) = &mut self.f64 {
+                set_lr(&mut **optimizer, group, lr)?;
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            if let (Some(optimizer), Some(lrs)) = (&mut self.f32, before.0) {
+                restore(&mut **optimizer, &lrs);
+            }
+            if let (Some(optimizer), Some(lrs)) = (&mut self.f64, before.1) {
+                restore(&mut **optimizer, &lrs);
+            }
         }
-        if let Some(optimizer) = &mut self.f64 {
-            optimizer.set_lr(0, lr)?;
-        }
-        self.spec = spec;
-        Ok(())
+        result
+    }
+}
+
+fn lrs<T: Float>(optimizer: &dyn DynOptimizer<T>) -> Vec<f64> {
+    (0..optimizer.group_count()).map(|g| optimizer.lr(g).unwrap_or(f64::NAN)).collect()
+}
+
+fn set_lr<T: Float>(optimizer: &mut dyn DynOptimizer<T>, group: Option<usize>, lr: f64) -> Result<(), descent::Error> {
+    match group {
+        Some(group) => optimizer.set_lr(group, lr),
+        None => (0..optimizer.group_count()).try_for_each(|g| optimizer.set_lr(g, lr)),
+    }
+}
+
+fn restore<T: Float>(optimizer: &mut dyn DynOptimizer<T>, lrs: &[f64]) {
+    for (g, &lr) in lrs.iter().enumerate() {
+        let _ = optimizer.set_lr(g, lr);
     }
 }
 
@@ -73,22 +231,10 @@ fn error(e: impl std::fmt::Display) -> candle_core::Error {
 impl candle_nn::Optimizer for DescentOptimizer {
     type Config = Spec;
 
+    /// One group of every variable, named by position (`"0"`, `"1"`, …) in the order given.
     fn new(vars: Vec<Var>, spec: Spec) -> candle_core::Result<Self> {
-        spec.validate().map_err(error)?;
-        let (mut f32_params, mut f64_params) = (Vec::new(), Vec::new());
-        let mut slots = Vec::with_capacity(vars.len());
-        for var in vars {
-            let params = match var.dtype() {
-                DType::F32 => &mut f32_params,
-                DType::F64 => &mut f64_params,
-                other => return Err(error(format!("descent optimizes f32 and f64 variables, not {other:?}"))),
-            };
-            params.push(Param::new(var.elem_count()));
-            slots.push(Slot { var, position: params.len() - 1 });
-        }
-        let f32 = if f32_params.is_empty() { None } else { Some(spec.build::<f32>(f32_params).map_err(error)?) };
-        let f64 = if f64_params.is_empty() { None } else { Some(spec.build::<f64>(f64_params).map_err(error)?) };
-        Ok(DescentOptimizer { spec, vars: slots, f32, f64 })
+        let named = vars.into_iter().enumerate().map(|(i, var)| (i.to_string(), var)).collect();
+        DescentOptimizer::with_groups(named, ParamGroups::new(spec)).map_err(error)
     }
 
     fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
@@ -110,12 +256,17 @@ impl candle_nn::Optimizer for DescentOptimizer {
         Ok(())
     }
 
+    /// The learning rate of group 0.
     fn learning_rate(&self) -> f64 {
-        self.spec.lr()
+        match (&self.f32, &self.f64) {
+            (Some(optimizer), _) => optimizer.lr(0).unwrap_or(f64::NAN),
+            (None, Some(optimizer)) => optimizer.lr(0).unwrap_or(f64::NAN),
+            (None, None) => f64::NAN,
+        }
     }
 
-    /// Sets the learning rate. The trait cannot report errors: an invalid rate (negative, not finite) is refused
-    /// and the previous one kept; [`DescentOptimizer::try_set_learning_rate`] says why.
+    /// Sets the learning rate of every group. The trait cannot report errors: an invalid rate (negative, not
+    /// finite) is refused and the previous ones kept; [`DescentOptimizer::try_set_learning_rate`] says why.
     fn set_learning_rate(&mut self, lr: f64) {
         let _ = self.try_set_learning_rate(lr);
     }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use descent::{DynOptimizer, Error, Float, Lane, Optimizer, Param, Rule, Spec, StepCount};
+use descent::{DynOptimizer, Error, Float, Lane, Optimizer, Param, Rule, Shape, Spec, StateLayout, StepContext};
 use descent_landscape::Entrant;
 use serde_json::json;
 
@@ -163,6 +163,10 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
     let mut params: Vec<Vec<T>> = lens.iter().map(|&n| vec![T::from_f64(0.5); n]).collect();
     let grads: Vec<Vec<T>> = lens.iter().map(|&n| (0..n).map(|i| T::from_f64(gradient(i))).collect()).collect();
     let grad_slices: Vec<Option<&[T]>> = grads.iter().map(|g| Some(g.as_slice())).collect();
+    if entrant.spec.looks_ahead() {
+        let spec = &entrant.spec;
+        return Err(bench_error(entrant, Error::NeedsClosure { optimizer: spec.class() }));
+    }
     let specs = lens.iter().map(|&n| Param::new(n));
     let mut optimizer = entrant.spec.build::<T>(specs).map_err(|e| bench_error(entrant, e))?;
     let step = |optimizer: &mut dyn DynOptimizer<T>, params: &mut Vec<Vec<T>>| {
@@ -203,7 +207,7 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
     let size = std::mem::size_of::<T>();
     Ok(Measurement {
         label: entrant.label.clone(),
-        spec: entrant.spec,
+        spec: entrant.spec.clone(),
         state_tensors,
         ns_per_param: per_param(&mut ours),
         baseline_ns_per_param: per_param(&mut theirs),
@@ -250,7 +254,8 @@ fn status_kib(field: &str) -> Option<u64> {
 
 /// The bandwidth baseline: reads the parameter, the gradient and `tensors` state values, writes the parameter and
 /// the state values, with one addition each: the bytes of an optimizer step and almost none of its arithmetic.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 struct Touch {
     tensors: usize,
 }
@@ -262,23 +267,15 @@ impl Rule for Touch {
         Ok(())
     }
 
-    fn lr(&self) -> f64 {
-        0.0
-    }
-
-    fn set_lr(&mut self, _lr: f64) {}
-
-    fn state_names(&self) -> &'static [&'static str] {
-        &["a", "b", "c"][..self.tensors]
-    }
-
-    fn counts_steps(&self) -> bool {
-        false
+    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+        Ok(["a", "b", "c"][..self.tensors]
+            .iter()
+            .fold(StateLayout::new(), |layout, name| layout.elementwise(name, 0.0)))
     }
 
     type Coefficients<L: Lane> = ();
 
-    fn coefficients<L: Lane>(&self, _step: StepCount) {}
+    fn coefficients<L: Lane>(&self, _step: &StepContext<'_>) {}
 
     #[inline(always)]
     fn update<L: Lane>(_: &(), param: &mut L, grad: L, state: &mut [L]) {

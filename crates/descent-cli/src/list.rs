@@ -11,10 +11,13 @@ use crate::error::CliError;
 pub fn execute(out: &mut dyn Write) -> Result<(), CliError> {
     writeln!(out, "Optimizers (write NAME or NAME(key=value, ...); unset keys take these defaults):\n")?;
     for entry in catalog() {
-        let aliases =
-            if entry.aliases.is_empty() { String::new() } else { format!(" (also: {})", entry.aliases.join(", ")) };
-        writeln!(out, "  {}{aliases}: {}", entry.name, entry.summary)?;
-        writeln!(out, "      {:#}", entry.defaults)?;
+        let aliases = if entry.alias_names().is_empty() {
+            String::new()
+        } else {
+            format!(" (also: {})", entry.alias_names().join(", "))
+        };
+        writeln!(out, "  {}{aliases}: {}", entry.name(), entry.summary())?;
+        writeln!(out, "      {:#}", entry.defaults())?;
     }
     writeln!(out, "\nSurfaces (--function NAME, or an expression in x and y such as 'x^2 - y^2'):\n")?;
     for def in surfaces::all() {

@@ -194,7 +194,7 @@ impl Tensors {
 /// Trains a fresh network (the same initial weights for every optimizer) with `entrant`.
 fn train(entrant: &Entrant, data: &Tensors, sizes: &[usize], command: &TrainCommand) -> Result<Training, CliError> {
     let model = Mlp::new(sizes, command.seed)?;
-    let mut optimizer = DescentOptimizer::new(model.vars(), entrant.spec)
+    let mut optimizer = DescentOptimizer::new(model.vars(), entrant.spec.clone())
         .map_err(|e| CliError::Usage(format!("{}: {e}", entrant.label)))?;
     let count = data.train.1.dim(0)?;
     let batches = count.div_ceil(command.batch_size);

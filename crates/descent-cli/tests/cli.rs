@@ -458,7 +458,7 @@ fn training_reads_idx_folders_and_rejects_bad_ones() {
     );
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "21"], "got 21");
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--optimizers", "adam(betas=2)"], "adam: betas:");
-    fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--optimizers", "nag"], "gradient closure");
+    fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--optimizers", "nag"], "only with a closure");
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--hidden", "256,0"], "\"0\" is not a layer size");
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--epochs", "0"], "--epochs must be at least 1");
     write("t10k-labels-idx1-ubyte", 0x801, &[9], &test_labels[..9]);

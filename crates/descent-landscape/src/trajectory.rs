@@ -125,6 +125,8 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
             for (o, g) in out.iter_mut().zip(&grad) {
                 *o = T::from_f64(*g);
             }
+            // The loss at the point is not needed: the trajectory records it at the parameters.
+            f64::NAN
         })?;
         let point: Vec<f64> = theta.iter().map(|v| v.to_f64()).collect();
         let loss = surface.value(&point);

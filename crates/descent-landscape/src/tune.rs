@@ -40,7 +40,7 @@ pub fn tune(
     let scores: Vec<(Spec, f64)> = grid
         .par_iter()
         .map(|&lr| {
-            let candidate = spec.with_lr(lr);
+            let candidate = spec.with_lr(lr)?;
             let trajectory = run(surface, &candidate, run_config)?;
             on_trial();
             let score = if trajectory.diverged { f64::INFINITY } else { trajectory.final_loss() };
@@ -50,6 +50,6 @@ pub fn tune(
     let (spec, score) = scores
         .into_iter()
         .reduce(|best, next| if next.1 < best.1 { next } else { best })
-        .unwrap_or((*spec, f64::INFINITY));
+        .unwrap_or((spec.clone(), f64::INFINITY));
     Ok(Tuned { spec, score })
 }

@@ -129,7 +129,7 @@ fn tuning_picks_the_learning_rate_with_the_lowest_final_loss() {
     .unwrap();
     assert_eq!(trials.into_inner(), grid.len());
     for &lr in &grid {
-        let trajectory = run(&surface, &spec("sgd").with_lr(lr), &run_config).unwrap();
+        let trajectory = run(&surface, &spec("sgd").with_lr(lr).unwrap(), &run_config).unwrap();
         if !trajectory.diverged {
             assert!(tuned.score <= trajectory.final_loss(), "lr {lr} beats the tuned {}", tuned.spec.lr());
         }

@@ -2,16 +2,25 @@
 
 use std::fmt::Debug;
 
-use crate::{Error, Float, LookaheadOptimizer, Optimizer, Param, ParamState, Rule};
+use serde_json::Value;
+
+use crate::{Clip, Error, Float, Group, Optimizer, Param, ParamState, Rule, Spec, StateDict};
+
+/// A closure step's closure: writes the gradients at the points, returns the loss (see
+/// [`Optimizer::step_with_closure`]).
+pub type Closure<'a, T> = dyn FnMut(&[&[T]], &mut [&mut [T]]) -> f64 + 'a;
 
 /// The operations of an [`Optimizer`], for an optimizer whose rule is chosen at run time (`Box<dyn DynOptimizer<T>>`,
-/// built by [`Spec::build`](crate::Spec::build)).
+/// built by [`Spec::build`] or [`Spec::build_groups`]). Every method is the `Optimizer` method of the same name.
 pub trait DynOptimizer<T: Float>: Debug + Send + Sync {
-    /// PyTorch's class name of the rule, e.g. `"Adam"`.
+    /// The rule's class name, e.g. `"Adam"`.
     fn name(&self) -> &'static str;
 
     /// See [`Optimizer::step`].
     fn step(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<(), Error>;
+
+    /// See [`Optimizer::step_with_closure`].
+    fn step_with_closure(&mut self, params: &mut [&mut [T]], closure: &mut Closure<'_, T>) -> Result<f64, Error>;
 
     /// See [`Optimizer::step_param`].
     fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error>;
@@ -19,14 +28,51 @@ pub trait DynOptimizer<T: Float>: Debug + Send + Sync {
     /// See [`Optimizer::group_count`].
     fn group_count(&self) -> usize;
 
+    /// Adds a group with the hyperparameters of `spec`, which must name this optimizer's rule type. See
+    /// [`Optimizer::add_group`].
+    fn add_group(&mut self, spec: &Spec, params: Vec<Param>) -> Result<(), Error>;
+
+    /// Removes a group and its parameters, returning its parameters. See [`Optimizer::remove_group`].
+    fn remove_group(&mut self, group: usize) -> Result<Vec<Param>, Error>;
+
+    /// See [`Optimizer::hyperparameter`].
+    fn hyperparameter(&self, group: usize, name: &str) -> Result<Value, Error>;
+
+    /// See [`Optimizer::set_hyperparameter`].
+    fn set_hyperparameter(&mut self, group: usize, name: &str, value: Value) -> Result<(), Error>;
+
+    /// Every hyperparameter of group `group`, as a JSON object with PyTorch's keys.
+    fn hyperparameters(&self, group: usize) -> Result<Value, Error>;
+
     /// See [`Optimizer::lr`].
     fn lr(&self, group: usize) -> Result<f64, Error>;
 
     /// See [`Optimizer::set_lr`].
     fn set_lr(&mut self, group: usize, lr: f64) -> Result<(), Error>;
 
+    /// See [`Optimizer::set_clip`].
+    fn set_clip(&mut self, clip: Option<Clip>) -> Result<(), Error>;
+
+    /// See [`Optimizer::last_grad_norm`].
+    fn last_grad_norm(&self) -> Option<f64>;
+
+    /// See [`Optimizer::param_count`].
+    fn param_count(&self) -> usize;
+
+    /// See [`Optimizer::param`].
+    fn param(&self, position: usize) -> Option<&Param>;
+
+    /// See [`Optimizer::group_of`].
+    fn group_of(&self, position: usize) -> Option<usize>;
+
     /// See [`Optimizer::state`].
     fn state(&self, position: usize) -> Option<&ParamState<T>>;
+
+    /// See [`Optimizer::state_dict`].
+    fn state_dict(&self) -> StateDict<T>;
+
+    /// See [`Optimizer::load_state_dict`].
+    fn load_state_dict(&mut self, dict: &StateDict<T>) -> Result<(), Error>;
 }
 
 impl<R: Rule, T: Float> DynOptimizer<T> for Optimizer<R, T> {
@@ -38,12 +84,37 @@ impl<R: Rule, T: Float> DynOptimizer<T> for Optimizer<R, T> {
         Optimizer::step(self, params, grads)
     }
 
+    fn step_with_closure(&mut self, params: &mut [&mut [T]], closure: &mut Closure<'_, T>) -> Result<f64, Error> {
+        Optimizer::step_with_closure(self, params, closure)
+    }
+
     fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error> {
         Optimizer::step_param(self, position, param, grad)
     }
 
     fn group_count(&self) -> usize {
         Optimizer::group_count(self)
+    }
+
+    fn add_group(&mut self, spec: &Spec, params: Vec<Param>) -> Result<(), Error> {
+        let hyper = spec.rule::<R>().ok_or(Error::MixedOptimizers { first: R::NAME, other: spec.class() })?;
+        Optimizer::add_group(self, Group::new(hyper.clone(), params))
+    }
+
+    fn remove_group(&mut self, group: usize) -> Result<Vec<Param>, Error> {
+        Optimizer::remove_group(self, group).map(|group| group.params)
+    }
+
+    fn hyperparameter(&self, group: usize, name: &str) -> Result<Value, Error> {
+        Optimizer::hyperparameter(self, group, name)
+    }
+
+    fn set_hyperparameter(&mut self, group: usize, name: &str, value: Value) -> Result<(), Error> {
+        Optimizer::set_hyperparameter(self, group, name, value)
+    }
+
+    fn hyperparameters(&self, group: usize) -> Result<Value, Error> {
+        Ok(Value::Object(crate::hyper::to_object(Optimizer::hyperparameters(self, group)?)))
     }
 
     fn lr(&self, group: usize) -> Result<f64, Error> {
@@ -54,75 +125,83 @@ impl<R: Rule, T: Float> DynOptimizer<T> for Optimizer<R, T> {
         Optimizer::set_lr(self, group, lr)
     }
 
+    fn set_clip(&mut self, clip: Option<Clip>) -> Result<(), Error> {
+        Optimizer::set_clip(self, clip)
+    }
+
+    fn last_grad_norm(&self) -> Option<f64> {
+        Optimizer::last_grad_norm(self)
+    }
+
+    fn param_count(&self) -> usize {
+        Optimizer::param_count(self)
+    }
+
+    fn param(&self, position: usize) -> Option<&Param> {
+        Optimizer::param(self, position)
+    }
+
+    fn group_of(&self, position: usize) -> Option<usize> {
+        Optimizer::group_of(self, position)
+    }
+
     fn state(&self, position: usize) -> Option<&ParamState<T>> {
         Optimizer::state(self, position)
+    }
+
+    fn state_dict(&self) -> StateDict<T> {
+        Optimizer::state_dict(self)
+    }
+
+    fn load_state_dict(&mut self, dict: &StateDict<T>) -> Result<(), Error> {
+        Optimizer::load_state_dict(self, dict)
     }
 }
 
 /// Any optimizer applied to one parameter vector whose gradient it asks for through a closure: what a loss
-/// landscape needs, and the only way to run [`LookaheadNesterov`](crate::LookaheadNesterov), which needs the
-/// gradient away from the parameters.
+/// landscape needs, and the way to run the article's look-ahead Nesterov
+/// ([`LookaheadNesterov`](crate::LookaheadNesterov)), which needs the gradient away from the parameters.
 ///
-/// Built by [`Spec::build_flat`](crate::Spec::build_flat).
+/// Built by [`Spec::build_flat`].
 #[derive(Debug)]
 pub struct FlatOptimizer<T: Float> {
-    kind: Kind<T>,
-}
-
-#[derive(Debug)]
-enum Kind<T: Float> {
-    /// A rule that needs the gradient at the parameters.
-    AtParams { optimizer: Box<dyn DynOptimizer<T>>, grad: Vec<T> },
-    /// The look-ahead form, which asks for the gradient itself.
-    Lookahead(LookaheadOptimizer<T>),
+    optimizer: Box<dyn DynOptimizer<T>>,
+    len: usize,
 }
 
 impl<T: Float> FlatOptimizer<T> {
-    pub(crate) fn at_params<R: Rule>(hyper: R, len: usize) -> Result<Self, Error> {
-        let optimizer = Box::new(Optimizer::<R, T>::new(hyper, [Param::new(len)])?);
-        Ok(FlatOptimizer { kind: Kind::AtParams { optimizer, grad: vec![T::default(); len] } })
-    }
-
-    pub(crate) fn lookahead(optimizer: LookaheadOptimizer<T>) -> Self {
-        FlatOptimizer { kind: Kind::Lookahead(optimizer) }
+    pub(crate) fn new(optimizer: Box<dyn DynOptimizer<T>>, len: usize) -> Result<Self, Error> {
+        Ok(FlatOptimizer { optimizer, len })
     }
 
     /// Takes one step: calls `gradient_at(point, grad)` once, which must write the gradient at `point` into every
-    /// element of `grad`, then updates `theta`. Returns what the closure returned.
+    /// element of `grad` and return the loss there, then updates `theta`. Returns the loss.
     ///
-    /// The point is `theta` itself for every optimizer but the look-ahead Nesterov, which asks at θ + γ·v. A `theta`
+    /// The point is `theta` itself for every optimizer but the look-ahead ones, which ask at θ + γ·v. A `theta`
     /// of the wrong length is an error and changes nothing (the closure is not called).
-    pub fn step<R>(&mut self, theta: &mut [T], mut gradient_at: impl FnMut(&[T], &mut [T]) -> R) -> Result<R, Error> {
-        match &mut self.kind {
-            Kind::AtParams { optimizer, grad } => {
-                if theta.len() != grad.len() {
-                    return Err(Error::ParameterLengthMismatch {
-                        param: "#0".to_owned(),
-                        expected: grad.len(),
-                        got: theta.len(),
-                    });
-                }
-                let result = gradient_at(theta, grad);
-                optimizer.step(&mut [theta], &[Some(grad)])?;
-                Ok(result)
-            }
-            Kind::Lookahead(optimizer) => optimizer.step(theta, gradient_at),
+    pub fn step(&mut self, theta: &mut [T], mut gradient_at: impl FnMut(&[T], &mut [T]) -> f64) -> Result<f64, Error> {
+        if theta.len() != self.len {
+            return Err(Error::ParameterLengthMismatch {
+                param: "#0".to_owned(),
+                expected: self.len,
+                got: theta.len(),
+            });
         }
+        self.optimizer.step_with_closure(&mut [theta], &mut |points, grads| gradient_at(points[0], grads[0]))
+    }
+
+    /// The optimizer itself: its state, hyperparameters and checkpoints.
+    pub fn optimizer(&self) -> &dyn DynOptimizer<T> {
+        &*self.optimizer
     }
 
     /// The learning rate.
     pub fn lr(&self) -> f64 {
-        match &self.kind {
-            Kind::AtParams { optimizer, .. } => optimizer.lr(0).expect("one group"),
-            Kind::Lookahead(optimizer) => optimizer.lr(),
-        }
+        self.optimizer.lr(0).unwrap_or(f64::NAN)
     }
 
     /// Sets the learning rate.
     pub fn set_lr(&mut self, lr: f64) -> Result<(), Error> {
-        match &mut self.kind {
-            Kind::AtParams { optimizer, .. } => optimizer.set_lr(0, lr),
-            Kind::Lookahead(optimizer) => optimizer.set_lr(lr),
-        }
+        self.optimizer.set_lr(0, lr)
     }
 }

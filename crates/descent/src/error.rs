@@ -89,14 +89,110 @@ pub enum Error {
         count: usize,
     },
 
-    /// New hyperparameters for a group would need state tensors its parameters do not have (or the reverse).
-    #[error("{optimizer}: these hyperparameters change the state tensors ({from} to {to}) of parameters that already have state")]
+    /// New hyperparameters for a group would need state its parameters do not have (or the reverse).
+    #[error("{optimizer}: these hyperparameters change the state ({from} to {to}) of parameter {param}, which already has state")]
     StateLayoutChange {
         /// The optimizer.
         optimizer: &'static str,
+        /// The parameter's name, or its position.
+        param: String,
         /// The state tensors the parameters have.
         from: String,
         /// The state tensors the new hyperparameters need.
         to: String,
     },
+
+    /// A shape whose element count overflows.
+    #[error("parameter {param}: shape {shape} has more elements than memory can address")]
+    ShapeTooLarge {
+        /// The parameter (or state tensor).
+        param: String,
+        /// The shape.
+        shape: String,
+    },
+
+    /// A state layout with more element-wise tensors than the fused pass takes.
+    #[error("{optimizer}: the state layout has {count} element-wise tensors, at most {max} are supported")]
+    TooManyStateTensors {
+        /// The optimizer.
+        optimizer: &'static str,
+        /// How many the layout asks for.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    /// A state layout that names two entries alike.
+    #[error("{optimizer}: the state layout names {name:?} twice")]
+    DuplicateStateName {
+        /// The optimizer.
+        optimizer: &'static str,
+        /// The name.
+        name: String,
+    },
+
+    /// A rule that evaluates the gradient away from the parameters was stepped with a gradient.
+    #[error(
+        "{optimizer} evaluates the gradient at a look-ahead point, so it steps only with a closure (step_with_closure)"
+    )]
+    NeedsClosure {
+        /// The optimizer.
+        optimizer: &'static str,
+    },
+
+    /// A hyperparameter name the optimizer does not have.
+    #[error("{optimizer}: no hyperparameter {name:?} (known: {known})")]
+    UnknownHyperparameter {
+        /// The optimizer.
+        optimizer: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names it has.
+        known: String,
+    },
+
+    /// A hyperparameter value of the wrong kind (a list where a number belongs, say).
+    #[error("{optimizer}: {name}: {message}")]
+    HyperparameterValue {
+        /// The optimizer.
+        optimizer: &'static str,
+        /// The hyperparameter (empty when the whole set is at fault).
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// Groups of one optimizer with rules of different types.
+    #[error("one optimizer cannot mix {first} and {other} groups")]
+    MixedOptimizers {
+        /// The optimizer's rule.
+        first: &'static str,
+        /// The other rule.
+        other: &'static str,
+    },
+
+    /// A registry entry whose name or alias is taken.
+    #[error("an optimizer is registered as {0:?} already")]
+    DuplicateOptimizerName(String),
+
+    /// Clipping by norm met a NaN or infinite norm, with `error_if_nonfinite`.
+    #[error("the total {norm_type}-norm of the gradients is {norm}, so they cannot be clipped (error_if_nonfinite)")]
+    NonFiniteGradientNorm {
+        /// The p of the norm.
+        norm_type: f64,
+        /// The norm.
+        norm: f64,
+    },
+
+    /// A state dict or checkpoint that does not fit this optimizer (another kind, other parameters, other shapes).
+    #[error("cannot load the state: {0}")]
+    StateMismatch(String),
+
+    /// A checkpoint file that is corrupt, truncated or not a descent checkpoint.
+    #[error("bad checkpoint: {0}")]
+    Checkpoint(String),
+
+    /// A file that cannot be read or written.
+    #[error("{0}")]
+    Io(String),
 }

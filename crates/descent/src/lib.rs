@@ -66,34 +66,42 @@
 //! infinite learning rate); Adagrad uses each group's own `initial_accumulator_value`. Non-finite gradients are
 //! not rejected: as in PyTorch, they propagate into the parameters and the state.
 
+pub mod checkpoint;
+mod clip;
 mod dynamic;
 mod error;
+mod hyper;
 mod kernel;
 mod lane;
 pub mod optim;
 mod optimizer;
 mod param;
+mod registry;
 mod rule;
 mod spec;
 mod state;
+mod state_dict;
 mod torch_ops;
 mod validate;
 
-pub use dynamic::{DynOptimizer, FlatOptimizer};
+pub use clip::{clip_grad_norm, clip_grad_value, total_norm, Clip};
+pub use dynamic::{Closure, DynOptimizer, FlatOptimizer};
 pub use error::Error;
 pub use lane::{Float, Lane};
 pub use optim::adadelta::Adadelta;
 pub use optim::adagrad::Adagrad;
 pub use optim::adam::Adam;
 pub use optim::adamw::AdamW;
-pub use optim::lookahead_nesterov::{LookaheadNesterov, LookaheadOptimizer};
+pub use optim::lookahead_nesterov::LookaheadNesterov;
 pub use optim::rmsprop::RmsProp;
 pub use optim::sgd::Sgd;
 pub use optimizer::Optimizer;
-pub use param::{Group, Param};
-pub use rule::{Rule, StepCount};
-pub use spec::{catalog, CatalogEntry, Spec, SpecError};
-pub use state::ParamState;
+pub use param::{Group, Param, Shape};
+pub use registry::{Entry, Registry};
+pub use rule::{Rule, StepContext, TensorStage};
+pub use spec::{catalog, Spec, SpecError};
+pub use state::{ParamState, StateLayout, StateTensor, MAX_ELEMENTWISE_TENSORS};
+pub use state_dict::{GroupRecord, ParamRecord, StateDict, StateRecord};
 
 /// The README's examples, compiled and run as tests.
 #[cfg(doctest)]

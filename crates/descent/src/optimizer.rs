@@ -1,10 +1,12 @@
-//! The optimizer: parameter groups, per-parameter state, and the step that applies a rule to all parameters.
+//! The optimizer: parameter groups, per-parameter state, and the staged step that applies a rule to all parameters.
 
 use std::collections::HashSet;
 
 use rayon::prelude::*;
+use serde_json::{Map, Value};
 
-use crate::{kernel, Error, Float, Group, Param, ParamState, Rule, StepCount};
+use crate::kernel::{self, AsGiven, Clipped, GradMap};
+use crate::{hyper, Clip, Error, Float, Group, Param, ParamState, Rule, Shape, StateLayout, StepContext, TensorStage};
 
 /// An optimizer with update rule `R` (`Sgd`, `Adam`, …) over parameters of element type `T` (`f32` or `f64`).
 ///
@@ -29,24 +31,33 @@ use crate::{kernel, Error, Float, Group, Param, ParamState, Rule, StepCount};
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Optimizer<R: Rule, T: Float> {
-    groups: Vec<R>,
-    params: Vec<Slot<T>>,
+    pub(crate) groups: Vec<R>,
+    pub(crate) params: Vec<Slot<T>>,
+    clip: Option<Clip>,
+    last_grad_norm: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Slot<T> {
-    param: Param,
-    group: usize,
-    state: Option<ParamState<T>>,
+pub(crate) struct Slot<T> {
+    pub(crate) param: Param,
+    pub(crate) group: usize,
+    pub(crate) layout: StateLayout,
+    pub(crate) state: Option<ParamState<T>>,
+    /// Buffers of closure steps (the gradient, the look-ahead point) and of clipped gradients for per-tensor
+    /// stages: allocated at first use, reused after.
+    scratch: Scratch<T>,
 }
 
-impl<T> Slot<T> {
-    /// How errors name the parameter: its name, or its position.
-    fn label(&self, position: usize) -> String {
-        match &self.param.name {
-            Some(name) => format!("{name:?}"),
-            None => format!("#{position}"),
-        }
+#[derive(Debug, Clone, Default)]
+struct Scratch<T> {
+    grad: Vec<T>,
+    point: Vec<T>,
+}
+
+/// Scratch space is not part of an optimizer's value.
+impl<T> PartialEq for Scratch<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -58,7 +69,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
 
     /// An optimizer with several parameter groups, each with its own hyperparameters.
     pub fn with_groups(groups: impl IntoIterator<Item = Group<R>>) -> Result<Self, Error> {
-        let mut optimizer = Optimizer { groups: Vec::new(), params: Vec::new() };
+        let mut optimizer = Optimizer { groups: Vec::new(), params: Vec::new(), clip: None, last_grad_norm: None };
         for group in groups {
             optimizer.add_group(group)?;
         }
@@ -68,22 +79,75 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         Ok(optimizer)
     }
 
-    /// Adds a parameter group (PyTorch's `add_param_group`); its parameters take the next positions.
+    /// Adds a parameter group (PyTorch's `add_param_group`); its parameters take the next positions. Every
+    /// parameter's shape and state layout is checked first: on error, nothing is added.
     pub fn add_group(&mut self, group: Group<R>) -> Result<(), Error> {
         group.hyper.validate()?;
         let mut names: HashSet<&str> = self.params.iter().filter_map(|s| s.param.name()).collect();
-        for name in group.params.iter().filter_map(Param::name) {
-            if !names.insert(name) {
-                return Err(Error::DuplicateParameterName(name.to_owned()));
+        let mut layouts = Vec::with_capacity(group.params.len());
+        for (offset, param) in group.params.iter().enumerate() {
+            param.check(self.params.len() + offset)?;
+            if let Some(name) = param.name() {
+                if !names.insert(name) {
+                    return Err(Error::DuplicateParameterName(name.to_owned()));
+                }
             }
+            let layout = group.hyper.layout(&param.shape)?;
+            layout.check(R::NAME, &param.shape)?;
+            layouts.push(layout);
         }
         let index = self.groups.len();
-        for param in group.params {
-            let state = group.hyper.eager_state().then(|| new_state(&group.hyper, param.len));
-            self.params.push(Slot { param, group: index, state });
+        for (param, layout) in group.params.into_iter().zip(layouts) {
+            let state = layout.eager.then(|| layout.create(&param.shape));
+            self.params.push(Slot { param, group: index, layout, state, scratch: Scratch::default() });
         }
         self.groups.push(group.hyper);
         Ok(())
+    }
+
+    /// Removes parameter group `group` with its parameters and their state; the parameters after it move up.
+    /// The last group cannot be removed (an optimizer has parameters).
+    pub fn remove_group(&mut self, group: usize) -> Result<Group<R>, Error> {
+        self.hyperparameters(group)?;
+        if self.groups.len() == 1 {
+            return Err(Error::EmptyParameterList);
+        }
+        let hyper = self.groups.remove(group);
+        let mut params = Vec::new();
+        self.params.retain(|slot| {
+            let keep = slot.group != group;
+            if !keep {
+                params.push(slot.param.clone());
+            }
+            keep
+        });
+        for slot in &mut self.params {
+            if slot.group > group {
+                slot.group -= 1;
+            }
+        }
+        Ok(Group { hyper, params })
+    }
+
+    /// Sets the global stage: clipping of all gradients by their total norm and/or by value, applied inside the
+    /// fused pass at every step until changed (`None` turns it off).
+    pub fn set_clip(&mut self, clip: Option<Clip>) -> Result<(), Error> {
+        if let Some(clip) = &clip {
+            clip.validate()?;
+        }
+        self.clip = clip;
+        Ok(())
+    }
+
+    /// The global stage's clipping, if any.
+    pub fn clip(&self) -> Option<&Clip> {
+        self.clip.as_ref()
+    }
+
+    /// The total gradient norm the last step measured when clipping by norm (before clipping, as PyTorch's
+    /// `clip_grad_norm_` returns it).
+    pub fn last_grad_norm(&self) -> Option<f64> {
+        self.last_grad_norm
     }
 
     /// Updates every parameter that has a gradient.
@@ -93,55 +157,119 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
     /// step counter does not advance and no weight decay is applied. A gradient of zeros is not skipped.
     ///
     /// Every count and length is checked before anything is written: on error, no parameter and no state has
-    /// changed. Non-finite gradient values are not an error; as in PyTorch, they propagate into the parameter and
-    /// the state.
+    /// changed. Non-finite gradient values are not an error (unless clipping by norm is asked to refuse them); as
+    /// in PyTorch, they propagate into the parameter and the state.
     ///
     /// A large step runs on rayon's threads (its global pool, or the pool it is called from with
     /// `ThreadPool::install`), all tensors in one parallel pass; results do not depend on the number of threads.
     pub fn step(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<(), Error> {
         self.check(params, grads)?;
-        let Optimizer { groups, params: slots } = self;
-        let (count, work) = slots
-            .iter()
-            .zip(grads)
-            .filter(|(_, grad)| grad.is_some())
-            .fold((0, 0), |(count, work), (slot, _)| (count + 1, work + slot.param.len));
-        let groups = groups.as_slice();
-        if work <= 2 * kernel::CHUNK {
-            // Too little work to pay for threads.
-            for ((slot, param), grad) in slots.iter_mut().zip(params.iter_mut()).zip(grads) {
-                update_param(groups, slot, param, *grad);
-            }
-        } else {
-            // One parallel pass over all tensors; tensors of more than a chunk split further inside the kernel.
-            let per_task = (kernel::CHUNK * count / work).max(1);
-            slots
-                .par_iter_mut()
-                .zip(params.par_iter_mut())
-                .zip(grads.par_iter())
-                .with_min_len(per_task)
-                .for_each(|((slot, param), grad)| update_param(groups, slot, param, *grad));
+        if R::LOOKS_AHEAD {
+            return Err(Error::NeedsClosure { optimizer: R::NAME });
+        }
+        match self.global_stage(grads)? {
+            Some(clipped) => self.update_all(params, grads, clipped),
+            None => self.update_all(params, grads, AsGiven),
         }
         Ok(())
     }
 
+    /// Takes one step with gradients the closure computes: PyTorch's `step(closure)`.
+    ///
+    /// `closure(points, grads)` must write the gradient of the loss at `points` (one slice per parameter, in
+    /// position order) into every element of `grads`, and return the loss. The points are the parameters
+    /// themselves, except for rules that [look ahead](Rule::LOOKS_AHEAD), which ask at the look-ahead point
+    /// (the article's Nesterov momentum). Every parameter then takes a step. Returns the closure's loss.
+    ///
+    /// The gradient buffers are the optimizer's own, allocated at the first closure step and reused after.
+    pub fn step_with_closure(
+        &mut self,
+        params: &mut [&mut [T]],
+        mut closure: impl FnMut(&[&[T]], &mut [&mut [T]]) -> f64,
+    ) -> Result<f64, Error> {
+        self.check_params(params)?;
+        for slot in &mut self.params {
+            let len = slot.param.len();
+            slot.scratch.grad.resize(len, T::default());
+            if R::LOOKS_AHEAD {
+                slot.scratch.point.resize(len, T::default());
+            }
+        }
+        let mut fresh = vec![false; self.params.len()];
+        if R::LOOKS_AHEAD {
+            for ((slot, param), fresh) in self.params.iter_mut().zip(params.iter()).zip(&mut fresh) {
+                let hyper = &self.groups[slot.group];
+                if slot.state.is_none() && !slot.layout.is_empty() {
+                    slot.state = Some(slot.layout.create(&slot.param.shape));
+                    *fresh = true;
+                }
+                let (t, scalars, tensors) = match &slot.state {
+                    Some(state) => (
+                        state.step.map_or(0.0, |s| f64::from(s + 1.0)),
+                        state.scalars.as_slice(),
+                        &state.tensors[..state.elementwise],
+                    ),
+                    None => (0.0, &[][..], &[][..]),
+                };
+                let c = hyper.coefficients::<T>(&StepContext { t, first: *fresh, scalars });
+                kernel::look_ahead::<R, T>(&c, param, tensors, &mut slot.scratch.point);
+            }
+        }
+        let mut grads: Vec<Vec<T>> = self.params.iter_mut().map(|s| std::mem::take(&mut s.scratch.grad)).collect();
+        let loss = {
+            let points: Vec<&[T]> = if R::LOOKS_AHEAD {
+                self.params.iter().map(|s| s.scratch.point.as_slice()).collect()
+            } else {
+                params.iter().map(|p| &**p).collect()
+            };
+            let mut grad_slices: Vec<&mut [T]> = grads.iter_mut().map(Vec::as_mut_slice).collect();
+            closure(&points, &mut grad_slices)
+        };
+        let grad_refs: Vec<Option<&[T]>> = grads.iter().map(|g| Some(g.as_slice())).collect();
+        let result = self.global_stage(&grad_refs).map(|clip| {
+            let groups = self.groups.as_slice();
+            for (((slot, param), grad), fresh) in self.params.iter_mut().zip(params.iter_mut()).zip(&grads).zip(&fresh)
+            {
+                let hyper = &groups[slot.group];
+                match clip {
+                    Some(clipped) => update_param(hyper, slot, param, grad, clipped, *fresh),
+                    None => update_param(hyper, slot, param, grad, AsGiven, *fresh),
+                }
+            }
+        });
+        for (slot, grad) in self.params.iter_mut().zip(grads) {
+            slot.scratch.grad = grad;
+        }
+        result.map(|()| loss)
+    }
+
     /// Updates only the parameter at `position`, with its gradient: what a framework that hands out one tensor at
     /// a time needs. Stepping every parameter this way, in any order, gives exactly what one [`Optimizer::step`]
-    /// gives (each parameter has its own state and step count).
+    /// gives (each parameter has its own state and step count). The global stage (clipping), which needs every
+    /// gradient, does not run.
     ///
     /// A position past the last parameter or a length other than the registered one is an error, and nothing
     /// changes.
     pub fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error> {
         let count = self.params.len();
-        let slot = self.params.get_mut(position).ok_or(Error::NoSuchParameter { position, count })?;
-        let expected = slot.param.len;
-        if param.len() != expected {
-            return Err(Error::ParameterLengthMismatch { param: slot.label(position), expected, got: param.len() });
+        let slot = self.params.get(position).ok_or(Error::NoSuchParameter { position, count })?;
+        check_lengths(slot, position, param.len(), Some(grad.len()))?;
+        if R::LOOKS_AHEAD {
+            return Err(Error::NeedsClosure { optimizer: R::NAME });
         }
-        if grad.len() != expected {
-            return Err(Error::GradientLengthMismatch { param: slot.label(position), expected, got: grad.len() });
+        let slot = &mut self.params[position];
+        update_param(&self.groups[slot.group], slot, param, grad, AsGiven, false);
+        Ok(())
+    }
+
+    fn check_params(&self, params: &[&mut [T]]) -> Result<(), Error> {
+        let expected = self.params.len();
+        if params.len() != expected {
+            return Err(Error::CountMismatch { what: "parameters", expected, got: params.len() });
         }
-        update_param(&self.groups, slot, param, Some(grad));
+        for (position, (slot, param)) in self.params.iter().zip(params).enumerate() {
+            check_lengths(slot, position, param.len(), None)?;
+        }
         Ok(())
     }
 
@@ -153,21 +281,47 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             }
         }
         for (position, ((slot, param), grad)) in self.params.iter().zip(params).zip(grads).enumerate() {
-            let expected = slot.param.len;
-            if param.len() != expected {
-                return Err(Error::ParameterLengthMismatch { param: slot.label(position), expected, got: param.len() });
-            }
-            if let Some(grad) = grad {
-                if grad.len() != expected {
-                    return Err(Error::GradientLengthMismatch {
-                        param: slot.label(position),
-                        expected,
-                        got: grad.len(),
-                    });
-                }
-            }
+            check_lengths(slot, position, param.len(), grad.map(<[T]>::len))?;
         }
         Ok(())
+    }
+
+    /// The global stage: measures what clipping needs over every gradient, before anything is written.
+    fn global_stage(&mut self, grads: &[Option<&[T]>]) -> Result<Option<Clipped<T>>, Error> {
+        let Some(clip) = &self.clip else { return Ok(None) };
+        let (scale, norm) = clip.scale(grads.iter().flatten().copied())?;
+        self.last_grad_norm = norm;
+        Ok(Some(Clipped { scale: scale.map(T::from_f64), bound: clip.value.map(T::from_f64) }))
+    }
+
+    fn update_all<G: GradMap<T>>(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>], map: G) {
+        let Optimizer { groups, params: slots, .. } = self;
+        let (count, work) = slots
+            .iter()
+            .zip(grads)
+            .filter(|(_, grad)| grad.is_some())
+            .fold((0, 0), |(count, work), (slot, _)| (count + 1, work + slot.param.len()));
+        let groups = groups.as_slice();
+        let one = |slot: &mut Slot<T>, param: &mut [T], grad: &Option<&[T]>| {
+            if let Some(grad) = grad {
+                update_param(&groups[slot.group], slot, param, grad, map, false);
+            }
+        };
+        if work <= 2 * kernel::CHUNK {
+            // Too little work to pay for threads.
+            for ((slot, param), grad) in slots.iter_mut().zip(params.iter_mut()).zip(grads) {
+                one(slot, param, grad);
+            }
+        } else {
+            // One parallel pass over all tensors; tensors of more than a chunk split further inside the kernel.
+            let per_task = (kernel::CHUNK * count / work).max(1);
+            slots
+                .par_iter_mut()
+                .zip(params.par_iter_mut())
+                .zip(grads.par_iter())
+                .with_min_len(per_task)
+                .for_each(|((slot, param), grad)| one(slot, param, grad));
+        }
     }
 
     /// The number of parameter groups.
@@ -182,41 +336,72 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
 
     /// Replaces the hyperparameters of group `group`, after validating them.
     ///
-    /// Changes that would need other state tensors (turning on AMSGrad, say) are refused for groups whose
-    /// parameters already have state.
+    /// Changes that would need other state (turning on AMSGrad, say) are refused for groups whose parameters
+    /// already have state.
     pub fn set_hyperparameters(&mut self, group: usize, hyper: R) -> Result<(), Error> {
         self.hyperparameters(group)?;
         hyper.validate()?;
-        let needed = (hyper.state_names(), hyper.counts_steps());
-        let mismatch = self
-            .params
-            .iter()
-            .filter(|slot| slot.group == group)
-            .filter_map(|slot| slot.state.as_ref())
-            .find(|state| (state.names, state.step.is_some()) != needed);
-        if let Some(state) = mismatch {
-            return Err(Error::StateLayoutChange {
-                optimizer: R::NAME,
-                from: describe_layout(state.names, state.step.is_some()),
-                to: describe_layout(needed.0, needed.1),
-            });
+        let mut layouts = Vec::new();
+        for (position, slot) in self.params.iter().enumerate().filter(|(_, slot)| slot.group == group) {
+            let layout = hyper.layout(&slot.param.shape)?;
+            layout.check(R::NAME, &slot.param.shape)?;
+            if let Some(state) = &slot.state {
+                let needed = layout.create::<T>(&slot.param.shape);
+                if signature(state) != signature(&needed) {
+                    return Err(Error::StateLayoutChange {
+                        optimizer: R::NAME,
+                        param: slot.param.label(position),
+                        from: describe(state),
+                        to: describe(&needed),
+                    });
+                }
+            }
+            layouts.push(layout);
+        }
+        let mut layouts = layouts.into_iter();
+        for slot in self.params.iter_mut().filter(|slot| slot.group == group) {
+            slot.layout = layouts.next().expect("one layout per parameter of the group");
         }
         self.groups[group] = hyper;
         Ok(())
     }
 
+    /// The hyperparameter `name` (PyTorch's key: `"lr"`, `"betas"`, `"momentum"`, …) of group `group`, as JSON.
+    pub fn hyperparameter(&self, group: usize, name: &str) -> Result<Value, Error> {
+        hyper::get(self.hyperparameters(group)?, name)
+    }
+
+    /// Sets the hyperparameter `name` of group `group` (what a scheduler does with `lr`, `momentum` or `betas`).
+    /// The value is checked as the optimizer checks it when built; on error, the group is as it was.
+    pub fn set_hyperparameter(&mut self, group: usize, name: &str, value: Value) -> Result<(), Error> {
+        let mut changes = Map::new();
+        changes.insert(name.to_owned(), value);
+        let changed = hyper::with(self.hyperparameters(group)?, &changes)?;
+        self.set_hyperparameters(group, changed)
+    }
+
     /// The learning rate of group `group`.
     pub fn lr(&self, group: usize) -> Result<f64, Error> {
-        self.hyperparameters(group).map(Rule::lr)
+        let value = self.hyperparameter(group, "lr")?;
+        value.as_f64().ok_or(Error::HyperparameterValue {
+            optimizer: R::NAME,
+            name: "lr".to_owned(),
+            message: format!("{value} is not a number"),
+        })
     }
 
     /// Sets the learning rate of group `group` (what a learning-rate scheduler does).
     pub fn set_lr(&mut self, group: usize, lr: f64) -> Result<(), Error> {
-        let mut hyper = self.hyperparameters(group)?.clone();
-        hyper.set_lr(lr);
-        hyper.validate()?;
-        self.groups[group] = hyper;
-        Ok(())
+        let value = serde_json::Number::from_f64(lr).map(Value::Number).unwrap_or(Value::Null);
+        match self.set_hyperparameter(group, "lr", value) {
+            Err(Error::HyperparameterValue { .. }) if !lr.is_finite() => Err(Error::InvalidHyperparameter {
+                optimizer: R::NAME,
+                name: "lr",
+                value: lr,
+                expected: "a finite number >= 0",
+            }),
+            other => other,
+        }
     }
 
     /// The number of registered parameters.
@@ -224,7 +409,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         self.params.len()
     }
 
-    /// The parameter at `position`: its name and length.
+    /// The parameter at `position`: its name and shape.
     pub fn param(&self, position: usize) -> Option<&Param> {
         self.params.get(position).map(|slot| &slot.param)
     }
@@ -250,44 +435,75 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
     }
 }
 
-/// Steps one parameter that has a gradient: creates its state at its first gradient, counts the step, applies the
-/// rule of its group.
-fn update_param<R: Rule, T: Float>(groups: &[R], slot: &mut Slot<T>, param: &mut [T], grad: Option<&[T]>) {
-    let Some(grad) = grad else { return };
-    let hyper = &groups[slot.group];
-    let first = slot.state.is_none();
-    let state = match &mut slot.state {
-        Some(state) => Some(state),
-        None if has_state(hyper) => Some(slot.state.insert(new_state(hyper, slot.param.len))),
-        None => None,
-    };
-    let (t, tensors) = match state {
-        Some(state) => {
-            let t = state.step.as_mut().map_or(0.0, |step| {
-                *step += 1.0;
-                f64::from(*step)
-            });
-            (t, state.tensors.as_mut_slice())
+fn check_lengths<T>(slot: &Slot<T>, position: usize, param: usize, grad: Option<usize>) -> Result<(), Error> {
+    let expected = slot.param.len();
+    if param != expected {
+        return Err(Error::ParameterLengthMismatch { param: slot.param.label(position), expected, got: param });
+    }
+    match grad {
+        Some(got) if got != expected => {
+            Err(Error::GradientLengthMismatch { param: slot.param.label(position), expected, got })
         }
-        None => (0.0, &mut [][..]),
+        _ => Ok(()),
+    }
+}
+
+/// Steps one parameter that has a gradient: creates its state at its first gradient, counts the step, runs the
+/// per-tensor stage and the rule of its group. `fresh`: the state was created for this step by a closure step.
+fn update_param<R: Rule, T: Float, G: GradMap<T>>(
+    hyper: &R,
+    slot: &mut Slot<T>,
+    param: &mut [T],
+    grad: &[T],
+    map: G,
+    fresh: bool,
+) {
+    let first = fresh || slot.state.is_none();
+    if slot.state.is_none() && !slot.layout.is_empty() {
+        slot.state = Some(slot.layout.create(&slot.param.shape));
+    }
+    let Slot { param: registered, state, scratch, .. } = slot;
+    let Some(state) = state else {
+        let c = hyper.coefficients::<T>(&StepContext { t: 0.0, first, scalars: &[] });
+        return kernel::apply::<R, T, G>(&c, param, grad, &mut [], map);
     };
-    let coefficients = hyper.coefficients::<T>(StepCount { t, first });
-    kernel::apply::<R, T>(&coefficients, param, grad, tensors);
+    let t = state.step.as_mut().map_or(0.0, |step| {
+        *step += 1.0;
+        f64::from(*step)
+    });
+    if R::TENSOR_STAGE {
+        // The per-tensor stage sees the gradient the element-wise rule will see.
+        let seen = if G::AS_GIVEN {
+            grad
+        } else {
+            scratch.point.clear();
+            scratch.point.extend(grad.iter().map(|&g| map.map(g)));
+            &scratch.point
+        };
+        hyper.tensor_stage(&mut TensorStage { shape: &registered.shape, param, grad: seen, state });
+    }
+    let ParamState { tensors, elementwise, scalars, .. } = state;
+    let c = hyper.coefficients::<T>(&StepContext { t, first, scalars });
+    kernel::apply::<R, T, G>(&c, param, grad, &mut tensors[..*elementwise], map);
 }
 
-fn has_state<R: Rule>(hyper: &R) -> bool {
-    hyper.counts_steps() || !hyper.state_names().is_empty()
+/// What must agree for two states to be interchangeable: the step counter, the tensors' names and shapes, the
+/// scalars' names.
+fn signature<T>(state: &ParamState<T>) -> (bool, Vec<(&str, &Shape)>, Vec<&str>) {
+    (
+        state.step.is_some(),
+        state.tensors.iter().map(|t| (t.name, &t.shape)).collect(),
+        state.scalars.iter().map(|(name, _)| *name).collect(),
+    )
 }
 
-fn new_state<R: Rule, T: Float>(hyper: &R, len: usize) -> ParamState<T> {
-    ParamState::new(hyper.state_names(), hyper.counts_steps(), len, T::from_f64(hyper.initial_state_value()))
-}
-
-fn describe_layout(names: &[&str], counts_steps: bool) -> String {
+/// A state's layout in words, for errors: `[step, exp_avg, exp_avg_sq]`.
+pub(crate) fn describe<T>(state: &ParamState<T>) -> String {
     let mut all: Vec<&str> = Vec::new();
-    if counts_steps {
+    if state.step.is_some() {
         all.push("step");
     }
-    all.extend(names);
+    all.extend(state.tensors.iter().map(|t| t.name));
+    all.extend(state.scalars.iter().map(|(name, _)| *name));
     format!("[{}]", all.join(", "))
 }

@@ -2,65 +2,107 @@
 
 use std::fmt::Debug;
 
-use crate::{Error, Lane};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-/// An optimizer's hyperparameters together with its element-wise update rule.
+use crate::{Error, Float, Lane, ParamState, Shape, StateLayout};
+
+/// An optimizer's hyperparameters together with its update: the one trait a new optimizer implements.
 ///
 /// Each optimizer (`Sgd`, `Adam`, …) is a plain struct of hyperparameters, with PyTorch's names and defaults, that
 /// implements this trait. [`Optimizer`](crate::Optimizer) does the bookkeeping (parameter groups, state, step
-/// counts, validation of inputs); the rule says what happens to one element.
+/// counts, validation of inputs, checkpoints); the rule says what state a parameter needs and what happens to it.
 ///
-/// A step of one parameter runs in two stages:
-/// 1. [`Rule::coefficients`] turns the hyperparameters and the step count into the per-step scalars, computed in
-///    `f64` and rounded to the element type once, as PyTorch does with Python floats;
-/// 2. [`Rule::update`] applies the rule to every element: the parameter, its gradient and its state values (in the
-///    order of [`Rule::state_names`]).
-pub trait Rule: Clone + Debug + PartialEq + Send + Sync + 'static {
-    /// PyTorch's class name, e.g. `"Adam"`.
+/// A step of one parameter runs in stages, each optional:
+/// 1. (The optimizer's global stage, over all gradients: clipping. Rules do not see it.)
+/// 2. [`Rule::tensor_stage`] sees the whole parameter with its shape, its gradient and its state: per-tensor norms,
+///    matrix operations, factored statistics, named scalars such as NAdam's `mu_product`.
+/// 3. [`Rule::coefficients`] turns the hyperparameters, the step count and the scalar state into the per-step
+///    scalars, computed in `f64` and rounded to the element type once, as PyTorch does with Python floats;
+/// 4. [`Rule::update`] applies the rule to every element in one fused pass: the parameter, its gradient and its
+///    element-wise state tensors (in the order of [`Rule::layout`]), compiled per instruction set and threaded.
+///
+/// Hyperparameters are read and written by name through serde (their field names are the names users write in
+/// specs and that checkpoints store), so the struct must serialize to an object of plain values.
+///
+/// The crate documentation's "Writing your own optimizer" shows a complete rule.
+pub trait Rule: Clone + Debug + PartialEq + Default + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The optimizer's class name, e.g. `"Adam"` (PyTorch's where there is one): how errors and checkpoints name it.
     const NAME: &'static str;
 
     /// Rejects hyperparameters PyTorch rejects (and non-finite ones).
     fn validate(&self) -> Result<(), Error>;
 
-    /// The learning rate.
-    fn lr(&self) -> f64;
+    /// The state a parameter of `shape` needs with these hyperparameters, or why such a parameter cannot be
+    /// optimized (Muon on a vector, say). Called when a parameter is registered, so a layout that cannot work is an
+    /// error then, never mid-step.
+    fn layout(&self, shape: &Shape) -> Result<StateLayout, Error>;
 
-    /// Sets the learning rate (validated by the caller through [`Rule::validate`]).
-    fn set_lr(&mut self, lr: f64);
+    /// Whether the parameter must first be moved to a look-ahead point, where the gradient is then evaluated
+    /// ([`Rule::look_ahead`]); such a rule runs only through [`Optimizer::step_with_closure`](crate::Optimizer).
+    const LOOKS_AHEAD: bool = false;
 
-    /// PyTorch's names of the per-parameter state tensors these hyperparameters need, in PyTorch's order.
-    fn state_names(&self) -> &'static [&'static str];
+    /// Whether the rule has a per-tensor stage ([`Rule::tensor_stage`]); rules that override it set this.
+    const TENSOR_STAGE: bool = false;
 
-    /// Whether the state has a `step` counter (every optimizer but SGD).
-    fn counts_steps(&self) -> bool {
-        true
-    }
-
-    /// Whether state is created when the optimizer is built rather than at a parameter's first gradient (Adagrad).
-    fn eager_state(&self) -> bool {
-        false
-    }
-
-    /// The value every state tensor starts with (PyTorch's `initial_accumulator_value` for Adagrad; zero otherwise).
-    fn initial_state_value(&self) -> f64 {
-        0.0
+    /// The per-tensor stage: runs before the element-wise rule, once per parameter and step, with the whole
+    /// parameter, its gradient and its state (after the step counter has advanced).
+    fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
+        let _ = stage;
     }
 
     /// The per-step scalars [`Rule::update`] needs, already in the lane type.
     type Coefficients<L: Lane>: Send + Sync;
 
     /// Computes the per-step scalars for one parameter.
-    fn coefficients<L: Lane>(&self, step: StepCount) -> Self::Coefficients<L>;
+    fn coefficients<L: Lane>(&self, step: &StepContext<'_>) -> Self::Coefficients<L>;
 
     /// Updates one element (or one lane of elements): `param` and `state` in place, from `grad`.
     fn update<L: Lane>(c: &Self::Coefficients<L>, param: &mut L, grad: L, state: &mut [L]);
+
+    /// The point where the gradient is evaluated, for rules that [look ahead](Rule::LOOKS_AHEAD); `param` for
+    /// the others. `c` is computed for the step about to be taken.
+    #[inline(always)]
+    fn look_ahead<L: Lane>(c: &Self::Coefficients<L>, param: L, state: &[L]) -> L {
+        let _ = (c, state);
+        param
+    }
 }
 
 /// Where a parameter is in its optimization when it is updated.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepCount {
-    /// The step number `t`, counting this step (1 on the first); the optimizer's `f32` counter, as an `f64`.
+pub struct StepContext<'a> {
+    /// The step number `t`, counting this step (1 on the first); the optimizer's `f32` counter, as an `f64`, or
+    /// 0 for rules that do not count steps.
     pub t: f64,
     /// Whether the parameter's state was created for this step (SGD starts its momentum buffer from the gradient).
     pub first: bool,
+    /// The parameter's named scalar state, in the order of its layout, after the per-tensor stage.
+    pub scalars: &'a [(&'static str, f64)],
+}
+
+impl StepContext<'_> {
+    /// The named scalar `name` of the parameter's state.
+    ///
+    /// # Panics
+    /// If the rule's layout has no such scalar: a bug in the rule.
+    pub fn scalar(&self, name: &str) -> f64 {
+        match self.scalars.iter().find(|(n, _)| *n == name) {
+            Some(&(_, value)) => value,
+            None => panic!("the state layout has no scalar {name:?}"),
+        }
+    }
+}
+
+/// What [`Rule::tensor_stage`] sees of one parameter.
+#[derive(Debug)]
+pub struct TensorStage<'a, T> {
+    /// The parameter's shape.
+    pub shape: &'a Shape,
+    /// The parameter's values, row-major.
+    pub param: &'a mut [T],
+    /// Its gradient (after the global stage's clipping, if any).
+    pub grad: &'a [T],
+    /// Its state: every tensor and scalar of its layout, and the step counter (already advanced).
+    pub state: &'a mut ParamState<T>,
 }

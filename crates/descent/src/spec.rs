@@ -2,96 +2,51 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::{
-    Adadelta, Adagrad, Adam, AdamW, DynOptimizer, Error, FlatOptimizer, Float, LookaheadNesterov, LookaheadOptimizer,
-    Optimizer, Param, RmsProp, Rule, Sgd,
-};
+use crate::registry::AnyRule;
+use crate::{DynOptimizer, Error, FlatOptimizer, Float, Param, Registry, Rule};
 
-/// An optimizer and its hyperparameters, chosen at run time.
+/// An optimizer and its hyperparameters, chosen at run time: any [`Rule`], built in or not.
 ///
-/// Parsed from the form users write on command lines and in configuration: a name, optionally followed by
-/// hyperparameters in PyTorch's names and Python's syntax. Unset keys take PyTorch's defaults.
+/// Parsed from the form users write on command lines and in configuration: a name from the [`Registry`],
+/// optionally followed by hyperparameters in PyTorch's names and Python's syntax. Unset keys take the entry's
+/// defaults (PyTorch's).
 ///
 /// ```
 /// use descent::{Adam, Sgd, Spec};
 ///
 /// let spec: Spec = "adam(lr=1e-3, betas=(0.9, 0.99), amsgrad=True)".parse()?;
-/// assert_eq!(spec, Spec::Adam(Adam { betas: (0.9, 0.99), amsgrad: true, ..Adam::default() }));
+/// assert_eq!(spec.rule::<Adam>(), Some(&Adam { betas: (0.9, 0.99), amsgrad: true, ..Adam::default() }));
 /// assert_eq!(spec.to_string(), "adam(betas=(0.9, 0.99), amsgrad=True)");
 ///
 /// let nesterov: Spec = "nesterov(lr=0.01)".parse()?;
-/// assert_eq!(nesterov, Spec::Sgd(Sgd { lr: 0.01, momentum: 0.9, nesterov: true, ..Sgd::default() }));
+/// assert_eq!(nesterov.rule::<Sgd>(), Some(&Sgd { lr: 0.01, momentum: 0.9, nesterov: true, ..Sgd::default() }));
 ///
 /// let err = "adam(lr=0.1, beta=0.9)".parse::<Spec>().unwrap_err();
 /// assert_eq!(err.to_string(), "adam: unknown key `beta` (accepted: lr, betas, eps, weight_decay, amsgrad, \
 ///     maximize, decoupled_weight_decay)");
 /// # Ok::<(), descent::SpecError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Spec {
-    /// [`Sgd`]: plain, Momentum or Nesterov.
-    Sgd(Sgd),
-    /// [`Adagrad`].
-    Adagrad(Adagrad),
-    /// [`RmsProp`].
-    RmsProp(RmsProp),
-    /// [`Adadelta`].
-    Adadelta(Adadelta),
-    /// [`Adam`].
-    Adam(Adam),
-    /// [`AdamW`].
-    AdamW(AdamW),
-    /// [`LookaheadNesterov`]: needs a gradient closure, so it runs only through [`Spec::build_flat`].
-    LookaheadNesterov(LookaheadNesterov),
+#[derive(Debug, Clone)]
+pub struct Spec {
+    name: &'static str,
+    rule: Arc<dyn AnyRule>,
+    defaults: Arc<dyn AnyRule>,
 }
 
-/// One name users can write, with what it stands for.
-#[derive(Debug, Clone, Copy)]
-pub struct CatalogEntry {
-    /// The name, as written in a spec.
-    pub name: &'static str,
-    /// Other names accepted for it.
-    pub aliases: &'static [&'static str],
-    /// What it is, in a line.
-    pub summary: &'static str,
-    /// The hyperparameters it stands for when no keys are given.
-    pub defaults: Spec,
+impl PartialEq for Spec {
+    fn eq(&self, other: &Spec) -> bool {
+        self.name == other.name && self.rule.same(&*other.rule)
+    }
 }
 
-/// Every optimizer name a spec accepts.
-pub fn catalog() -> [CatalogEntry; 9] {
-    let momentum = Sgd { momentum: 0.9, ..Sgd::default() };
-    [
-        entry("sgd", &[], "stochastic gradient descent (torch.optim.SGD)", Spec::Sgd(Sgd::default())),
-        entry("momentum", &[], "SGD with momentum 0.9 (torch.optim.SGD)", Spec::Sgd(momentum)),
-        entry(
-            "nesterov",
-            &[],
-            "SGD with Nesterov momentum 0.9, PyTorch's reformulation (torch.optim.SGD)",
-            Spec::Sgd(Sgd { nesterov: true, ..momentum }),
-        ),
-        entry("adagrad", &[], "AdaGrad (torch.optim.Adagrad)", Spec::Adagrad(Adagrad::default())),
-        entry("rmsprop", &[], "RMSprop (torch.optim.RMSprop)", Spec::RmsProp(RmsProp::default())),
-        entry("adadelta", &[], "AdaDelta (torch.optim.Adadelta)", Spec::Adadelta(Adadelta::default())),
-        entry("adam", &[], "Adam (torch.optim.Adam)", Spec::Adam(Adam::default())),
-        entry("adamw", &[], "AdamW, decoupled weight decay (torch.optim.AdamW)", Spec::AdamW(AdamW::default())),
-        entry(
-            "lookahead_nesterov",
-            &["nag"],
-            "Nesterov momentum evaluated at the look-ahead point θ + γ·v, the article's form",
-            Spec::LookaheadNesterov(LookaheadNesterov::default()),
-        ),
-    ]
-}
-
-fn entry(name: &'static str, aliases: &'static [&'static str], summary: &'static str, defaults: Spec) -> CatalogEntry {
-    CatalogEntry { name, aliases, summary, defaults }
+/// Every built-in optimizer name a spec accepts ([`Registry::builtin`]'s entries).
+pub fn catalog() -> &'static [crate::Entry] {
+    Registry::builtin().entries()
 }
 
 /// Why a spec was not accepted.
@@ -100,7 +55,7 @@ pub enum SpecError {
     /// The text does not have the form `name` or `name(key=value, ...)`.
     #[error("malformed optimizer spec {spec:?}: {message} at column {column}")]
     Syntax {
-        /// The spec as given.
+        /// The spec as given (its first 60 characters, if longer).
         spec: String,
         /// What is wrong.
         message: String,
@@ -132,140 +87,115 @@ pub enum SpecError {
 }
 
 impl Spec {
-    /// The optimizer's canonical name in specs (`"sgd"`, `"adam"`, …).
+    pub(crate) fn named(name: &'static str, rule: Arc<dyn AnyRule>) -> Spec {
+        Spec { name, defaults: rule.clone(), rule }
+    }
+
+    /// The spec of `rule`: named after the first built-in entry of its type (`Sgd` is `sgd`), or after its
+    /// [`Rule::NAME`] in lower case for a rule the built-in registry does not know.
+    pub fn from_rule<R: Rule>(rule: R) -> Spec {
+        match Registry::builtin().first_of::<R>() {
+            Some(entry) => Spec { rule: Arc::new(rule), ..entry.defaults().clone() },
+            None => {
+                let name: &'static str = Box::leak(R::NAME.to_ascii_lowercase().into_boxed_str());
+                Spec { name, rule: Arc::new(rule), defaults: Arc::new(R::default()) }
+            }
+        }
+    }
+
+    /// The name in specs (`"sgd"`, `"momentum"`, `"adam"`, …): the registry entry it was made from.
     pub fn name(&self) -> &'static str {
-        match self {
-            Spec::Sgd(_) => "sgd",
-            Spec::Adagrad(_) => "adagrad",
-            Spec::RmsProp(_) => "rmsprop",
-            Spec::Adadelta(_) => "adadelta",
-            Spec::Adam(_) => "adam",
-            Spec::AdamW(_) => "adamw",
-            Spec::LookaheadNesterov(_) => "lookahead_nesterov",
-        }
+        self.name
     }
 
-    /// The learning rate.
+    /// The rule's class name, e.g. `"Adam"`.
+    pub fn class(&self) -> &'static str {
+        self.rule.class()
+    }
+
+    /// The hyperparameters, if the rule is an `R`.
+    pub fn rule<R: Rule>(&self) -> Option<&R> {
+        self.rule.as_any().downcast_ref()
+    }
+
+    /// The learning rate (NaN for a rule without one).
     pub fn lr(&self) -> f64 {
-        match self {
-            Spec::Sgd(h) => h.lr,
-            Spec::Adagrad(h) => h.lr,
-            Spec::RmsProp(h) => h.lr,
-            Spec::Adadelta(h) => h.lr,
-            Spec::Adam(h) => h.lr,
-            Spec::AdamW(h) => h.lr,
-            Spec::LookaheadNesterov(h) => h.lr,
-        }
+        self.rule.hyperparameters().get("lr").and_then(Value::as_f64).unwrap_or(f64::NAN)
     }
 
-    /// The same optimizer with learning rate `lr` (not validated until built).
-    pub fn with_lr(mut self, lr: f64) -> Spec {
-        match &mut self {
-            Spec::Sgd(h) => h.lr = lr,
-            Spec::Adagrad(h) => h.lr = lr,
-            Spec::RmsProp(h) => h.lr = lr,
-            Spec::Adadelta(h) => h.lr = lr,
-            Spec::Adam(h) => h.lr = lr,
-            Spec::AdamW(h) => h.lr = lr,
-            Spec::LookaheadNesterov(h) => h.lr = lr,
-        }
-        self
+    /// The same optimizer with learning rate `lr`, validated.
+    pub fn with_lr(&self, lr: f64) -> Result<Spec, Error> {
+        let value = serde_json::Number::from_f64(lr).map(Value::Number).ok_or(Error::InvalidHyperparameter {
+            optimizer: self.class(),
+            name: "lr",
+            value: lr,
+            expected: "a finite number >= 0",
+        })?;
+        self.with("lr", value)
+    }
+
+    /// The same optimizer with hyperparameter `key` set to `value` (PyTorch's key, a JSON value), validated.
+    pub fn with(&self, key: &str, value: Value) -> Result<Spec, Error> {
+        let mut changes = Map::new();
+        changes.insert(key.to_owned(), value);
+        Ok(Spec { rule: self.rule.with(&changes)?, ..self.clone() })
+    }
+
+    /// Whether the rule evaluates the gradient at a look-ahead point, and so steps only with a closure.
+    pub fn looks_ahead(&self) -> bool {
+        self.rule.looks_ahead()
     }
 
     /// Checks the hyperparameters with the optimizer's rules.
     pub fn validate(&self) -> Result<(), Error> {
-        match self {
-            Spec::Sgd(h) => h.validate(),
-            Spec::Adagrad(h) => h.validate(),
-            Spec::RmsProp(h) => h.validate(),
-            Spec::Adadelta(h) => h.validate(),
-            Spec::Adam(h) => h.validate(),
-            Spec::AdamW(h) => h.validate(),
-            Spec::LookaheadNesterov(h) => h.validate(),
-        }
+        self.rule.validate()
     }
 
     /// Every hyperparameter, defaults included, as a JSON object with PyTorch's keys.
     pub fn hyperparameters(&self) -> Value {
-        let value = match self {
-            Spec::Sgd(h) => serde_json::to_value(h),
-            Spec::Adagrad(h) => serde_json::to_value(h),
-            Spec::RmsProp(h) => serde_json::to_value(h),
-            Spec::Adadelta(h) => serde_json::to_value(h),
-            Spec::Adam(h) => serde_json::to_value(h),
-            Spec::AdamW(h) => serde_json::to_value(h),
-            Spec::LookaheadNesterov(h) => serde_json::to_value(h),
-        };
-        value.expect("hyperparameters are plain numbers and flags")
+        Value::Object(self.rule.hyperparameters())
     }
 
-    /// An optimizer of `params` in one group. The look-ahead Nesterov cannot run this way (it needs a gradient
-    /// closure): use [`Spec::build_flat`] for it.
+    /// An optimizer of `params` in one group.
     pub fn build<T: Float>(&self, params: impl IntoIterator<Item = Param>) -> Result<Box<dyn DynOptimizer<T>>, Error> {
-        fn boxed<R: Rule, T: Float>(
-            hyper: R,
-            params: impl IntoIterator<Item = Param>,
-        ) -> Result<Box<dyn DynOptimizer<T>>, Error> {
-            Ok(Box::new(Optimizer::<R, T>::new(hyper, params)?))
-        }
-        match *self {
-            Spec::Sgd(h) => boxed(h, params),
-            Spec::Adagrad(h) => boxed(h, params),
-            Spec::RmsProp(h) => boxed(h, params),
-            Spec::Adadelta(h) => boxed(h, params),
-            Spec::Adam(h) => boxed(h, params),
-            Spec::AdamW(h) => boxed(h, params),
-            Spec::LookaheadNesterov(_) => Err(Error::InvalidCombination {
-                optimizer: LookaheadNesterov::NAME,
-                reason: "needs the gradient at a look-ahead point, so it runs only with a gradient closure",
-            }),
-        }
+        Spec::build_groups([(self.clone(), params.into_iter().collect())])
+    }
+
+    /// An optimizer with one group per `(spec, params)` pair; every spec must name the same rule type (with its
+    /// own hyperparameters: `adamw` and `adamw(weight_decay=0)`, say).
+    pub fn build_groups<T: Float>(
+        groups: impl IntoIterator<Item = (Spec, Vec<Param>)>,
+    ) -> Result<Box<dyn DynOptimizer<T>>, Error> {
+        let groups: Vec<(Spec, Vec<Param>)> = groups.into_iter().collect();
+        let Some((first, _)) = groups.first() else { return Err(Error::EmptyParameterList) };
+        let built = first.rule.build(T::NAME, &groups)?;
+        Ok(*built.downcast::<Box<dyn DynOptimizer<T>>>().expect("f32 and f64 are the element types"))
     }
 
     /// An optimizer of one parameter vector of `len` elements that asks for its gradient through a closure.
     pub fn build_flat<T: Float>(&self, len: usize) -> Result<FlatOptimizer<T>, Error> {
-        match *self {
-            Spec::Sgd(h) => FlatOptimizer::at_params(h, len),
-            Spec::Adagrad(h) => FlatOptimizer::at_params(h, len),
-            Spec::RmsProp(h) => FlatOptimizer::at_params(h, len),
-            Spec::Adadelta(h) => FlatOptimizer::at_params(h, len),
-            Spec::Adam(h) => FlatOptimizer::at_params(h, len),
-            Spec::AdamW(h) => FlatOptimizer::at_params(h, len),
-            Spec::LookaheadNesterov(h) => Ok(FlatOptimizer::lookahead(LookaheadOptimizer::new(h, len)?)),
-        }
-    }
-
-    fn with_hyperparameters<H: DeserializeOwned>(
-        optimizer: &str,
-        defaults: &impl Serialize,
-        keys: &[(String, Value)],
-    ) -> Result<H, SpecError> {
-        let hyper_error = |message: String| SpecError::Hyperparameter { optimizer: optimizer.to_owned(), message };
-        let Value::Object(mut object) = serde_json::to_value(defaults).expect("hyperparameters serialize") else {
-            unreachable!("hyperparameters are a struct")
-        };
-        let accepted: Vec<String> = object.keys().cloned().collect();
-        for (key, value) in keys {
-            if !object.contains_key(key) {
-                return Err(hyper_error(format!("unknown key `{key}` (accepted: {})", accepted.join(", "))));
-            }
-            // Deserialize each key alone first, so that an error names the key.
-            let mut alone: Map<String, Value> = Map::new();
-            alone.insert(key.clone(), value.clone());
-            serde_json::from_value::<H>(Value::Object(alone))
-                .map_err(|e| hyper_error(format!("{key}: {}", serde_message(&e))))?;
-            object.insert(key.clone(), value.clone());
-        }
-        serde_json::from_value(Value::Object(object)).map_err(|e| hyper_error(serde_message(&e)))
+        FlatOptimizer::new(self.build([Param::vector(len)])?, len)
     }
 }
 
-/// serde_json's message without its position suffix, which means nothing for a spec.
-fn serde_message(error: &serde_json::Error) -> String {
-    let message = error.to_string();
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message,
+/// Reads a spec with the names of `registry`.
+pub(crate) fn parse(registry: &Registry, text: &str) -> Result<Spec, SpecError> {
+    let (name, keys) = syntax::parse(text)?;
+    let Some(entry) = registry.find(&name) else {
+        let known: Vec<&str> = registry.entries().iter().map(|e| e.name()).collect();
+        return Err(SpecError::UnknownOptimizer { name, known: known.join(", ") });
+    };
+    let changes: Map<String, Value> = keys.into_iter().collect();
+    let hyper_error = |message: String| SpecError::Hyperparameter { optimizer: name.clone(), message };
+    let defaults = entry.defaults();
+    match defaults.rule.with(&changes) {
+        Ok(rule) => Ok(Spec { rule, ..defaults.clone() }),
+        Err(Error::UnknownHyperparameter { name: key, known, .. }) => {
+            Err(hyper_error(format!("unknown key `{key}` (accepted: {known})")))
+        }
+        Err(Error::HyperparameterValue { name: key, message, .. }) if key.is_empty() => Err(hyper_error(message)),
+        Err(Error::HyperparameterValue { name: key, message, .. }) => Err(hyper_error(format!("{key}: {message}"))),
+        Err(other) => Err(SpecError::Invalid(other)),
     }
 }
 
@@ -273,45 +203,24 @@ impl FromStr for Spec {
     type Err = SpecError;
 
     fn from_str(text: &str) -> Result<Spec, SpecError> {
-        let (name, keys) = syntax::parse(text)?;
-        let normalized = name.to_ascii_lowercase().replace('-', "_");
-        let catalog = catalog();
-        let Some(entry) = catalog.iter().find(|e| e.name == normalized || e.aliases.contains(&normalized.as_str()))
-        else {
-            let known: Vec<&str> = catalog.iter().map(|e| e.name).collect();
-            return Err(SpecError::UnknownOptimizer { name, known: known.join(", ") });
-        };
-        let spec = match entry.defaults {
-            Spec::Sgd(d) => Spec::Sgd(Spec::with_hyperparameters(&name, &d, &keys)?),
-            Spec::Adagrad(d) => Spec::Adagrad(Spec::with_hyperparameters(&name, &d, &keys)?),
-            Spec::RmsProp(d) => Spec::RmsProp(Spec::with_hyperparameters(&name, &d, &keys)?),
-            Spec::Adadelta(d) => Spec::Adadelta(Spec::with_hyperparameters(&name, &d, &keys)?),
-            Spec::Adam(d) => Spec::Adam(Spec::with_hyperparameters(&name, &d, &keys)?),
-            Spec::AdamW(d) => Spec::AdamW(Spec::with_hyperparameters(&name, &d, &keys)?),
-            Spec::LookaheadNesterov(d) => Spec::LookaheadNesterov(Spec::with_hyperparameters(&name, &d, &keys)?),
-        };
-        spec.validate()?;
-        Ok(spec)
+        Registry::builtin().parse(text)
     }
 }
 
 impl fmt::Display for Spec {
-    /// The canonical name followed by the hyperparameters that differ from PyTorch's defaults, in Python's syntax:
-    /// text that parses back to the same spec. The alternate form (`{:#}`) lists every hyperparameter.
+    /// The name followed by the hyperparameters that differ from the entry's defaults, in Python's syntax: text
+    /// that parses back to the same spec. The alternate form (`{:#}`) lists every hyperparameter.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let defaults = catalog().iter().find(|e| e.name == self.name()).expect("every spec has an entry").defaults;
-        let (Value::Object(ours), Value::Object(theirs)) = (self.hyperparameters(), defaults.hyperparameters()) else {
-            unreachable!("hyperparameters are a struct")
-        };
+        let (ours, theirs) = (self.rule.hyperparameters(), self.defaults.hyperparameters());
         let changed: Vec<String> = ours
             .iter()
             .filter(|(key, value)| f.alternate() || theirs.get(*key) != Some(value))
             .map(|(key, value)| format!("{key}={}", python(value)))
             .collect();
         if changed.is_empty() {
-            write!(f, "{}", self.name())
+            write!(f, "{}", self.name)
         } else {
-            write!(f, "{}({})", self.name(), changed.join(", "))
+            write!(f, "{}({})", self.name, changed.join(", "))
         }
     }
 }
@@ -321,8 +230,13 @@ fn python(value: &Value) -> String {
     match value {
         Value::Bool(true) => "True".to_owned(),
         Value::Bool(false) => "False".to_owned(),
-        Value::Number(n) => format!("{:?}", n.as_f64().expect("hyperparameters are floats")),
+        Value::Number(n) => match n.as_f64() {
+            Some(v) if n.is_f64() => format!("{v:?}"),
+            _ => n.to_string(),
+        },
         Value::Array(items) => format!("({})", items.iter().map(python).collect::<Vec<_>>().join(", ")),
+        Value::String(s) => format!("{s:?}"),
+        Value::Null => "None".to_owned(),
         other => other.to_string(),
     }
 }
@@ -332,12 +246,16 @@ mod syntax {
     //!
     //! ```text
     //! spec  := name [ "(" [ key "=" value { "," key "=" value } [","] ] ")" ]
-    //! value := number | True | False | true | false | "(" value { "," value } [","] ")" | "[" … "]"
+    //! value := number | True | False | true | false | None | "string" | 'string'
+    //!        | "(" value { "," value } [","] ")" | "[" … "]"      (nested at most 8 deep)
     //! ```
 
     use serde_json::{Number, Value};
 
     use super::SpecError;
+
+    /// How deep tuples and lists may nest: hyperparameters use two levels at most.
+    const MAX_DEPTH: usize = 8;
 
     pub(super) fn parse(text: &str) -> Result<(String, Vec<(String, Value)>), SpecError> {
         let mut parser = Parser { text, chars: text.char_indices().collect(), at: 0 };
@@ -357,7 +275,11 @@ mod syntax {
 
     impl Parser<'_> {
         fn error(&self, message: &str) -> SpecError {
-            SpecError::Syntax { spec: self.text.to_owned(), message: message.to_owned(), column: self.at + 1 }
+            let spec = match self.text.char_indices().nth(60) {
+                Some((end, _)) => format!("{}…", &self.text[..end]),
+                None => self.text.to_owned(),
+            };
+            SpecError::Syntax { spec, message: message.to_owned(), column: self.at + 1 }
         }
 
         fn peek(&self) -> Option<char> {
@@ -412,7 +334,7 @@ mod syntax {
                 if !self.eat('=') {
                     return Err(self.error(&format!("expected `=` after `{key}`")));
                 }
-                let value = self.value()?;
+                let value = self.value(0)?;
                 keys.push((key, value));
                 if !self.eat(',') {
                     if self.eat(')') {
@@ -424,12 +346,15 @@ mod syntax {
             Ok((name, keys))
         }
 
-        fn value(&mut self) -> Result<Value, SpecError> {
+        fn value(&mut self, depth: usize) -> Result<Value, SpecError> {
             for (open, close) in [('(', ')'), ('[', ']')] {
                 if self.eat(open) {
+                    if depth == MAX_DEPTH {
+                        return Err(self.error(&format!("values nest more than {MAX_DEPTH} deep")));
+                    }
                     let mut items = Vec::new();
                     while !self.eat(close) {
-                        items.push(self.value()?);
+                        items.push(self.value(depth + 1)?);
                         if !self.eat(',') {
                             if self.eat(close) {
                                 break;
@@ -440,9 +365,23 @@ mod syntax {
                     return Ok(Value::Array(items));
                 }
             }
+            for quote in ['"', '\''] {
+                if self.eat(quote) {
+                    let start = self.at;
+                    while self.peek().is_some_and(|c| c != quote) {
+                        self.at += 1;
+                    }
+                    let text: String = self.chars[start..self.at].iter().map(|&(_, c)| c).collect();
+                    if !self.eat(quote) {
+                        return Err(self.error("unclosed string"));
+                    }
+                    return Ok(Value::String(text));
+                }
+            }
             let word = self.word();
             match word.as_str() {
                 "" => Err(self.error("expected a value")),
+                "None" => Ok(Value::Null),
                 "True" | "true" => Ok(Value::Bool(true)),
                 "False" | "false" => Ok(Value::Bool(false)),
                 _ => match word.parse::<f64>() {

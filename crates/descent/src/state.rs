@@ -1,23 +1,173 @@
-//! The state an optimizer keeps for one parameter.
+//! The state an optimizer keeps for one parameter: named tensors of any shape, named scalars and a step counter,
+//! with a layout that is known when the optimizer is built.
 
-/// One parameter's optimizer state, under PyTorch's names: the step counter (if the optimizer counts steps) and
-/// the state tensors (`momentum_buffer`, `exp_avg`, `exp_avg_sq`, …).
+use crate::{Error, Float, Shape};
+
+/// The most state tensors a rule can update element by element in its fused pass (Adam with AMSGrad and RMSprop
+/// centered with momentum use three). Tensors of other shapes, updated by the per-tensor stage, are not limited.
+pub const MAX_ELEMENTWISE_TENSORS: usize = 4;
+
+/// What state a parameter needs: declared by [`Rule::layout`](crate::Rule::layout) for a parameter's shape, and
+/// checked when the parameter is registered.
+///
+/// ```
+/// use descent::{Shape, StateLayout};
+///
+/// let adam = StateLayout::new().step().elementwise("exp_avg", 0.0).elementwise("exp_avg_sq", 0.0);
+/// assert_eq!(adam.names(), ["exp_avg", "exp_avg_sq"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StateLayout {
+    pub(crate) step: bool,
+    pub(crate) eager: bool,
+    /// Element-wise tensors first (they have the parameter's shape and go through the fused pass), then the others.
+    pub(crate) tensors: Vec<TensorLayout>,
+    pub(crate) elementwise: usize,
+    pub(crate) scalars: Vec<(&'static str, f64)>,
+}
+
+/// One state tensor of a layout.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TensorLayout {
+    pub(crate) name: &'static str,
+    /// `None`: the parameter's shape.
+    pub(crate) shape: Option<Shape>,
+    pub(crate) initial: f64,
+}
+
+impl StateLayout {
+    /// No state at all (plain SGD).
+    pub fn new() -> Self {
+        StateLayout::default()
+    }
+
+    /// The state counts steps: PyTorch's `state["step"]`, an `f32`.
+    pub fn step(mut self) -> Self {
+        self.step = true;
+        self
+    }
+
+    /// The state is created when the parameter is registered, not at its first gradient (Adagrad).
+    pub fn eager(mut self) -> Self {
+        self.eager = true;
+        self
+    }
+
+    /// A tensor of the parameter's shape, starting at `initial`, that the element-wise rule updates: the rule's
+    /// `state` slice holds these in the order they are declared.
+    pub fn elementwise(mut self, name: &'static str, initial: f64) -> Self {
+        self.tensors.insert(self.elementwise, TensorLayout { name, shape: None, initial });
+        self.elementwise += 1;
+        self
+    }
+
+    /// A tensor of its own shape (Adafactor's row and column factors), starting at `initial`, for the per-tensor
+    /// stage.
+    pub fn tensor(mut self, name: &'static str, shape: impl Into<Shape>, initial: f64) -> Self {
+        self.tensors.push(TensorLayout { name, shape: Some(shape.into()), initial });
+        self
+    }
+
+    /// A named scalar (NAdam's `mu_product`), starting at `initial`.
+    pub fn scalar(mut self, name: &'static str, initial: f64) -> Self {
+        self.scalars.push((name, initial));
+        self
+    }
+
+    /// The names of the state tensors, element-wise ones first, each in the order declared.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.tensors.iter().map(|t| t.name).collect()
+    }
+
+    /// Whether the state has anything in it; a parameter whose layout is empty never gets state.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.step && self.tensors.is_empty() && self.scalars.is_empty()
+    }
+
+    /// Checks that the fused pass can run this layout for a parameter of `shape`.
+    pub(crate) fn check(&self, optimizer: &'static str, shape: &Shape) -> Result<(), Error> {
+        if self.elementwise > MAX_ELEMENTWISE_TENSORS {
+            return Err(Error::TooManyStateTensors {
+                optimizer,
+                count: self.elementwise,
+                max: MAX_ELEMENTWISE_TENSORS,
+            });
+        }
+        let mut names: Vec<&str> = self.names();
+        names.extend(self.scalars.iter().map(|(n, _)| *n));
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(Error::DuplicateStateName { optimizer, name: pair[0].to_owned() });
+        }
+        for tensor in &self.tensors {
+            let shape = tensor.shape.as_ref().unwrap_or(shape);
+            if shape.checked_len().is_none() {
+                return Err(Error::ShapeTooLarge { param: tensor.name.to_owned(), shape: shape.to_string() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Fresh state for a parameter of `shape`.
+    pub(crate) fn create<T: Float>(&self, shape: &Shape) -> ParamState<T> {
+        ParamState {
+            step: self.step.then_some(0.0),
+            tensors: self
+                .tensors
+                .iter()
+                .map(|t| {
+                    let shape = t.shape.clone().unwrap_or_else(|| shape.clone());
+                    let values = vec![T::from_f64(t.initial); shape.len()];
+                    StateTensor { name: t.name, shape, values }
+                })
+                .collect(),
+            elementwise: self.elementwise,
+            scalars: self.scalars.clone(),
+        }
+    }
+}
+
+/// One named state tensor: its shape and values (row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateTensor<T> {
+    pub(crate) name: &'static str,
+    pub(crate) shape: Shape,
+    pub(crate) values: Vec<T>,
+}
+
+impl<T> StateTensor<T> {
+    /// PyTorch's name, e.g. `"exp_avg"`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The tensor's shape.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The values, row-major.
+    pub fn values(&self) -> &[T] {
+        &self.values
+    }
+
+    /// The values, to change in a per-tensor stage.
+    pub fn values_mut(&mut self) -> &mut [T] {
+        &mut self.values
+    }
+}
+
+/// One parameter's optimizer state, under PyTorch's names: the step counter (if the optimizer counts steps), the
+/// state tensors (`momentum_buffer`, `exp_avg`, `exp_avg_sq`, …) and named scalars (`mu_product`, …).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamState<T> {
     pub(crate) step: Option<f32>,
-    pub(crate) names: &'static [&'static str],
-    pub(crate) tensors: Vec<Vec<T>>,
+    pub(crate) tensors: Vec<StateTensor<T>>,
+    pub(crate) elementwise: usize,
+    pub(crate) scalars: Vec<(&'static str, f64)>,
 }
 
-impl<T: Clone> ParamState<T> {
-    pub(crate) fn new(names: &'static [&'static str], counts_steps: bool, len: usize, initial: T) -> Self {
-        ParamState {
-            step: counts_steps.then_some(0.0),
-            names,
-            tensors: names.iter().map(|_| vec![initial.clone(); len]).collect(),
-        }
-    }
-
+impl<T> ParamState<T> {
     /// PyTorch's `state["step"]`: how many steps this parameter has taken, or `None` for optimizers that do not
     /// count (SGD).
     ///
@@ -28,16 +178,47 @@ impl<T: Clone> ParamState<T> {
 
     /// The state tensor called `name`, if this state has one.
     pub fn get(&self, name: &str) -> Option<&[T]> {
-        self.names.iter().position(|n| *n == name).map(|i| self.tensors[i].as_slice())
+        self.tensor(name).map(StateTensor::values)
     }
 
-    /// Every state tensor with its name, in PyTorch's order.
+    /// The state tensor called `name`, with its shape.
+    pub fn tensor(&self, name: &str) -> Option<&StateTensor<T>> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The state tensor called `name`, to change in a per-tensor stage.
+    pub fn tensor_mut(&mut self, name: &str) -> Option<&mut StateTensor<T>> {
+        self.tensors.iter_mut().find(|t| t.name == name)
+    }
+
+    /// Every state tensor with its name, element-wise ones first.
     pub fn tensors(&self) -> impl Iterator<Item = (&'static str, &[T])> {
-        self.names.iter().copied().zip(self.tensors.iter().map(Vec::as_slice))
+        self.tensors.iter().map(|t| (t.name, t.values.as_slice()))
     }
 
-    /// The names of the state tensors, in PyTorch's order.
-    pub fn names(&self) -> &'static [&'static str] {
-        self.names
+    /// The names of the state tensors, element-wise ones first.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.tensors.iter().map(|t| t.name).collect()
+    }
+
+    /// The named scalar `name`, if this state has one.
+    pub fn scalar(&self, name: &str) -> Option<f64> {
+        self.scalars.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+
+    /// Sets the named scalar `name` (in a per-tensor stage); `false` if the state has no such scalar.
+    pub fn set_scalar(&mut self, name: &str, value: f64) -> bool {
+        match self.scalars.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => {
+                *v = value;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every named scalar with its value, in the order of the layout.
+    pub fn scalars(&self) -> &[(&'static str, f64)] {
+        &self.scalars
     }
 }

@@ -103,8 +103,8 @@ fn hyperparameters_that_change_the_state_layout_are_refused_once_state_exists() 
     assert!(matches!(err, Error::StateLayoutChange { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "Adam: these hyperparameters change the state tensors ([step, exp_avg, exp_avg_sq] to \
-         [step, exp_avg, exp_avg_sq, max_exp_avg_sq]) of parameters that already have state"
+        "Adam: these hyperparameters change the state ([step, exp_avg, exp_avg_sq] to \
+         [step, exp_avg, exp_avg_sq, max_exp_avg_sq]) of parameter #0, which already has state"
     );
     opt.set_hyperparameters(0, Adam { lr: 0.5, ..Adam::default() }).unwrap();
     assert_eq!(opt.lr(0), Ok(0.5));

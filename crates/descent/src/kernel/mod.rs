@@ -2,7 +2,8 @@
 //!
 //! An optimizer step reads every parameter, gradient and state value once and writes them once, so its speed
 //! limit is memory bandwidth. The driver gets there in three ways:
-//! - **One fused pass.** Each element is loaded, updated by the rule (inlined) and stored, once.
+//! - **One fused pass.** Each element is loaded, clipped if the global stage says so, updated by the rule
+//!   (inlined) and stored, once.
 //! - **SIMD.** The loop is compiled for AVX-512, AVX2+FMA and NEON besides the baseline, and the best version the
 //!   CPU supports is chosen at run time ([`vector`]); a default `cargo build --release` is fast everywhere.
 //! - **Threads.** A large tensor is cut into chunks of [`CHUNK`] elements that rayon's threads take in parallel; an
@@ -16,35 +17,71 @@
 mod tests;
 mod vector;
 
-/// The most state tensors any rule keeps per parameter (Adam with AMSGrad, RMSprop centered with momentum).
-pub(crate) const MAX_STATE_TENSORS: usize = 3;
+use vector::Isa;
+pub(crate) use vector::{AsGiven, Clipped, GradMap};
+
+use crate::state::{StateTensor, MAX_ELEMENTWISE_TENSORS};
+use crate::{Float, Rule};
 
 /// Elements per parallel task: 32 Ki elements (128 KiB of `f32` per array) amortize a task's cost many times over
 /// and still give every thread work on tensors of a few hundred thousand elements.
 pub const CHUNK: usize = 1 << 15;
 
-use crate::{Float, Rule};
-
-/// Runs `R::update` on every element of `param`, with the matching elements of `grad` and each state tensor.
+/// Runs `R::update` on every element of `param`, with the matching elements of `grad` (mapped by `map`) and each
+/// element-wise state tensor.
 ///
-/// The caller has checked that every slice has `param.len()` elements and that there are at most
-/// [`MAX_STATE_TENSORS`] state tensors.
-pub(crate) fn apply<R: Rule, T: Float>(c: &R::Coefficients<T>, param: &mut [T], grad: &[T], state: &mut [Vec<T>]) {
+/// The caller has checked that every slice has `param.len()` elements; the layout check at registration keeps
+/// the tensors within [`MAX_ELEMENTWISE_TENSORS`].
+pub(crate) fn apply<R: Rule, T: Float, G: GradMap<T>>(
+    c: &R::Coefficients<T>,
+    param: &mut [T],
+    grad: &[T],
+    state: &mut [StateTensor<T>],
+    map: G,
+) {
+    let isa = Isa::best();
     match state {
-        [] => split::<R, T, 0>(c, param, grad, []),
-        [a] => split::<R, T, 1>(c, param, grad, [a]),
-        [a, b] => split::<R, T, 2>(c, param, grad, [a, b]),
-        [a, b, c3] => split::<R, T, 3>(c, param, grad, [a, b, c3]),
-        _ => unreachable!("rules keep at most {MAX_STATE_TENSORS} state tensors"),
+        [] => split::<R, T, G, 0>(isa, c, param, grad, [], map),
+        [a] => split::<R, T, G, 1>(isa, c, param, grad, [&mut a.values], map),
+        [a, b] => split::<R, T, G, 2>(isa, c, param, grad, [&mut a.values, &mut b.values], map),
+        [a, b, c3] => split::<R, T, G, 3>(isa, c, param, grad, [&mut a.values, &mut b.values, &mut c3.values], map),
+        [a, b, c3, d] => {
+            split::<R, T, G, 4>(isa, c, param, grad, [&mut a.values, &mut b.values, &mut c3.values, &mut d.values], map)
+        }
+        _ => unreachable!("layouts keep at most {MAX_ELEMENTWISE_TENSORS} element-wise state tensors"),
+    }
+}
+
+/// Writes the look-ahead point of every element into `point` (see [`Rule::look_ahead`]).
+pub(crate) fn look_ahead<R: Rule, T: Float>(
+    c: &R::Coefficients<T>,
+    param: &[T],
+    state: &[StateTensor<T>],
+    point: &mut [T],
+) {
+    match state {
+        [] => vector::look_ahead::<R, T, 0>(c, param, [], point),
+        [a] => vector::look_ahead::<R, T, 1>(c, param, [&a.values], point),
+        [a, b] => vector::look_ahead::<R, T, 2>(c, param, [&a.values, &b.values], point),
+        [a, b, c3] => vector::look_ahead::<R, T, 3>(c, param, [&a.values, &b.values, &c3.values], point),
+        [a, b, c3, d] => vector::look_ahead::<R, T, 4>(c, param, [&a.values, &b.values, &c3.values, &d.values], point),
+        _ => unreachable!("layouts keep at most {MAX_ELEMENTWISE_TENSORS} element-wise state tensors"),
     }
 }
 
 /// Splits the slices in halves at a multiple of [`CHUNK`] until they fit in one chunk, running the halves in
 /// parallel.
-fn split<R: Rule, T: Float, const N: usize>(c: &R::Coefficients<T>, param: &mut [T], grad: &[T], state: [&mut [T]; N]) {
+fn split<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
+    isa: Isa,
+    c: &R::Coefficients<T>,
+    param: &mut [T],
+    grad: &[T],
+    state: [&mut [T]; N],
+    map: G,
+) {
     let len = param.len();
     if len <= CHUNK {
-        return vector::update::<R, T, N>(c, param, grad, state);
+        return vector::update::<R, T, G, N>(isa, c, param, grad, state, map);
     }
     let mid = len.div_ceil(CHUNK) / 2 * CHUNK;
     let (p_left, p_right) = param.split_at_mut(mid);
@@ -55,22 +92,8 @@ fn split<R: Rule, T: Float, const N: usize>(c: &R::Coefficients<T>, param: &mut 
     });
     let s_left: [&mut [T]; N] = std::array::from_fn(|k| halves[k].0.take().expect("split once"));
     let s_right: [&mut [T]; N] = std::array::from_fn(|k| halves[k].1.take().expect("split once"));
-    rayon::join(|| split::<R, T, N>(c, p_left, g_left, s_left), || split::<R, T, N>(c, p_right, g_right, s_right));
-}
-
-/// The rule applied element by element by the baseline build of the loop, without SIMD dispatch or threads: the
-/// reference the fast path is tested against.
-#[cfg(test)]
-pub(crate) fn reference<R: Rule, T: Float>(c: &R::Coefficients<T>, param: &mut [T], grad: &[T], state: &mut [Vec<T>]) {
-    let mut lanes = [T::default(); MAX_STATE_TENSORS];
-    let lanes = &mut lanes[..state.len()];
-    for (i, (p, &g)) in param.iter_mut().zip(grad).enumerate() {
-        for (lane, tensor) in lanes.iter_mut().zip(state.iter()) {
-            *lane = tensor[i];
-        }
-        R::update(c, p, g, lanes);
-        for (lane, tensor) in lanes.iter().zip(state.iter_mut()) {
-            tensor[i] = *lane;
-        }
-    }
+    rayon::join(
+        || split::<R, T, G, N>(isa, c, p_left, g_left, s_left, map),
+        || split::<R, T, G, N>(isa, c, p_right, g_right, s_right, map),
+    );
 }

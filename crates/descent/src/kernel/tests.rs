@@ -1,8 +1,9 @@
-//! The fast path (SIMD versions, chunks, threads) against the element-by-element reference: identical bits.
+//! The fast path (every SIMD version the CPU runs, chunks, threads) against the element-by-element reference:
+//! identical bits.
 
-use super::{reference, CHUNK};
-use crate::{Adadelta, Adagrad, Adam, AdamW, Float, Optimizer, Param, RmsProp, Rule, Sgd, StepCount};
-
+use super::vector::{self, AsGiven, Isa};
+use super::CHUNK;
+use crate::{Adadelta, Adagrad, Adam, AdamW, Float, Optimizer, Param, RmsProp, Rule, Sgd, StepContext};
 /// Lengths around the vector widths and the chunk size.
 const LENGTHS: [usize; 9] = [1, 7, 15, 16, 17, 1037, CHUNK - 1, CHUNK + 3, 3 * CHUNK + 5];
 
@@ -19,20 +20,57 @@ fn bits<T: Float>(values: &[T]) -> Vec<u64> {
     values.iter().map(|v| v.to_f64().to_bits()).collect()
 }
 
-/// Steps one parameter of `len` elements with `hyper` through the optimizer (fast path) and through the
-/// reference loop, for a few steps, and compares every value.
+/// The rule applied element by element in a plain loop, without SIMD dispatch or threads: the reference.
+fn reference<R: Rule, T: Float>(c: &R::Coefficients<T>, param: &mut [T], grad: &[T], state: &mut [Vec<T>]) {
+    let mut lanes = vec![T::default(); state.len()];
+    for (i, (p, &g)) in param.iter_mut().zip(grad).enumerate() {
+        for (lane, tensor) in lanes.iter_mut().zip(state.iter()) {
+            *lane = tensor[i];
+        }
+        R::update(c, p, g, &mut lanes);
+        for (lane, tensor) in lanes.iter().zip(state.iter_mut()) {
+            tensor[i] = *lane;
+        }
+    }
+}
+
+/// One version of the fused loop over whole slices (no threads).
+fn by_isa<R: Rule, T: Float>(isa: Isa, c: &R::Coefficients<T>, param: &mut [T], grad: &[T], state: &mut [Vec<T>]) {
+    match state {
+        [] => vector::update::<R, T, AsGiven, 0>(isa, c, param, grad, [], AsGiven),
+        [a] => vector::update::<R, T, AsGiven, 1>(isa, c, param, grad, [a], AsGiven),
+        [a, b] => vector::update::<R, T, AsGiven, 2>(isa, c, param, grad, [a, b], AsGiven),
+        [a, b, d] => vector::update::<R, T, AsGiven, 3>(isa, c, param, grad, [a, b, d], AsGiven),
+        _ => unreachable!("the tested rules keep at most three tensors"),
+    }
+}
+
+/// Steps one parameter of `len` elements with `hyper` through the optimizer (fast path, threads), through every
+/// SIMD version the CPU runs, and through the reference loop, for a few steps, and compares every value.
 fn compare<R: Rule, T: Float>(hyper: R, len: usize) {
-    let mut fast: Vec<T> = (0..len).map(|i| T::from_f64(value(1, i))).collect();
-    let mut slow = fast.clone();
+    let start: Vec<T> = (0..len).map(|i| T::from_f64(value(1, i))).collect();
+    let mut fast = start.clone();
     let mut optimizer = Optimizer::<R, T>::new(hyper.clone(), [Param::new(len)]).unwrap();
-    let initial = T::from_f64(hyper.initial_state_value());
-    let mut state: Vec<Vec<T>> = hyper.state_names().iter().map(|_| vec![initial; len]).collect();
+    let layout = hyper.layout(&len.into()).unwrap();
+    let fresh = layout.create::<T>(&len.into());
+    let initial: Vec<Vec<T>> = fresh.tensors().map(|(_, t)| t.to_vec()).collect();
+    let isas: Vec<Isa> = Isa::ALL.iter().copied().filter(|isa| isa.supported()).collect();
+    let mut versions: Vec<(Vec<T>, Vec<Vec<T>>)> = isas.iter().map(|_| (start.clone(), initial.clone())).collect();
+    let (mut slow, mut state) = (start, initial);
     for step in 1..=4u64 {
         let grad: Vec<T> = (0..len).map(|i| T::from_f64(value(step + 1, i))).collect();
         optimizer.step(&mut [&mut fast], &[Some(&grad)]).unwrap();
-        let t = if hyper.counts_steps() { step as f64 } else { 0.0 };
-        let c = hyper.coefficients::<T>(StepCount { t, first: step == 1 });
+        let t = if layout.step { step as f64 } else { 0.0 };
+        let c = hyper.coefficients::<T>(&StepContext { t, first: step == 1, scalars: &[] });
         reference::<R, T>(&c, &mut slow, &grad, &mut state);
+        for (isa, (param, tensors)) in isas.iter().zip(&mut versions) {
+            by_isa::<R, T>(*isa, &c, param, &grad, tensors);
+            let what = format!("{} {} {isa:?} len {len} step {step}", R::NAME, T::NAME);
+            assert_eq!(bits(param), bits(&slow), "{what}: parameter");
+            for (tensor, slow_tensor) in tensors.iter().zip(&state) {
+                assert_eq!(bits(tensor), bits(slow_tensor), "{what}: state");
+            }
+        }
         let what = format!("{} {} len {len} step {step}", R::NAME, T::NAME);
         assert_eq!(bits(&fast), bits(&slow), "{what}: parameter");
         if let Some(fast_state) = optimizer.state(0) {
@@ -41,6 +79,13 @@ fn compare<R: Rule, T: Float>(hyper: R, len: usize) {
             }
         }
     }
+}
+
+#[test]
+fn the_best_version_is_supported_and_baseline_always_is() {
+    assert!(Isa::best().supported());
+    assert!(Isa::Baseline.supported());
+    assert_eq!(Isa::ALL.last(), Some(&Isa::Baseline));
 }
 
 fn compare_all<T: Float>() {

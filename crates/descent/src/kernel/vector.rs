@@ -1,22 +1,182 @@
 //! The fused loop, compiled once per instruction set and dispatched at run time.
-
-use multiversion::multiversion;
+//!
+//! The loop body is written once and inlined into one function per instruction set, each compiled with that set's
+//! target features, which LLVM vectorizes for it: 16 `f32` per AVX-512 instruction, 8 per AVX2 one, 4 per NEON one,
+//! and a scalar tail for the rest. Fused multiply-adds stay fused in every version (on x86-64 CPUs without FMA, the
+//! baseline version calls the C library's correctly rounded `fma`, which keeps results exact at scalar speed).
 
 use crate::{Float, Rule};
 
-/// Applies `R::update` to every element: loads the parameter, gradient and `N` state values, updates them in
-/// registers, stores them back.
-///
-/// The rule is inlined into each version of the loop, which LLVM vectorizes for the version's instruction set:
-/// 16 `f32` per AVX-512 instruction, 8 per AVX2 one, 4 per NEON one, and a scalar tail for the rest. Fused
-/// multiply-adds stay fused in every version (on x86-64 CPUs without FMA, the baseline version calls the C
-/// library's correctly rounded `fma`, which keeps results exact at scalar speed).
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx512bw+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
-pub(super) fn update<R: Rule, T: Float, const N: usize>(
+/// An instruction set the loop is compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// AVX-512 (F, VL, DQ, BW) with AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// AVX2 with FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// NEON.
+    #[cfg(target_arch = "aarch64")]
+    Neon,
+    /// What every CPU of the target runs.
+    Baseline,
+}
+
+impl Isa {
+    /// Every version, best first.
+    pub(crate) const ALL: &'static [Isa] = &[
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512,
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2,
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon,
+        Isa::Baseline,
+    ];
+
+    /// Whether this CPU runs the version.
+    pub(crate) fn supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            Isa::Baseline => true,
+        }
+    }
+
+    /// The best version this CPU runs (std caches the feature detection).
+    pub(crate) fn best() -> Isa {
+        Isa::ALL.iter().copied().find(|isa| isa.supported()).unwrap_or(Isa::Baseline)
+    }
+}
+
+/// What the global stage does to each gradient value before the rule sees it: nothing, or clipping.
+pub(crate) trait GradMap<T>: Copy + Send + Sync {
+    /// Whether `map` is the identity.
+    const AS_GIVEN: bool;
+
+    fn map(self, grad: T) -> T;
+}
+
+/// The gradient as given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AsGiven;
+
+impl<T> GradMap<T> for AsGiven {
+    const AS_GIVEN: bool = true;
+
+    #[inline(always)]
+    fn map(self, grad: T) -> T {
+        grad
+    }
+}
+
+/// The gradient multiplied by a clip coefficient (clipping by norm), then clamped to [−bound, bound] (clipping by
+/// value); NaN stays NaN, as in PyTorch's `clamp`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clipped<T> {
+    pub(crate) scale: Option<T>,
+    pub(crate) bound: Option<T>,
+}
+
+impl<T: Float> GradMap<T> for Clipped<T> {
+    const AS_GIVEN: bool = false;
+
+    #[inline(always)]
+    fn map(self, grad: T) -> T {
+        let mut g = grad;
+        if let Some(scale) = self.scale {
+            g = g * scale;
+        }
+        if let Some(bound) = self.bound {
+            let low = -bound;
+            g = if g < low { low } else { g };
+            g = if g > bound { bound } else { g };
+        }
+        g
+    }
+}
+
+/// Applies `R::update` to every element with version `isa` (which the CPU must support): loads the parameter,
+/// gradient and `N` state values, updates them in registers, stores them back.
+pub(super) fn update<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
+    isa: Isa,
     c: &R::Coefficients<T>,
     param: &mut [T],
     grad: &[T],
     state: [&mut [T]; N],
+    map: G,
+) {
+    debug_assert!(isa.supported());
+    match isa {
+        // SAFETY: the caller chose a version the CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::<R, T, G, N>(c, param, grad, state, map) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::<R, T, G, N>(c, param, grad, state, map) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe { neon::<R, T, G, N>(c, param, grad, state, map) },
+        Isa::Baseline => body::<R, T, G, N>(c, param, grad, state, map),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")]
+unsafe fn avx512<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
+    c: &R::Coefficients<T>,
+    param: &mut [T],
+    grad: &[T],
+    state: [&mut [T]; N],
+    map: G,
+) {
+    body::<R, T, G, N>(c, param, grad, state, map)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
+    c: &R::Coefficients<T>,
+    param: &mut [T],
+    grad: &[T],
+    state: [&mut [T]; N],
+    map: G,
+) {
+    body::<R, T, G, N>(c, param, grad, state, map)
+}
+
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "neon")]
+unsafe fn neon<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
+    c: &R::Coefficients<T>,
+    param: &mut [T],
+    grad: &[T],
+    state: [&mut [T]; N],
+    map: G,
+) {
+    body::<R, T, G, N>(c, param, grad, state, map)
+}
+
+/// The loop itself, inlined into each version.
+#[inline(always)]
+fn body<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
+    c: &R::Coefficients<T>,
+    param: &mut [T],
+    grad: &[T],
+    state: [&mut [T]; N],
+    map: G,
 ) {
     let len = param.len();
     let grad = &grad[..len];
@@ -24,10 +184,24 @@ pub(super) fn update<R: Rule, T: Float, const N: usize>(
     for i in 0..len {
         let mut p = param[i];
         let mut lanes: [T; N] = std::array::from_fn(|k| state[k][i]);
-        R::update(c, &mut p, grad[i], &mut lanes);
+        R::update(c, &mut p, map.map(grad[i]), &mut lanes);
         param[i] = p;
         for (tensor, lane) in state.iter_mut().zip(lanes) {
             tensor[i] = lane;
         }
+    }
+}
+
+/// Writes `R::look_ahead` of every element into `point`: where a look-ahead rule evaluates the gradient. Not on
+/// the hot path of ordinary optimizers, so one plain loop.
+pub(super) fn look_ahead<R: Rule, T: Float, const N: usize>(
+    c: &R::Coefficients<T>,
+    param: &[T],
+    state: [&[T]; N],
+    point: &mut [T],
+) {
+    for (i, (point, &p)) in point.iter_mut().zip(param).enumerate() {
+        let lanes: [T; N] = std::array::from_fn(|k| state[k][i]);
+        *point = R::look_ahead(c, p, &lanes);
     }
 }

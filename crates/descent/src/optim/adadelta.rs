@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{Entry, Registry};
 use crate::torch_ops::{add_scaled, addcmul, scalar};
 use crate::validate::{non_negative, unit_closed};
-use crate::{Error, Lane, Rule, StepCount};
+use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// AdaDelta (Zeiler, 2012): PyTorch's `torch.optim.Adadelta`.
 ///
@@ -74,21 +75,13 @@ impl Rule for Adadelta {
         non_negative(Self::NAME, "weight_decay", self.weight_decay)
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn state_names(&self) -> &'static [&'static str] {
-        &["square_avg", "acc_delta"]
+    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+        Ok(StateLayout::new().step().elementwise("square_avg", 0.0).elementwise("acc_delta", 0.0))
     }
 
     type Coefficients<L: Lane> = AdadeltaCoefficients<L>;
 
-    fn coefficients<L: Lane>(&self, _step: StepCount) -> AdadeltaCoefficients<L> {
+    fn coefficients<L: Lane>(&self, _step: &StepContext<'_>) -> AdadeltaCoefficients<L> {
         AdadeltaCoefficients {
             rho: scalar(self.rho),
             one_minus_rho: scalar(1.0 - self.rho),
@@ -112,4 +105,9 @@ impl Rule for Adadelta {
         *acc_delta = addcmul(*acc_delta * c.rho, delta, delta, c.one_minus_rho);
         *param = add_scaled(*param, delta, c.neg_lr);
     }
+}
+
+pub(crate) fn register(registry: &mut Registry) {
+    let entry = Entry::new("adadelta", "AdaDelta", Adadelta::default()).torch("torch.optim.Adadelta");
+    registry.add(entry).expect("built-in names are distinct");
 }

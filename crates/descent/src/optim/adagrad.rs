@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{Entry, Registry};
 use crate::torch_ops::{add_scaled, addcdiv, scalar};
 use crate::validate::non_negative;
-use crate::{Error, Lane, Rule, StepCount};
+use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// AdaGrad (Duchi, Hazan and Singer, 2011): PyTorch's `torch.optim.Adagrad`.
 ///
@@ -82,29 +83,13 @@ impl Rule for Adagrad {
         non_negative(Self::NAME, "eps", self.eps)
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn state_names(&self) -> &'static [&'static str] {
-        &["sum"]
-    }
-
-    fn eager_state(&self) -> bool {
-        true
-    }
-
-    fn initial_state_value(&self) -> f64 {
-        self.initial_accumulator_value
+    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+        Ok(StateLayout::new().step().eager().elementwise("sum", self.initial_accumulator_value))
     }
 
     type Coefficients<L: Lane> = AdagradCoefficients<L>;
 
-    fn coefficients<L: Lane>(&self, step: StepCount) -> AdagradCoefficients<L> {
+    fn coefficients<L: Lane>(&self, step: &StepContext<'_>) -> AdagradCoefficients<L> {
         let clr = self.lr / (1.0 + (step.t - 1.0) * self.lr_decay);
         AdagradCoefficients {
             neg_clr: scalar(-clr),
@@ -125,4 +110,9 @@ impl Rule for Adagrad {
         let std = sum.sqrt() + c.eps;
         *param = addcdiv(*param, g, std, c.neg_clr);
     }
+}
+
+pub(crate) fn register(registry: &mut Registry) {
+    let entry = Entry::new("adagrad", "AdaGrad", Adagrad::default()).torch("torch.optim.Adagrad");
+    registry.add(entry).expect("built-in names are distinct");
 }

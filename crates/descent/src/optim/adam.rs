@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{Entry, Registry};
 use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar, Lerp};
 use crate::validate::{non_negative, unit_open};
-use crate::{Error, Lane, Rule, StepCount};
+use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// Adam (Kingma and Ba, 2014): PyTorch's `torch.optim.Adam`.
 ///
@@ -103,25 +104,14 @@ impl Rule for Adam {
         self.validate_as(Self::NAME)
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn state_names(&self) -> &'static [&'static str] {
-        if self.amsgrad {
-            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
-        } else {
-            &["exp_avg", "exp_avg_sq"]
-        }
+    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+        let layout = StateLayout::new().step().elementwise("exp_avg", 0.0).elementwise("exp_avg_sq", 0.0);
+        Ok(if self.amsgrad { layout.elementwise("max_exp_avg_sq", 0.0) } else { layout })
     }
 
     type Coefficients<L: Lane> = AdamCoefficients<L>;
 
-    fn coefficients<L: Lane>(&self, step: StepCount) -> AdamCoefficients<L> {
+    fn coefficients<L: Lane>(&self, step: &StepContext<'_>) -> AdamCoefficients<L> {
         let (beta1, beta2) = self.betas;
         let bias_correction1 = 1.0 - beta1.powf(step.t);
         let bias_correction2 = 1.0 - beta2.powf(step.t);
@@ -168,4 +158,9 @@ impl Rule for Adam {
         let denom = second_moment.sqrt() / c.bias_correction2_sqrt + c.eps;
         *param = addcdiv(*param, *exp_avg, denom, c.neg_step_size);
     }
+}
+
+pub(crate) fn register(registry: &mut Registry) {
+    let entry = Entry::new("adam", "Adam", Adam::default()).torch("torch.optim.Adam");
+    registry.add(entry).expect("built-in names are distinct");
 }

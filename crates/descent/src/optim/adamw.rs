@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::optim::adam::AdamCoefficients;
-use crate::{Adam, Error, Lane, Rule, StepCount};
+use crate::registry::{Entry, Registry};
+use crate::{Adam, Error, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// AdamW (Loshchilov and Hutter, 2017): PyTorch's `torch.optim.AdamW`.
 ///
@@ -59,21 +60,13 @@ impl Rule for AdamW {
         Adam::from(*self).validate_as(Self::NAME)
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn state_names(&self) -> &'static [&'static str] {
-        Adam::from(*self).state_names()
+    fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {
+        Adam::from(*self).layout(shape)
     }
 
     type Coefficients<L: Lane> = AdamCoefficients<L>;
 
-    fn coefficients<L: Lane>(&self, step: StepCount) -> AdamCoefficients<L> {
+    fn coefficients<L: Lane>(&self, step: &StepContext<'_>) -> AdamCoefficients<L> {
         Adam::from(*self).coefficients(step)
     }
 
@@ -81,4 +74,9 @@ impl Rule for AdamW {
     fn update<L: Lane>(c: &AdamCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
         Adam::update(c, param, grad, state)
     }
+}
+
+pub(crate) fn register(registry: &mut Registry) {
+    let entry = Entry::new("adamw", "AdamW, decoupled weight decay", AdamW::default()).torch("torch.optim.AdamW");
+    registry.add(entry).expect("built-in names are distinct");
 }

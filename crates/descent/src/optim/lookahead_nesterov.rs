@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{Entry, Registry};
 use crate::torch_ops::scalar;
 use crate::validate::non_negative;
-use crate::{Error, Float, Lane};
+use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// Nesterov's accelerated gradient as the article writes it: the gradient is evaluated at the look-ahead point
 /// θ + γ·v, where the momentum is about to carry the parameters.
@@ -22,21 +23,28 @@ use crate::{Error, Float, Lane};
 /// φ_t = φ_{t−1} − η·(∇J(φ_{t−1}) + γ·b_t), which is PyTorch's update of its parameters φ. So `Sgd` parameters
 /// equal the look-ahead points θ + γ·v of this optimizer (while η is constant).
 ///
+/// It runs through [`Optimizer::step_with_closure`](crate::Optimizer::step_with_closure), which hands the closure
+/// the look-ahead point; a plain `step` with a gradient is an error.
+///
 /// ```
-/// use descent::{LookaheadNesterov, LookaheadOptimizer};
+/// use descent::{LookaheadNesterov, Optimizer, Param};
 ///
 /// // J(θ) = ½·(θ₀² + 10·θ₁²)
 /// let mut theta = vec![1.0_f64, 1.0];
-/// let mut opt = LookaheadOptimizer::new(LookaheadNesterov { lr: 0.05, momentum: 0.9 }, theta.len())?;
+/// let mut opt = Optimizer::new(LookaheadNesterov { lr: 0.05, momentum: 0.9 }, [Param::new(2)])?;
 /// for _ in 0..300 {
-///     opt.step(&mut theta, |point, grad| {
-///         grad[0] = point[0];
-///         grad[1] = 10.0 * point[1];
+///     opt.step_with_closure(&mut [&mut theta], |points, grads| {
+///         grads[0][0] = points[0][0];
+///         grads[0][1] = 10.0 * points[0][1];
+///         0.5 * (points[0][0].powi(2) + 10.0 * points[0][1].powi(2))
 ///     })?;
 /// }
 /// assert!(theta.iter().all(|v| v.abs() < 1e-6));
+/// assert_eq!(opt.state(0).unwrap().names(), ["velocity"]);
 /// # Ok::<(), descent::Error>(())
 /// ```
+///
+/// State: `velocity` (v). There is no step counter.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LookaheadNesterov {
@@ -52,93 +60,58 @@ impl Default for LookaheadNesterov {
     }
 }
 
-impl LookaheadNesterov {
-    /// The optimizer's name in errors and listings.
-    pub const NAME: &'static str = "LookaheadNesterov";
+/// [`LookaheadNesterov`]'s per-step scalars.
+#[derive(Debug, Clone, Copy)]
+pub struct LookaheadNesterovCoefficients<L> {
+    momentum: L,
+    neg_lr: L,
+}
 
-    /// Rejects a negative or non-finite learning rate or momentum.
-    pub fn validate(&self) -> Result<(), Error> {
+impl Rule for LookaheadNesterov {
+    const NAME: &'static str = "LookaheadNesterov";
+
+    fn validate(&self) -> Result<(), Error> {
         non_negative(Self::NAME, "lr", self.lr)?;
         non_negative(Self::NAME, "momentum", self.momentum)
     }
-}
 
-/// [`LookaheadNesterov`] applied to one parameter vector: the hyperparameters, the velocity v, and buffers for the
-/// look-ahead point and its gradient.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LookaheadOptimizer<T> {
-    hyper: LookaheadNesterov,
-    velocity: Vec<T>,
-    point: Vec<T>,
-    grad: Vec<T>,
-}
-
-impl<T: Float> LookaheadOptimizer<T> {
-    /// An optimizer for a parameter of `len` elements, after validating `hyper`.
-    pub fn new(hyper: LookaheadNesterov, len: usize) -> Result<Self, Error> {
-        hyper.validate()?;
-        let zeros = vec![T::default(); len];
-        Ok(LookaheadOptimizer { hyper, velocity: zeros.clone(), point: zeros.clone(), grad: zeros })
+    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+        Ok(StateLayout::new().elementwise("velocity", 0.0))
     }
 
-    /// The hyperparameters.
-    pub fn hyperparameters(&self) -> &LookaheadNesterov {
-        &self.hyper
+    const LOOKS_AHEAD: bool = true;
+
+    type Coefficients<L: Lane> = LookaheadNesterovCoefficients<L>;
+
+    fn coefficients<L: Lane>(&self, _step: &StepContext<'_>) -> LookaheadNesterovCoefficients<L> {
+        LookaheadNesterovCoefficients { momentum: scalar(self.momentum), neg_lr: scalar(-self.lr) }
     }
 
-    /// The learning rate η.
-    pub fn lr(&self) -> f64 {
-        self.hyper.lr
+    /// v ← γ·v − η·g;  θ ← θ + v.
+    #[inline(always)]
+    fn update<L: Lane>(c: &LookaheadNesterovCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
+        let [velocity] = state else { unreachable!("LookaheadNesterov keeps one state tensor") };
+        *velocity = c.neg_lr.mul_add(grad, c.momentum * *velocity);
+        *param = *param + *velocity;
     }
 
-    /// Sets the learning rate η.
-    pub fn set_lr(&mut self, lr: f64) -> Result<(), Error> {
-        let hyper = LookaheadNesterov { lr, ..self.hyper };
-        hyper.validate()?;
-        self.hyper = hyper;
-        Ok(())
-    }
-
-    /// The velocity v (zero before the first step).
-    pub fn velocity(&self) -> &[T] {
-        &self.velocity
-    }
-
-    /// Takes one step: calls `gradient_at(point, grad)` once, which must write ∇J(point) into every element of
-    /// `grad`, then updates `theta` and the velocity. Returns what the closure returned (the loss at the look-ahead
-    /// point, say).
-    ///
-    /// A `theta` of the wrong length is an error, and nothing is changed.
-    pub fn step<R>(&mut self, theta: &mut [T], mut gradient_at: impl FnMut(&[T], &mut [T]) -> R) -> Result<R, Error> {
-        if theta.len() != self.velocity.len() {
-            return Err(Error::ParameterLengthMismatch {
-                param: "#0".to_owned(),
-                expected: self.velocity.len(),
-                got: theta.len(),
-            });
-        }
-        let momentum: T = scalar(self.hyper.momentum);
-        let neg_lr: T = scalar(-self.hyper.lr);
-        for ((point, &theta), &velocity) in self.point.iter_mut().zip(theta.iter()).zip(&self.velocity) {
-            *point = look_ahead(theta, velocity, momentum);
-        }
-        let result = gradient_at(&self.point, &mut self.grad);
-        for ((theta, velocity), &grad) in theta.iter_mut().zip(self.velocity.iter_mut()).zip(&self.grad) {
-            advance(theta, velocity, grad, momentum, neg_lr);
-        }
-        Ok(result)
+    /// θ + γ·v.
+    #[inline(always)]
+    fn look_ahead<L: Lane>(c: &LookaheadNesterovCoefficients<L>, param: L, state: &[L]) -> L {
+        let [velocity] = state else { unreachable!("LookaheadNesterov keeps one state tensor") };
+        c.momentum.mul_add(*velocity, param)
     }
 }
 
-/// θ + γ·v.
-#[inline(always)]
-fn look_ahead<L: Lane>(theta: L, velocity: L, momentum: L) -> L {
-    momentum.mul_add(velocity, theta)
-}
-
-/// v ← γ·v − η·g;  θ ← θ + v.
-#[inline(always)]
-fn advance<L: Lane>(theta: &mut L, velocity: &mut L, grad: L, momentum: L, neg_lr: L) {
-    *velocity = neg_lr.mul_add(grad, momentum * *velocity);
-    *theta = *theta + *velocity;
+pub(crate) fn register(registry: &mut Registry) {
+    registry
+        .add(
+            Entry::new(
+                "lookahead_nesterov",
+                "Nesterov momentum evaluated at the look-ahead point θ + γ·v, the article's form",
+                LookaheadNesterov::default(),
+            )
+            .aliases(&["nag"]),
+        )
+        .expect("built-in names are distinct");
 }

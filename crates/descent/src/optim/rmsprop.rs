@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{Entry, Registry};
 use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar, Lerp};
 use crate::validate::non_negative;
-use crate::{Error, Lane, Rule, StepCount};
+use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// RMSprop (Hinton, 2012): PyTorch's `torch.optim.RMSprop`.
 ///
@@ -81,26 +82,20 @@ impl Rule for RmsProp {
         non_negative(Self::NAME, "alpha", self.alpha)
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn state_names(&self) -> &'static [&'static str] {
-        match (self.momentum > 0.0, self.centered) {
-            (false, false) => &["square_avg"],
-            (true, false) => &["square_avg", "momentum_buffer"],
-            (false, true) => &["square_avg", "grad_avg"],
-            (true, true) => &["square_avg", "momentum_buffer", "grad_avg"],
+    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+        let mut layout = StateLayout::new().step().elementwise("square_avg", 0.0);
+        if self.momentum > 0.0 {
+            layout = layout.elementwise("momentum_buffer", 0.0);
         }
+        if self.centered {
+            layout = layout.elementwise("grad_avg", 0.0);
+        }
+        Ok(layout)
     }
 
     type Coefficients<L: Lane> = RmsPropCoefficients<L>;
 
-    fn coefficients<L: Lane>(&self, _step: StepCount) -> RmsPropCoefficients<L> {
+    fn coefficients<L: Lane>(&self, _step: &StepContext<'_>) -> RmsPropCoefficients<L> {
         RmsPropCoefficients {
             alpha: scalar(self.alpha),
             one_minus_alpha: scalar(1.0 - self.alpha),
@@ -145,4 +140,9 @@ impl Rule for RmsProp {
             _ => *param = addcdiv(*param, g, avg, c.neg_lr),
         }
     }
+}
+
+pub(crate) fn register(registry: &mut Registry) {
+    let entry = Entry::new("rmsprop", "RMSprop", RmsProp::default()).torch("torch.optim.RMSprop");
+    registry.add(entry).expect("built-in names are distinct");
 }

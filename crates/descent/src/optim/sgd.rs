@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::registry::{Entry, Registry};
 use crate::torch_ops::{add_scaled, scalar};
 use crate::validate::{finite, non_negative};
-use crate::{Error, Lane, Rule, StepCount};
+use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// Stochastic gradient descent, with optional momentum: PyTorch's `torch.optim.SGD`.
 ///
@@ -95,29 +96,17 @@ impl Rule for Sgd {
         Ok(())
     }
 
-    fn lr(&self) -> f64 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
-    }
-
-    fn state_names(&self) -> &'static [&'static str] {
-        if self.momentum != 0.0 {
-            &["momentum_buffer"]
+    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+        Ok(if self.momentum != 0.0 {
+            StateLayout::new().elementwise("momentum_buffer", 0.0)
         } else {
-            &[]
-        }
-    }
-
-    fn counts_steps(&self) -> bool {
-        false
+            StateLayout::new()
+        })
     }
 
     type Coefficients<L: Lane> = SgdCoefficients<L>;
 
-    fn coefficients<L: Lane>(&self, step: StepCount) -> SgdCoefficients<L> {
+    fn coefficients<L: Lane>(&self, step: &StepContext<'_>) -> SgdCoefficients<L> {
         SgdCoefficients {
             neg_lr: scalar(-self.lr),
             weight_decay: (self.weight_decay != 0.0).then(|| scalar(self.weight_decay)),
@@ -142,5 +131,21 @@ impl Rule for Sgd {
             g = if m.nesterov { add_scaled(g, *buffer, m.momentum) } else { *buffer };
         }
         *param = add_scaled(*param, g, c.neg_lr);
+    }
+}
+
+pub(crate) fn register(registry: &mut Registry) {
+    let momentum = Sgd { momentum: 0.9, ..Sgd::default() };
+    let entries = [
+        Entry::new("sgd", "stochastic gradient descent", Sgd::default()),
+        Entry::new("momentum", "SGD with momentum 0.9", momentum),
+        Entry::new(
+            "nesterov",
+            "SGD with Nesterov momentum 0.9, PyTorch's reformulation",
+            Sgd { nesterov: true, ..momentum },
+        ),
+    ];
+    for entry in entries {
+        registry.add(entry.torch("torch.optim.SGD")).expect("built-in names are distinct");
     }
 }
