@@ -50,6 +50,92 @@
 //! # Ok::<(), descent::Error>(())
 //! ```
 //!
+//! # Checkpoints
+//!
+//! [`Optimizer::state_dict`] gives an optimizer's whole state as plain data and [`Optimizer::load_state_dict`]
+//! puts it back, after checking everything; [`checkpoint`] stores it in a safetensors file, atomically, with the
+//! hyperparameters and step counts in its header. A run saved at step k and resumed continues bit for bit as if it
+//! had never stopped.
+//!
+//! # Writing your own optimizer
+//!
+//! An optimizer is a struct of hyperparameters that implements [`Rule`]: it validates itself, declares the state a
+//! parameter of a given shape needs ([`StateLayout`]), and says how one element is updated. Everything else (groups,
+//! state, checkpoints, the fused and threaded pass, specs, the candle adapter) comes with it. This one scales each
+//! step by the gradient's norm over the whole tensor, which it measures in a per-tensor stage:
+//!
+//! ```
+//! use descent::{
+//!     Entry, Error, Float, Lane, Optimizer, Param, Registry, Rule, Shape, StateLayout, StepContext, TensorStage,
+//! };
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// Normalized gradient descent: θ ← θ − η·g / (‖g‖ + ε), with ‖g‖ the norm of the whole tensor's gradient.
+//! #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+//! #[serde(default, deny_unknown_fields)]
+//! struct NormalizedSgd {
+//!     lr: f64,
+//!     eps: f64,
+//! }
+//!
+//! impl Default for NormalizedSgd {
+//!     fn default() -> Self {
+//!         NormalizedSgd { lr: 0.1, eps: 1e-8 }
+//!     }
+//! }
+//!
+//! impl Rule for NormalizedSgd {
+//!     const NAME: &'static str = "NormalizedSgd";
+//!
+//!     fn validate(&self) -> Result<(), Error> {
+//!         if self.lr >= 0.0 && self.eps >= 0.0 && self.lr.is_finite() && self.eps.is_finite() {
+//!             Ok(())
+//!         } else {
+//!             Err(Error::InvalidCombination { optimizer: Self::NAME, reason: "lr and eps must be finite and >= 0" })
+//!         }
+//!     }
+//!
+//!     fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+//!         Ok(StateLayout::new().step().scalar("grad_norm", 0.0))
+//!     }
+//!
+//!     const TENSOR_STAGE: bool = true;
+//!
+//!     fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
+//!         let norm = stage.grad.iter().map(|g| g.to_f64() * g.to_f64()).sum::<f64>().sqrt();
+//!         stage.state.set_scalar("grad_norm", norm);
+//!     }
+//!
+//!     type Coefficients<L: Lane> = L;
+//!
+//!     fn coefficients<L: Lane>(&self, step: &StepContext<'_>) -> L {
+//!         let scale = -self.lr / (step.scalar("grad_norm") + self.eps);
+//!         L::splat(<L::Scalar as Float>::from_f64(scale))
+//!     }
+//!
+//!     #[inline(always)]
+//!     fn update<L: Lane>(scale: &L, param: &mut L, grad: L, _state: &mut [L]) {
+//!         *param = scale.mul_add(grad, *param);
+//!     }
+//! }
+//!
+//! // Used directly…
+//! let mut w = vec![3.0_f64, 4.0];
+//! let mut opt = Optimizer::new(NormalizedSgd { lr: 1.0, eps: 0.0 }, [Param::named("w", 2)])?;
+//! opt.step(&mut [&mut w], &[Some(&[3.0, 4.0])])?;
+//! assert_eq!(w, [3.0 - 0.6, 4.0 - 0.8]); // one step of length η, against the gradient
+//! assert_eq!(opt.state(0).unwrap().scalar("grad_norm"), Some(5.0));
+//!
+//! // …or registered by name, for specs, the dynamic optimizer and the candle adapter.
+//! let mut registry = Registry::builtin().clone();
+//! registry.add(Entry::new("nsgd", "normalized gradient descent", NormalizedSgd::default()))?;
+//! let spec = registry.parse("nsgd(lr=0.5)")?;
+//! let mut dynamic = spec.build::<f32>([Param::new([2, 2])])?;
+//! dynamic.step(&mut [&mut [1.0; 4]], &[Some(&[1.0; 4])])?;
+//! assert_eq!(dynamic.lr(0)?, 0.5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Parity with PyTorch
 //!
 //! Every optimizer follows its `torch.optim` counterpart's default CPU path (`_single_tensor_<name>`) operation by
