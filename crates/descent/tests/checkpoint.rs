@@ -293,8 +293,8 @@ fn any_json_leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|v| Value::from(v)),
-        any::<u64>().prop_map(|v| Value::from(v)),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
         any::<f64>().prop_map(|v| serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)),
         "[a-z_.]{0,12}".prop_map(Value::String),
         Just(serde_json::json!([4294967296u64, 4294967296u64])),

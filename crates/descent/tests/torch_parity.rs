@@ -38,6 +38,8 @@ trait FixtureFloat: Float {
     const BYTES: usize;
     fn read(bytes: &[u8]) -> Self;
     fn bits(self) -> u64;
+    /// The distance from `self` to the next value away from zero.
+    fn ulp(self) -> f64;
 }
 
 impl FixtureFloat for f32 {
@@ -47,6 +49,10 @@ impl FixtureFloat for f32 {
     }
     fn bits(self) -> u64 {
         u64::from(self.to_bits())
+    }
+    fn ulp(self) -> f64 {
+        let x = self.abs();
+        f64::from(f32::from_bits(x.to_bits() + 1)) - f64::from(x)
     }
 }
 
@@ -58,34 +64,23 @@ impl FixtureFloat for f64 {
     fn bits(self) -> u64 {
         self.to_bits()
     }
+    fn ulp(self) -> f64 {
+        let x = self.abs();
+        f64::from_bits(x.to_bits() + 1) - x
+    }
 }
 
 /// How close descent must be to PyTorch.
+///
+/// The gap is measured in ulps of the largest magnitude the step involved (the value before the step, ours and
+/// PyTorch's after it): an update x − δ that cancels to near zero carries the rounding of x and δ, not of its small
+/// result, so ulps of the result alone would overstate it.
 #[derive(Clone, Copy)]
 enum Tolerance {
     /// Bit for bit.
     Exact,
-    /// |ours − torch| ≤ abs + rel·|torch|.
-    Close { abs: f64, rel: f64 },
-}
-
-impl Tolerance {
-    fn for_dtype(dtype: &str) -> Self {
-        match dtype {
-            "f32" => Tolerance::Close { abs: 1e-6, rel: 1e-5 },
-            _ => Tolerance::Close { abs: 1e-13, rel: 1e-12 },
-        }
-    }
-
-    fn accepts<T: FixtureFloat>(self, ours: T, torch: T) -> bool {
-        match self {
-            Tolerance::Exact => ours.bits() == torch.bits(),
-            Tolerance::Close { abs, rel } => {
-                let (ours, torch) = (ours.to_f64(), torch.to_f64());
-                (ours - torch).abs() <= abs + rel * torch.abs()
-            }
-        }
-    }
+    /// At most this many ulps after each step, however many steps came before.
+    Ulps(f64),
 }
 
 /// Reads the fixture's values in order.
@@ -101,13 +96,24 @@ impl Cursor<'_> {
     }
 }
 
-fn compare<T: FixtureFloat>(tolerance: Tolerance, ours: &[T], torch: &[T], what: &str) {
+/// Compares after a step; `before` holds the values before it (if they existed). Returns the largest gap in ulps.
+fn compare<T: FixtureFloat>(tolerance: Tolerance, before: Option<&[T]>, ours: &[T], torch: &[T], what: &str) -> f64 {
     assert_eq!(ours.len(), torch.len(), "{what}: length");
+    let mut worst: f64 = 0.0;
     for (i, (&a, &b)) in ours.iter().zip(torch).enumerate() {
-        assert!(tolerance.accepts(a, b), "{what}[{i}]: descent {a:e}, torch {b:e}, difference {:e}", {
-            a.to_f64() - b.to_f64()
-        });
+        match tolerance {
+            Tolerance::Exact => assert_eq!(a.bits(), b.bits(), "{what}[{i}]: descent {a:e}, torch {b:e}"),
+            Tolerance::Ulps(bound) => {
+                let previous = before.map_or(T::default(), |v| v[i]);
+                let scale = [previous, a, b].into_iter().map(|v| v.to_f64().abs()).fold(0.0, f64::max);
+                let ulp = T::from_f64(scale).ulp();
+                let gap = (a.to_f64() - b.to_f64()).abs() / ulp;
+                assert!(gap <= bound, "{what}[{i}]: descent {a:e}, torch {b:e}, {gap:.1} ulps");
+                worst = worst.max(gap);
+            }
+        }
     }
+    worst
 }
 
 fn run_case<R: Rule + DeserializeOwned, T: FixtureFloat>(manifest: &Value, case: &Value, tolerance: Tolerance) {
@@ -137,7 +143,12 @@ fn run_case<R: Rule + DeserializeOwned, T: FixtureFloat>(manifest: &Value, case:
     let bytes = std::fs::read(fixture_dir().join(case["file"].as_str().unwrap())).unwrap();
     let mut cursor = Cursor { bytes: &bytes };
     let steps = manifest["steps"].as_u64().unwrap() as u32;
+    let mut worst: f64 = 0.0;
     for step in 1..=steps {
+        let params_before = params.clone();
+        let state_before: Vec<Vec<Vec<T>>> = (0..specs.len())
+            .map(|k| opt.state(k).map_or(Vec::new(), |s| s.tensors().map(|(_, t)| t.to_vec()).collect()))
+            .collect();
         let grads: Vec<Option<Vec<T>>> = specs
             .iter()
             .enumerate()
@@ -153,11 +164,14 @@ fn run_case<R: Rule + DeserializeOwned, T: FixtureFloat>(manifest: &Value, case:
         let grad_slices: Vec<Option<&[T]>> = grads.iter().map(Option::as_deref).collect();
         opt.step(&mut slices, &grad_slices).unwrap();
 
+        // PyTorch's values after this step: descent continues from them, so that every step is compared alone.
+        let mut dict = opt.state_dict();
         for (k, spec) in specs.iter().enumerate() {
             let pname = spec["name"].as_str().unwrap();
             let at = format!("{name} step {step} {pname}");
             let torch_param = cursor.take::<T>(params[k].len());
-            compare(tolerance, &params[k], &torch_param, &at);
+            worst = worst.max(compare(tolerance, Some(&params_before[k]), &params[k], &torch_param, &at));
+            params[k] = torch_param;
             let present = case["present"][step as usize - 1][k].as_bool().unwrap();
             let state = opt.state(k);
             assert_eq!(state.is_some(), present, "{at}: state exists");
@@ -167,23 +181,33 @@ fn run_case<R: Rule + DeserializeOwned, T: FixtureFloat>(manifest: &Value, case:
             let torch_names: Vec<&str> =
                 case["buffers"][k].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
             assert_eq!(state.names(), torch_names.as_slice(), "{at}: state tensors");
-            for (tensor, values) in state.tensors() {
+            for (j, (tensor, values)) in state.tensors().enumerate() {
                 let torch_values = cursor.take::<T>(params[k].len());
-                compare(tolerance, values, &torch_values, &format!("{at} {tensor}"));
+                let before = state_before[k].get(j).map(Vec::as_slice);
+                worst = worst.max(compare(tolerance, before, values, &torch_values, &format!("{at} {tensor}")));
+                dict.params[k].state.as_mut().expect("state exists").tensors[j].2 = torch_values;
             }
         }
+        opt.load_state_dict(&dict).unwrap();
     }
     assert!(cursor.bytes.is_empty(), "{name}: {} fixture bytes left unread", cursor.bytes.len());
+    println!("{name}: largest gap {worst:.2} ulps");
 }
 
-/// Runs every fixture case of `optimizer`; returns how many ran.
-fn run_optimizer<R: Rule + DeserializeOwned>(optimizer: &str, exact: bool) -> usize {
+/// Runs every fixture case of `optimizer`, each step from PyTorch's values of the step before, with at most `ulps`
+/// between descent and PyTorch after any step (`None`: bit for bit); returns how many cases ran.
+///
+/// Every optimizer but SGD takes square roots, which PyTorch's CPU build takes from MKL (one ulp off for about 18%
+/// of `f32` inputs, and off in `f64` too) where descent's are correctly rounded. A root one ulp off moves a step by
+/// about an ulp, and a state that squares it (AdaDelta's `acc_delta`) doubles the gap; so the bounds follow the
+/// roots each rule takes.
+fn run_optimizer<R: Rule + DeserializeOwned>(optimizer: &str, ulps: Option<f64>) -> usize {
     let manifest = manifest();
     let cases: Vec<&Value> =
         manifest["cases"].as_array().unwrap().iter().filter(|c| c["optimizer"] == optimizer).collect();
     for case in &cases {
         let dtype = case["dtype"].as_str().unwrap();
-        let tolerance = if exact { Tolerance::Exact } else { Tolerance::for_dtype(dtype) };
+        let tolerance = ulps.map_or(Tolerance::Exact, Tolerance::Ulps);
         match dtype {
             "f32" => run_case::<R, f32>(&manifest, case, tolerance),
             "f64" => run_case::<R, f64>(&manifest, case, tolerance),
@@ -195,32 +219,32 @@ fn run_optimizer<R: Rule + DeserializeOwned>(optimizer: &str, exact: bool) -> us
 
 #[test]
 fn sgd_matches_torch_bit_for_bit() {
-    assert_eq!(run_optimizer::<Sgd>("sgd", true), 7);
+    assert_eq!(run_optimizer::<Sgd>("sgd", None), 7);
 }
 
 #[test]
 fn adagrad_matches_torch() {
-    assert_eq!(run_optimizer::<Adagrad>("adagrad", false), 3);
+    assert_eq!(run_optimizer::<Adagrad>("adagrad", Some(4.0)), 3);
 }
 
 #[test]
 fn rmsprop_matches_torch() {
-    assert_eq!(run_optimizer::<RmsProp>("rmsprop", false), 6);
+    assert_eq!(run_optimizer::<RmsProp>("rmsprop", Some(4.0)), 6);
 }
 
 #[test]
 fn adadelta_matches_torch() {
-    assert_eq!(run_optimizer::<Adadelta>("adadelta", false), 3);
+    assert_eq!(run_optimizer::<Adadelta>("adadelta", Some(6.0)), 3);
 }
 
 #[test]
 fn adam_matches_torch() {
-    assert_eq!(run_optimizer::<Adam>("adam", false), 7);
+    assert_eq!(run_optimizer::<Adam>("adam", Some(2.0)), 7);
 }
 
 #[test]
 fn adamw_matches_torch() {
-    assert_eq!(run_optimizer::<AdamW>("adamw", false), 3);
+    assert_eq!(run_optimizer::<AdamW>("adamw", Some(2.0)), 3);
 }
 
 #[test]
