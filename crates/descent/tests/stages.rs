@@ -2,7 +2,7 @@
 //! removed: checked against closed forms.
 
 use descent::{
-    clip_grad_norm, clip_grad_value, Adam, Clip, Error, Float, Group, Lane, Optimizer, Param, Rule, Sgd, Shape, Spec,
+    clip_grad_norm, clip_grad_value, Adam, Clip, Error, Group, Lane, Optimizer, Param, Rule, Sgd, Shape, Spec,
     StateLayout, StepContext, TensorStage,
 };
 use serde::{Deserialize, Serialize};
