@@ -29,9 +29,15 @@ impl Mlp {
         Ok(Mlp { layers })
     }
 
-    /// Every parameter, weights and biases, layer by layer.
-    pub fn vars(&self) -> Vec<Var> {
-        self.layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect()
+    /// Every parameter, weights and biases, layer by layer, with its name: `layers.N.weight` and `layers.N.bias`.
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (w, b))| {
+                [(format!("layers.{i}.weight"), w.clone()), (format!("layers.{i}.bias"), b.clone())]
+            })
+            .collect()
     }
 
     /// The logits of a batch of inputs (`batch × sizes[0]`).

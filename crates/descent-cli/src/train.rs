@@ -2,13 +2,15 @@
 //! optimizer, every optimizer from the same initial weights and through the same batches.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::Optimizer;
 use clap::{Args, ValueEnum};
-use descent_candle::DescentOptimizer;
+use descent::checkpoint::{self, Checkpoint};
+use descent::Spec;
+use descent_candle::{DescentOptimizer, ParamGroups};
 use descent_landscape::Entrant;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -68,6 +70,38 @@ pub struct TrainCommand {
     /// table: per-epoch rows and a final comparison; json: the same data.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     format: ReportFormat,
+
+    /// A parameter group: the variables whose names contain PATTERN (the MLP's are layers.N.weight and
+    /// layers.N.bias) take these hyperparameters on top of each optimizer's, e.g. 'bias: weight_decay=0'.
+    /// Repeatable; a variable joins the first group that matches.
+    #[arg(long = "group", value_name = "PATTERN: KEY=VALUE,...", value_parser = parse_group)]
+    groups: Vec<GroupArg>,
+
+    /// After every epoch, save each optimizer's run (model weights, optimizer state, epochs done) to
+    /// DIR/<n>-<optimizer>.safetensors, atomically.
+    #[arg(long, value_name = "DIR")]
+    checkpoint: Option<PathBuf>,
+
+    /// Continue the runs saved in DIR up to --epochs in total (with the same other arguments), and keep saving
+    /// there unless --checkpoint says otherwise.
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+}
+
+/// A `--group` argument.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupArg {
+    pattern: String,
+    keys: String,
+}
+
+fn parse_group(text: &str) -> Result<GroupArg, String> {
+    match text.split_once(':') {
+        Some((pattern, keys)) if !pattern.trim().is_empty() => {
+            Ok(GroupArg { pattern: pattern.trim().to_owned(), keys: keys.trim().to_owned() })
+        }
+        _ => Err(format!("{text:?} is not a group (expected PATTERN: KEY=VALUE,..., e.g. 'bias: weight_decay=0')")),
+    }
 }
 
 /// The named datasets.
@@ -157,9 +191,19 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
     let mut sizes = vec![dataset.train.features];
     sizes.extend(&command.hidden.0);
     sizes.push(CLASSES);
+    // Everything is checked, and every checkpoint to resume from read, before any training starts.
+    let plans = entrants
+        .iter()
+        .enumerate()
+        .map(|(index, entrant)| Plan::new(index, entrant, &dataset, &sizes, command))
+        .collect::<Result<Vec<_>, CliError>>()?;
+    if let Some(folder) = plans.first().and_then(|p| p.save_to.as_deref()).and_then(Path::parent) {
+        std::fs::create_dir_all(folder)
+            .map_err(|e| CliError::Usage(format!("cannot create the checkpoint folder {}: {e}", folder.display())))?;
+    }
     let data = Tensors::new(&dataset)?;
     let trainings =
-        entrants.iter().map(|entrant| train(entrant, &data, &sizes, command)).collect::<Result<Vec<_>, CliError>>()?;
+        plans.into_iter().map(|plan| train(plan, &data, &sizes, command)).collect::<Result<Vec<_>, CliError>>()?;
     match command.format {
         ReportFormat::Table => write_tables(&dataset, &sizes, command, &trainings, out)?,
         ReportFormat::Json => {
@@ -191,18 +235,180 @@ impl Tensors {
     }
 }
 
-/// Trains a fresh network (the same initial weights for every optimizer) with `entrant`.
-fn train(entrant: &Entrant, data: &Tensors, sizes: &[usize], command: &TrainCommand) -> Result<Training, CliError> {
+/// One optimizer's run, checked before any training: its groups, where it saves, and what it resumes from.
+struct Plan {
+    entrant: Entrant,
+    /// Each `--group`'s pattern with this optimizer's spec for it.
+    groups: Vec<(String, Spec)>,
+    /// What the run is: compared with a checkpoint's before resuming from it.
+    identity: serde_json::Value,
+    save_to: Option<PathBuf>,
+    resume: Option<Checkpoint<f32>>,
+}
+
+impl Plan {
+    fn new(
+        index: usize,
+        entrant: &Entrant,
+        dataset: &Dataset,
+        sizes: &[usize],
+        command: &TrainCommand,
+    ) -> Result<Plan, CliError> {
+        let groups = command
+            .groups
+            .iter()
+            .map(|g| Ok((g.pattern.clone(), entrant.spec.with_keys(&g.keys)?)))
+            .collect::<Result<Vec<_>, CliError>>()
+            .map_err(|e| CliError::Usage(format!("{}: --group: {e}", entrant.label)))?;
+        if entrant.spec.looks_ahead() {
+            let error = descent::Error::NeedsClosure { optimizer: entrant.spec.class() };
+            return Err(CliError::Usage(format!("{}: {error}", entrant.label)));
+        }
+        let identity = json!({
+            "dataset": dataset.name,
+            "train_images": dataset.train.count(),
+            "test_images": dataset.test.count(),
+            "layers": sizes,
+            "batch_size": command.batch_size,
+            "seed": command.seed,
+            "optimizer": entrant.label,
+            "spec": format!("{:#}", entrant.spec),
+            "groups": groups.iter().map(|(pattern, spec)| json!([pattern, format!("{spec:#}")])).collect::<Vec<_>>(),
+        });
+        let file = format!("{index}-{}.safetensors", file_label(&entrant.label));
+        let resume = match &command.resume {
+            Some(folder) => Some(read_checkpoint(&folder.join(&file), &identity)?),
+            None => None,
+        };
+        let save_to = command.checkpoint.as_ref().or(command.resume.as_ref()).map(|folder| folder.join(&file));
+        Ok(Plan { entrant: entrant.clone(), groups, identity, save_to, resume })
+    }
+}
+
+/// A label as a file name: letters, digits, `-`, `_` and `.` kept, anything else `_`.
+fn file_label(label: &str) -> String {
+    label.chars().take(60).map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
+/// Reads a run's checkpoint and checks that it is the run these arguments describe.
+fn read_checkpoint(path: &Path, identity: &serde_json::Value) -> Result<Checkpoint<f32>, CliError> {
+    let fail = |reason: String| CliError::Usage(format!("cannot resume from {}: {reason}", path.display()));
+    if !path.is_file() {
+        return Err(fail(
+            "there is no such checkpoint (was the run saved with --checkpoint and the same optimizers?)".into(),
+        ));
+    }
+    let saved = checkpoint::load::<f32>(path).map_err(|e| fail(e.to_string()))?;
+    let Some(theirs) = saved.metadata.get("run") else {
+        return Err(fail("it is not a checkpoint of descent train".into()));
+    };
+    for (key, ours) in identity.as_object().expect("the identity is an object") {
+        let theirs = theirs.get(key).unwrap_or(&serde_json::Value::Null);
+        if theirs != ours {
+            return Err(fail(format!("it was trained with {key} {theirs}, these arguments give {ours}")));
+        }
+    }
+    Ok(saved)
+}
+
+/// The rows of the epochs a checkpoint has done, and whether its run diverged.
+fn saved_epochs(saved: &Checkpoint<f32>) -> Result<(Vec<Epoch>, bool), CliError> {
+    let bad = || CliError::Usage("the checkpoint's epochs are unreadable".into());
+    let rows = saved.metadata.get("epochs").and_then(serde_json::Value::as_array).ok_or_else(bad)?;
+    let epochs = rows
+        .iter()
+        .map(|row| {
+            let number = |key: &str| row.get(key).and_then(serde_json::Value::as_f64).ok_or_else(bad);
+            Ok(Epoch {
+                epoch: number("epoch")? as usize,
+                train_loss: number("train_loss")?,
+                test_loss: number("test_loss")?,
+                test_accuracy: number("test_accuracy")?,
+                seconds: number("seconds")?,
+                step_seconds: number("step_seconds")?,
+            })
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let diverged = saved.metadata.get("diverged").and_then(serde_json::Value::as_bool).ok_or_else(bad)?;
+    Ok((epochs, diverged))
+}
+
+/// Saves the run after an epoch: the model's weights, the optimizer's state, and the epochs done.
+fn save_checkpoint(
+    path: &Path,
+    plan: &Plan,
+    model: &Mlp,
+    optimizer: &DescentOptimizer,
+    training: &Training,
+) -> Result<(), CliError> {
+    let state = optimizer.optimizer_f32().expect("the MLP's variables are f32").state_dict();
+    let tensors = model
+        .named_vars()
+        .into_iter()
+        .map(|(name, var)| {
+            let values: Vec<f32> = var.as_tensor().flatten_all()?.to_vec1()?;
+            Ok((format!("model.{name}"), descent::Shape::from(var.dims()), values))
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let epochs: Vec<serde_json::Value> = training
+        .epochs
+        .iter()
+        .map(|e| {
+            json!({"epoch": e.epoch, "train_loss": e.train_loss, "test_loss": e.test_loss,
+                   "test_accuracy": e.test_accuracy, "seconds": e.seconds, "step_seconds": e.step_seconds})
+        })
+        .collect();
+    let metadata = json!({"run": plan.identity, "epochs": epochs, "diverged": training.diverged});
+    checkpoint::save(path, &Checkpoint { optimizer: state, tensors, metadata })
+        .map_err(|e| CliError::Write { path: path.to_owned(), reason: e.to_string() })
+}
+
+/// Puts a checkpoint's weights into the model and its state into the optimizer.
+fn restore(saved: &Checkpoint<f32>, model: &Mlp, optimizer: &mut DescentOptimizer) -> Result<(), CliError> {
+    for (name, var) in model.named_vars() {
+        let key = format!("model.{name}");
+        let (_, shape, values) = saved
+            .tensors
+            .iter()
+            .find(|(n, _, _)| *n == key)
+            .ok_or_else(|| CliError::Usage(format!("the checkpoint has no {key}")))?;
+        if shape.dims() != var.dims() {
+            return Err(CliError::Usage(format!(
+                "the checkpoint's {key} has shape {shape}, the model {:?}",
+                var.dims()
+            )));
+        }
+        var.set(&Tensor::from_slice(values, var.dims(), &Device::Cpu)?)?;
+    }
+    let optimizer = optimizer.optimizer_f32_mut().expect("the MLP's variables are f32");
+    optimizer.load_state_dict(&saved.optimizer).map_err(|e| CliError::Usage(format!("cannot resume: {e}")))
+}
+
+/// Trains a fresh network (the same initial weights for every optimizer) with the plan's optimizer, or continues
+/// the run it resumes.
+fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) -> Result<Training, CliError> {
+    let entrant = &plan.entrant;
     let model = Mlp::new(sizes, command.seed)?;
-    let mut optimizer = DescentOptimizer::new(model.vars(), entrant.spec.clone())
+    let mut groups = ParamGroups::new(entrant.spec.clone());
+    for (pattern, spec) in &plan.groups {
+        let pattern = pattern.clone();
+        groups = groups.group(spec.clone(), move |name| name.contains(&pattern));
+    }
+    let mut optimizer = DescentOptimizer::with_groups(model.named_vars(), groups)
         .map_err(|e| CliError::Usage(format!("{}: {e}", entrant.label)))?;
+    let mut training = Training { entrant: entrant.clone(), epochs: Vec::new(), diverged: false };
+    if let Some(saved) = &plan.resume {
+        restore(saved, &model, &mut optimizer)?;
+        (training.epochs, training.diverged) = saved_epochs(saved)?;
+    }
+    let done = if training.diverged { command.epochs } else { training.epochs.len() };
     let count = data.train.1.dim(0)?;
     let batches = count.div_ceil(command.batch_size);
-    let bar = progress::bar((command.epochs * batches) as u64, &entrant.label);
-    let mut training = Training { entrant: entrant.clone(), epochs: Vec::new(), diverged: false };
-    let mut order: Vec<u32> = (0..count as u32).collect();
-    for epoch in 1..=command.epochs {
-        // The same order for every optimizer: seeded by the seed and the epoch.
+    let bar = progress::bar((command.epochs.saturating_sub(done) * batches) as u64, &entrant.label);
+    for epoch in done + 1..=command.epochs {
+        // The same order for every optimizer, and for a run resumed at this epoch: a function of the seed and the
+        // epoch alone.
+        let mut order: Vec<u32> = (0..count as u32).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(command.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)));
         let start = Instant::now();
         let mut stepping = Duration::ZERO;
@@ -241,6 +447,13 @@ fn train(entrant: &Entrant, data: &Tensors, sizes: &[usize], command: &TrainComm
             seconds,
             step_seconds: stepping.as_secs_f64(),
         });
+        if let Some(path) = &plan.save_to {
+            save_checkpoint(path, &plan, &model, &optimizer, &training)?;
+        }
+    }
+    if let (true, Some(path)) = (training.diverged, &plan.save_to) {
+        // A resumed run then reports the divergence instead of training on.
+        save_checkpoint(path, &plan, &model, &optimizer, &training)?;
     }
     bar.finish_and_clear();
     Ok(training)

@@ -474,3 +474,96 @@ fn training_reads_idx_folders_and_rejects_bad_ones() {
     fails(&["train", "--data-dir", dir_arg], "has no train-labels-idx1-ubyte");
     fails(&["train", "--dataset", "cifar"], "invalid value 'cifar'");
 }
+
+/// The JSON rows of a `train` run without their timings.
+fn rows_without_timings(text: &str) -> Vec<serde_json::Value> {
+    let json: serde_json::Value = serde_json::from_str(text).unwrap();
+    let mut rows = json["rows"].as_array().unwrap().clone();
+    for row in &mut rows {
+        let row = row.as_object_mut().unwrap();
+        row.remove("seconds").unwrap();
+        row.remove("step_seconds").unwrap();
+    }
+    rows
+}
+
+/// Every file in `dir` with its bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn training_resumes_from_checkpoints_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("run");
+    let saved_arg = saved.to_str().unwrap();
+    let args = |epochs: &'static str| {
+        vec![
+            "train",
+            "--hidden",
+            "24",
+            "--batch-size",
+            "200",
+            "--epochs",
+            epochs,
+            "--optimizers",
+            "adamw(lr=0.003)",
+            "momentum(lr=0.02)",
+            "--group",
+            "bias: lr=0.001",
+            "--format",
+            "json",
+        ]
+    };
+    let straight = rows_without_timings(&ok(&args("3")));
+    assert_eq!(straight.len(), 6);
+
+    let mut first = args("1");
+    first.extend(["--checkpoint", saved_arg]);
+    ok(&first);
+    let names: Vec<String> = files(&saved).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names, ["0-adamw_lr_0.003_.safetensors", "1-momentum_lr_0.02_.safetensors"]);
+    let mut resumed = args("3");
+    resumed.extend(["--resume", saved_arg]);
+    // In a fresh process: epochs 2 and 3 continue from the saved weights, optimizer state and batch order.
+    assert_eq!(rows_without_timings(&ok(&resumed)), straight);
+
+    // Arguments that contradict the checkpoints are refused before anything runs, and the folder is untouched.
+    let before = files(&saved);
+    let mut other = args("4");
+    other.extend(["--resume", saved_arg]);
+    other[2] = "16";
+    fails(&other, "it was trained with layers [784,24,10], these arguments give [784,16,10]");
+    let mut other = args("4");
+    other.extend(["--resume", saved_arg, "--seed", "1"]);
+    fails(&other, "it was trained with seed 0, these arguments give 1");
+    let mut other = args("4");
+    other.extend(["--resume", saved_arg]);
+    other.retain(|a| *a != "momentum(lr=0.02)");
+    other.insert(9, "momentum(lr=0.03)");
+    fails(&other, "1-momentum_lr_0.03_.safetensors: there is no such checkpoint");
+    let mut other = args("4");
+    other.extend(["--resume", saved_arg, "--dataset", "fashion-mnist"]);
+    descent().args(&other).assert().code(2);
+    std::fs::write(saved.join("0-adamw_lr_0.003_.safetensors"), b"not a checkpoint").unwrap();
+    let mut corrupt = args("4");
+    corrupt.extend(["--resume", saved_arg]);
+    fails(&corrupt, "bad checkpoint");
+    let after = files(&saved);
+    assert_eq!(after.len(), before.len());
+    assert_eq!(after[1], before[1], "nothing was written");
+    // A group whose keys an optimizer does not have is refused before training.
+    fails(
+        &["train", "--optimizers", "sgd", "--group", "bias: betas=(0.9, 0.99)"],
+        "sgd: --group: sgd: unknown key `betas`",
+    );
+    fails(&["train", "--group", "weight_decay=0"], "is not a group");
+}

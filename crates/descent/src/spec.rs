@@ -141,6 +141,21 @@ impl Spec {
         Ok(Spec { rule: self.rule.with(&changes)?, ..self.clone() })
     }
 
+    /// The same optimizer with the changes written in `keys` (`"lr=0.01, weight_decay=0"`, the inside of a spec's
+    /// parentheses), validated.
+    ///
+    /// ```
+    /// let spec: descent::Spec = "adamw(lr=0.01)".parse()?;
+    /// assert_eq!(spec.with_keys("weight_decay=0, betas=(0.9, 0.95)")?.to_string(),
+    ///            "adamw(lr=0.01, betas=(0.9, 0.95), weight_decay=0.0)");
+    /// # Ok::<(), descent::SpecError>(())
+    /// ```
+    pub fn with_keys(&self, keys: &str) -> Result<Spec, SpecError> {
+        let (_, keys) = syntax::parse(&format!("{}({keys})", self.name))?;
+        let changes: Map<String, Value> = keys.into_iter().collect();
+        self.rule.with(&changes).map(|rule| Spec { rule, ..self.clone() }).map_err(|e| hyper_error(self.name, e))
+    }
+
     /// Whether the rule evaluates the gradient at a look-ahead point, and so steps only with a closure.
     pub fn looks_ahead(&self) -> bool {
         self.rule.looks_ahead()
@@ -186,16 +201,23 @@ pub(crate) fn parse(registry: &Registry, text: &str) -> Result<Spec, SpecError> 
         return Err(SpecError::UnknownOptimizer { name, known: known.join(", ") });
     };
     let changes: Map<String, Value> = keys.into_iter().collect();
-    let hyper_error = |message: String| SpecError::Hyperparameter { optimizer: name.clone(), message };
     let defaults = entry.defaults();
     match defaults.rule.with(&changes) {
         Ok(rule) => Ok(Spec { rule, ..defaults.clone() }),
-        Err(Error::UnknownHyperparameter { name: key, known, .. }) => {
-            Err(hyper_error(format!("unknown key `{key}` (accepted: {known})")))
+        Err(error) => Err(hyper_error(&name, error)),
+    }
+}
+
+/// A hyperparameter error as a spec error that names the optimizer as the user wrote it.
+fn hyper_error(optimizer: &str, error: Error) -> SpecError {
+    let message = |message: String| SpecError::Hyperparameter { optimizer: optimizer.to_owned(), message };
+    match error {
+        Error::UnknownHyperparameter { name: key, known, .. } => {
+            message(format!("unknown key `{key}` (accepted: {known})"))
         }
-        Err(Error::HyperparameterValue { name: key, message, .. }) if key.is_empty() => Err(hyper_error(message)),
-        Err(Error::HyperparameterValue { name: key, message, .. }) => Err(hyper_error(format!("{key}: {message}"))),
-        Err(other) => Err(SpecError::Invalid(other)),
+        Error::HyperparameterValue { name: key, message: m, .. } if key.is_empty() => message(m),
+        Error::HyperparameterValue { name: key, message: m, .. } => message(format!("{key}: {m}")),
+        other => SpecError::Invalid(other),
     }
 }
 
