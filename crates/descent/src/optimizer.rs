@@ -35,6 +35,38 @@ pub struct Optimizer<R: Rule, T: Float> {
     pub(crate) params: Vec<Slot<T>>,
     clip: Option<Clip>,
     last_grad_norm: Option<f64>,
+    shared: SharedCoefficients<R, T>,
+}
+
+/// Each group's coefficients for the step being taken, computed once per group instead of once per tensor: with
+/// thousands of small tensors, Adam's three powers per tensor would otherwise cost as much as moving its data.
+/// Reused from step to step, so that a step allocates nothing.
+struct SharedCoefficients<R: Rule, T: Float>(Vec<Option<Shared<R::Coefficients<T>>>>);
+
+/// Coefficients computed for step `t` (and `first`), for parameters without scalar state.
+struct Shared<C> {
+    t: f64,
+    first: bool,
+    coefficients: C,
+}
+
+/// A cache is not part of an optimizer's value.
+impl<R: Rule, T: Float> Clone for SharedCoefficients<R, T> {
+    fn clone(&self) -> Self {
+        SharedCoefficients(Vec::new())
+    }
+}
+
+impl<R: Rule, T: Float> PartialEq for SharedCoefficients<R, T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<R: Rule, T: Float> std::fmt::Debug for SharedCoefficients<R, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedCoefficients")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +101,13 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
 
     /// An optimizer with several parameter groups, each with its own hyperparameters.
     pub fn with_groups(groups: impl IntoIterator<Item = Group<R>>) -> Result<Self, Error> {
-        let mut optimizer = Optimizer { groups: Vec::new(), params: Vec::new(), clip: None, last_grad_norm: None };
+        let mut optimizer = Optimizer {
+            groups: Vec::new(),
+            params: Vec::new(),
+            clip: None,
+            last_grad_norm: None,
+            shared: SharedCoefficients(Vec::new()),
+        };
         for group in groups {
             optimizer.add_group(group)?;
         }
@@ -232,8 +270,8 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             {
                 let hyper = &groups[slot.group];
                 match clip {
-                    Some(clipped) => update_param(hyper, slot, param, grad, clipped, *fresh),
-                    None => update_param(hyper, slot, param, grad, AsGiven, *fresh),
+                    Some(clipped) => update_param(hyper, slot, param, grad, clipped, *fresh, None),
+                    None => update_param(hyper, slot, param, grad, AsGiven, *fresh, None),
                 }
             }
         });
@@ -258,7 +296,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             return Err(Error::NeedsClosure { optimizer: R::NAME });
         }
         let slot = &mut self.params[position];
-        update_param(&self.groups[slot.group], slot, param, grad, AsGiven, false);
+        update_param(&self.groups[slot.group], slot, param, grad, AsGiven, false, None);
         Ok(())
     }
 
@@ -295,16 +333,26 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
     }
 
     fn update_all<G: GradMap<T>>(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>], map: G) {
-        let Optimizer { groups, params: slots, .. } = self;
-        let (count, work) = slots
-            .iter()
-            .zip(grads)
-            .filter(|(_, grad)| grad.is_some())
-            .fold((0, 0), |(count, work), (slot, _)| (count + 1, work + slot.param.len()));
-        let groups = groups.as_slice();
+        let Optimizer { groups, params: slots, shared, .. } = self;
+        shared.0.clear();
+        shared.0.resize_with(groups.len(), || None);
+        let (mut count, mut work) = (0, 0);
+        for (slot, _) in slots.iter().zip(grads).filter(|(_, grad)| grad.is_some()) {
+            count += 1;
+            work += slot.param.len();
+            let entry = &mut shared.0[slot.group];
+            // Coefficients that read scalar state are the parameter's own.
+            if entry.is_none() && slot.layout.scalars.is_empty() {
+                let (t, first) = next_step(slot);
+                let coefficients = groups[slot.group].coefficients(&StepContext { t, first, scalars: &[] });
+                *entry = Some(Shared { t, first, coefficients });
+            }
+        }
+        let (groups, shared) = (groups.as_slice(), shared.0.as_slice());
         let one = |slot: &mut Slot<T>, param: &mut [T], grad: &Option<&[T]>| {
             if let Some(grad) = grad {
-                update_param(&groups[slot.group], slot, param, grad, map, false);
+                let cached = shared[slot.group].as_ref();
+                update_param(&groups[slot.group], slot, param, grad, map, false, cached);
             }
         };
         if work <= 2 * kernel::CHUNK {
@@ -448,8 +496,18 @@ fn check_lengths<T>(slot: &Slot<T>, position: usize, param: usize, grad: Option<
     }
 }
 
+/// The step number and first-step flag the parameter's next step will have.
+fn next_step<T>(slot: &Slot<T>) -> (f64, bool) {
+    match &slot.state {
+        Some(state) => (state.step.map_or(0.0, |step| f64::from(step + 1.0)), false),
+        None if slot.layout.step => (1.0, true),
+        None => (0.0, true),
+    }
+}
+
 /// Steps one parameter that has a gradient: creates its state at its first gradient, counts the step, runs the
 /// per-tensor stage and the rule of its group. `fresh`: the state was created for this step by a closure step.
+/// `shared`: the group's coefficients, used if they were computed for this parameter's step.
 fn update_param<R: Rule, T: Float, G: GradMap<T>>(
     hyper: &R,
     slot: &mut Slot<T>,
@@ -457,13 +515,20 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
     grad: &[T],
     map: G,
     fresh: bool,
+    shared: Option<&Shared<R::Coefficients<T>>>,
 ) {
     let first = fresh || slot.state.is_none();
     if slot.state.is_none() && !slot.layout.is_empty() {
         slot.state = Some(slot.layout.create(&slot.param.shape));
     }
     let Slot { param: registered, state, scratch, .. } = slot;
+    let reuse = |t: f64, scalars: &[(&'static str, f64)]| {
+        shared.filter(|s| s.t == t && s.first == first && scalars.is_empty()).map(|s| &s.coefficients)
+    };
     let Some(state) = state else {
+        if let Some(c) = reuse(0.0, &[]) {
+            return kernel::apply::<R, T, G>(c, param, grad, &mut [], map);
+        }
         let c = hyper.coefficients::<T>(&StepContext { t: 0.0, first, scalars: &[] });
         return kernel::apply::<R, T, G>(&c, param, grad, &mut [], map);
     };
@@ -483,6 +548,9 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
         hyper.tensor_stage(&mut TensorStage { shape: &registered.shape, param, grad: seen, state });
     }
     let ParamState { tensors, elementwise, scalars, .. } = state;
+    if let Some(c) = reuse(t, scalars) {
+        return kernel::apply::<R, T, G>(c, param, grad, &mut tensors[..*elementwise], map);
+    }
     let c = hyper.coefficients::<T>(&StepContext { t, first, scalars });
     kernel::apply::<R, T, G>(&c, param, grad, &mut tensors[..*elementwise], map);
 }

@@ -223,3 +223,36 @@ fn adagrad_uses_each_groups_own_initial_accumulator() {
     assert_eq!((a[0], b[0]), (-1.0, -0.5));
     assert_eq!(opt.state(1).unwrap().get("sum"), Some(&[4.0][..]));
 }
+
+#[test]
+fn parameters_of_one_group_at_different_steps_get_their_own_coefficients() {
+    // One group's coefficients are computed once per step; a parameter that skipped steps (another t) and one
+    // stepping for the first time must still get their own, as stepping each alone gives.
+    let hyper = Adam { lr: 0.1, amsgrad: true, ..Adam::default() };
+    let params = [Param::new(3), Param::new(2), Param::new(40_000), Param::new(70_000)];
+    let mut together = Optimizer::<Adam, f32>::new(hyper, params.clone()).unwrap();
+    let mut alone = together.clone();
+    let mut values: Vec<Vec<f32>> = params.iter().map(|p| vec![1.0; p.len()]).collect();
+    let mut alone_values = values.clone();
+    for step in 0..6usize {
+        let grads: Vec<Vec<f32>> =
+            params.iter().enumerate().map(|(k, p)| vec![0.25 * (k + step) as f32 - 0.5; p.len()]).collect();
+        // Parameter 1 starts at step 3; parameter 0 skips every other step.
+        let has = |k: usize| match k {
+            0 => step % 2 == 0,
+            1 => step >= 3,
+            _ => true,
+        };
+        let grad_refs: Vec<Option<&[f32]>> =
+            grads.iter().enumerate().map(|(k, g)| has(k).then_some(g.as_slice())).collect();
+        let mut slices: Vec<&mut [f32]> = values.iter_mut().map(Vec::as_mut_slice).collect();
+        together.step(&mut slices, &grad_refs).unwrap();
+        for (k, grad) in grad_refs.iter().enumerate() {
+            if let Some(grad) = grad {
+                alone.step_param(k, &mut alone_values[k], grad).unwrap();
+            }
+        }
+        assert_eq!(values, alone_values, "step {step}");
+    }
+    assert_eq!(together, alone);
+}
