@@ -20,7 +20,8 @@ use crate::table::Table;
 /// Arguments of `descent bench`.
 #[derive(Debug, Args)]
 pub struct BenchCommand {
-    /// The optimizers to time [default: sgd, momentum, adagrad, rmsprop, adadelta, adam, adamw].
+    /// The optimizers to time [default: every optimizer `descent list` shows that steps with a gradient: sgd,
+    /// momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw].
     #[arg(long = "optimizer", num_args = 1.., value_name = "SPEC", value_parser = parse_entrant)]
     optimizers: Vec<Entrant>,
 
@@ -71,9 +72,12 @@ pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliErr
         return Err(CliError::Usage("--repeats and --threads must be at least 1".into()));
     }
     let entrants = if command.optimizers.is_empty() {
-        ["sgd", "momentum", "adagrad", "rmsprop", "adadelta", "adam", "adamw"]
-            .map(|name| Entrant { label: name.to_owned(), spec: name.parse().expect("catalog names parse") })
-            .to_vec()
+        // Every registered optimizer that steps with a gradient, at its defaults.
+        descent::catalog()
+            .iter()
+            .filter(|entry| !entry.defaults().looks_ahead())
+            .map(|entry| Entrant { label: entry.name().to_owned(), spec: entry.defaults().clone() })
+            .collect()
     } else {
         command.optimizers.clone()
     };

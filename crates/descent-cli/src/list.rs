@@ -2,13 +2,33 @@
 
 use std::io::Write;
 
-use descent::catalog;
+use clap::{Args, ValueEnum};
+use descent::{catalog, Shape};
 use descent_landscape::{surfaces, Surface};
 
 use crate::error::CliError;
 
+/// Arguments of `descent list`.
+#[derive(Debug, Args)]
+pub struct ListCommand {
+    /// text: optimizers with their defaults, and surfaces with their critical points; markdown: the optimizers
+    /// as the table in the README.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    format: ListFormat,
+}
+
+/// How `descent list` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    Text,
+    Markdown,
+}
+
 /// Prints the optimizers and the surfaces.
-pub fn execute(out: &mut dyn Write) -> Result<(), CliError> {
+pub fn execute(command: &ListCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    if command.format == ListFormat::Markdown {
+        return markdown(out);
+    }
     writeln!(out, "Optimizers (write NAME or NAME(key=value, ...); unset keys take these defaults):\n")?;
     for entry in catalog() {
         let aliases = if entry.alias_names().is_empty() {
@@ -39,6 +59,27 @@ pub fn execute(out: &mut dyn Write) -> Result<(), CliError> {
             let coordinates: Vec<String> = point.point.iter().map(|v| format!("{v:.6}")).collect();
             writeln!(out, "      {:<15} ({}) → {:.6}", point.kind.label(), coordinates.join(", "), point.value)?;
         }
+    }
+    Ok(())
+}
+
+/// The optimizers as a Markdown table, from the registry: the README's table.
+fn markdown(out: &mut dyn Write) -> Result<(), CliError> {
+    writeln!(out, "| spec | what it is | type | PyTorch | state (with the defaults) |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for entry in catalog() {
+        let mut names = vec![format!("`{}`", entry.name())];
+        names.extend(entry.alias_names().iter().map(|a| format!("`{a}`")));
+        let layout = entry.defaults().layout(&Shape::from(1)).map_err(|e| CliError::Usage(e.to_string()))?;
+        let mut state: Vec<String> = Vec::new();
+        if layout.counts_steps() {
+            state.push("`step`".into());
+        }
+        state.extend(layout.names().iter().chain(&layout.scalar_names()).map(|n| format!("`{n}`")));
+        let state = if state.is_empty() { "none".to_owned() } else { state.join(", ") };
+        let torch = entry.torch_class().map_or("(none)".to_owned(), |c| format!("`{c}`"));
+        let rust = entry.defaults().type_name();
+        writeln!(out, "| {} | {} | `{rust}` | {torch} | {state} |", names.join(", "), entry.summary())?;
     }
     Ok(())
 }

@@ -60,7 +60,7 @@ enum Command {
     /// Draw the article's pictures: the seven optimizers on a bowl, among local minima and at a saddle point.
     Tour(tour::TourCommand),
     /// List the optimizers with their defaults and the surfaces with their known minima.
-    List,
+    List(list::ListCommand),
     /// Train a neural network on digits (or clothing) once per optimizer and compare the curves.
     Train(train::TrainCommand),
     /// Time optimizer steps against the memory-bandwidth limit measured in the same run.
@@ -109,7 +109,7 @@ fn execute(command: &Command, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Run(command) => run::execute(command, out),
         Command::Race(command) => race::execute(command, out),
         Command::Tour(command) => tour::execute(command, out),
-        Command::List => list::execute(out),
+        Command::List(command) => list::execute(command, out),
         Command::Train(command) => train::execute(command, out),
         Command::Bench(command) => bench::execute(command, out),
     }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
+use descent::optim::ARTICLE;
 use descent_landscape::{default_grid, race, tune, CriticalKind, Entrant, Outcome, Run, Surface};
 use serde_json::json;
 
@@ -50,21 +51,12 @@ pub struct RaceCommand {
     format: ReportFormat,
 }
 
-/// The names of the seven optimizers of the article, in its order.
-pub const SEED_LABELS: [&str; 7] = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "AdaDelta", "Adam"];
-
-/// The seven optimizers of the article, named as it names them, with the given specs (in [`SEED_LABELS`] order).
-pub fn seed_entrants(specs: [&str; 7]) -> Vec<Entrant> {
-    SEED_LABELS
+/// Entrants from built-in (label, spec) pairs.
+pub fn entrants(pairs: &[(&str, &str)]) -> Vec<Entrant> {
+    pairs
         .iter()
-        .zip(specs)
         .map(|(label, spec)| Entrant { label: label.to_string(), spec: spec.parse().expect("built-in specs parse") })
         .collect()
-}
-
-/// The seven optimizers of the article, at PyTorch's defaults.
-fn seed_optimizers() -> Vec<Entrant> {
-    seed_entrants(["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam"])
 }
 
 /// Runs the command, printing to `out`.
@@ -81,7 +73,7 @@ pub fn execute(command: &RaceCommand, out: &mut dyn Write) -> Result<(), CliErro
     if let Some(path) = &command.animate {
         check_writable(path, &["gif"])?;
     }
-    let mut entrants = if command.optimizers.is_empty() { seed_optimizers() } else { command.optimizers.clone() };
+    let mut entrants = if command.optimizers.is_empty() { entrants(&ARTICLE) } else { command.optimizers.clone() };
     if command.tune {
         entrants = tune_all(surface.as_ref(), &entrants, &config)?;
     }

@@ -10,7 +10,7 @@ use descent_landscape::{race, surfaces, Precision, Run};
 
 use crate::error::CliError;
 use crate::plot::{self, Scene};
-use crate::race::{draw_animation, heading, seed_entrants, table};
+use crate::race::{draw_animation, entrants, heading, table};
 
 /// Arguments of `descent tour`.
 #[derive(Debug, Args)]
@@ -31,8 +31,8 @@ struct Stop {
     function: &'static str,
     start: [f64; 2],
     steps: usize,
-    /// The seven optimizers' specs, in the order of the article ([`SEED_LABELS`](crate::race::SEED_LABELS)).
-    specs: [&'static str; 7],
+    /// The seven optimizers of the article, as (label, spec) at learning rates that suit the picture.
+    optimizers: [(&'static str, &'static str); 7],
 }
 
 const STOPS: [Stop; 3] = [
@@ -42,14 +42,14 @@ const STOPS: [Stop; 3] = [
         function: "quadratic",
         start: [-1.8, 1.2],
         steps: 60,
-        specs: [
-            "sgd(lr=0.05)",
-            "momentum(lr=0.05)",
-            "nesterov(lr=0.05)",
-            "adagrad(lr=0.5)",
-            "rmsprop(lr=0.05)",
-            "adadelta(lr=1.0)",
-            "adam(lr=0.2)",
+        optimizers: [
+            ("SGD", "sgd(lr=0.05)"),
+            ("Momentum", "momentum(lr=0.05)"),
+            ("Nesterov", "nesterov(lr=0.05)"),
+            ("AdaGrad", "adagrad(lr=0.5)"),
+            ("RMSprop", "rmsprop(lr=0.05)"),
+            ("AdaDelta", "adadelta(lr=1.0)"),
+            ("Adam", "adam(lr=0.2)"),
         ],
     },
     Stop {
@@ -58,14 +58,14 @@ const STOPS: [Stop; 3] = [
         function: "styblinski_tang",
         start: [-1.0, 4.7],
         steps: 300,
-        specs: [
-            "sgd(lr=0.01)",
-            "momentum(lr=0.01)",
-            "nesterov(lr=0.01)",
-            "adagrad(lr=1.0)",
-            "rmsprop(lr=0.05)",
-            "adadelta(lr=10.0)",
-            "adam(lr=0.3)",
+        optimizers: [
+            ("SGD", "sgd(lr=0.01)"),
+            ("Momentum", "momentum(lr=0.01)"),
+            ("Nesterov", "nesterov(lr=0.01)"),
+            ("AdaGrad", "adagrad(lr=1.0)"),
+            ("RMSprop", "rmsprop(lr=0.05)"),
+            ("AdaDelta", "adadelta(lr=10.0)"),
+            ("Adam", "adam(lr=0.3)"),
         ],
     },
     Stop {
@@ -74,14 +74,14 @@ const STOPS: [Stop; 3] = [
         function: "saddle",
         start: [-1.8, 0.001],
         steps: 120,
-        specs: [
-            "sgd(lr=0.02)",
-            "momentum(lr=0.02)",
-            "nesterov(lr=0.02)",
-            "adagrad(lr=0.2)",
-            "rmsprop(lr=0.02)",
-            "adadelta(lr=1.0)",
-            "adam(lr=0.03)",
+        optimizers: [
+            ("SGD", "sgd(lr=0.02)"),
+            ("Momentum", "momentum(lr=0.02)"),
+            ("Nesterov", "nesterov(lr=0.02)"),
+            ("AdaGrad", "adagrad(lr=0.2)"),
+            ("RMSprop", "rmsprop(lr=0.02)"),
+            ("AdaDelta", "adadelta(lr=1.0)"),
+            ("Adam", "adam(lr=0.03)"),
         ],
     },
 ];
@@ -92,7 +92,7 @@ pub fn execute(command: &TourCommand, out: &mut dyn Write) -> Result<(), CliErro
         .map_err(|e| CliError::Write { path: command.out.clone(), reason: e.to_string() })?;
     for stop in &STOPS {
         let surface = surfaces::by_name(stop.function, 2)?;
-        let entrants = seed_entrants(stop.specs);
+        let entrants = entrants(&stop.optimizers);
         let config = Run { start: stop.start.to_vec(), steps: stop.steps, noise: None, precision: Precision::F64 };
         let outcomes = race(&surface, &entrants, &config, 1e-3)?;
         writeln!(out, "{}\n{}", stop.title, heading(&surface, &config))?;

@@ -25,7 +25,7 @@ use crate::mlp::Mlp;
 use crate::output::check_writable;
 use crate::plot::PICTURE_FORMATS;
 use crate::progress;
-use crate::race::seed_entrants;
+use crate::race::entrants;
 use crate::table::Table;
 
 /// Arguments of `descent train`.
@@ -155,14 +155,14 @@ pub struct Training {
 
 /// The seven optimizers of the article, at learning rates that suit an MLP on MNIST-like data.
 fn default_optimizers() -> Vec<Entrant> {
-    seed_entrants([
-        "sgd(lr=0.1)",
-        "momentum(lr=0.01)",
-        "nesterov(lr=0.01)",
-        "adagrad(lr=0.01)",
-        "rmsprop(lr=0.001)",
-        "adadelta(lr=1.0)",
-        "adam(lr=0.001)",
+    entrants(&[
+        ("SGD", "sgd(lr=0.1)"),
+        ("Momentum", "momentum(lr=0.01)"),
+        ("Nesterov", "nesterov(lr=0.01)"),
+        ("AdaGrad", "adagrad(lr=0.01)"),
+        ("RMSprop", "rmsprop(lr=0.001)"),
+        ("AdaDelta", "adadelta(lr=1.0)"),
+        ("Adam", "adam(lr=0.001)"),
     ])
 }
 

@@ -567,3 +567,12 @@ fn training_resumes_from_checkpoints_bit_for_bit() {
     );
     fails(&["train", "--group", "weight_decay=0"], "is not a group");
 }
+
+#[test]
+fn the_readme_table_of_optimizers_is_the_registry() {
+    let table = ok(&["list", "--format", "markdown"]);
+    assert!(table.contains("| `lookahead_nesterov`, `nag` |"), "{table}");
+    assert!(table.contains("| `Adam` | `torch.optim.Adam` | `step`, `exp_avg`, `exp_avg_sq` |"), "{table}");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    assert!(readme.contains(&table), "the README's table differs from `descent list --format markdown`:\n{table}");
+}

@@ -7,19 +7,22 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
-use crate::{hyper, DynOptimizer, Error, Group, Optimizer, Param, Rule, Spec};
+use crate::{hyper, DynOptimizer, Error, Group, Optimizer, Param, Rule, Shape, Spec, StateLayout};
 
 /// A rule behind a trait object: what a [`Spec`] holds, so that any [`Rule`], built in or not, runs wherever a
 /// spec is accepted.
 pub(crate) trait AnyRule: Debug + Send + Sync {
     /// The rule's class name ([`Rule::NAME`]).
     fn class(&self) -> &'static str;
+    /// The Rust type's name, without its path.
+    fn type_name(&self) -> &'static str;
     fn as_any(&self) -> &dyn Any;
     fn hyperparameters(&self) -> Map<String, Value>;
     /// The same rule with `changes` applied, validated.
     fn with(&self, changes: &Map<String, Value>) -> Result<Arc<dyn AnyRule>, Error>;
     fn validate(&self) -> Result<(), Error>;
     fn looks_ahead(&self) -> bool;
+    fn layout(&self, shape: &Shape) -> Result<StateLayout, Error>;
     fn same(&self, other: &dyn AnyRule) -> bool;
     /// A `Box<Box<dyn DynOptimizer<T>>>` for `T` named `dtype`, over `groups` (whose rules must all be this one's
     /// type).
@@ -29,6 +32,11 @@ pub(crate) trait AnyRule: Debug + Send + Sync {
 impl<R: Rule> AnyRule for R {
     fn class(&self) -> &'static str {
         R::NAME
+    }
+
+    fn type_name(&self) -> &'static str {
+        let name = std::any::type_name::<R>();
+        name.rsplit("::").next().unwrap_or(name)
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -49,6 +57,10 @@ impl<R: Rule> AnyRule for R {
 
     fn looks_ahead(&self) -> bool {
         R::LOOKS_AHEAD
+    }
+
+    fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {
+        Rule::layout(self, shape)
     }
 
     fn same(&self, other: &dyn AnyRule) -> bool {

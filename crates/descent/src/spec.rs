@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::registry::AnyRule;
-use crate::{DynOptimizer, Error, FlatOptimizer, Float, Param, Registry, Rule};
+use crate::{DynOptimizer, Error, FlatOptimizer, Float, Param, Registry, Rule, Shape, StateLayout};
 
 /// An optimizer and its hyperparameters, chosen at run time: any [`Rule`], built in or not.
 ///
@@ -113,6 +113,11 @@ impl Spec {
         self.rule.class()
     }
 
+    /// The name of the rule's Rust type, e.g. `"Adam"` (`"Sgd"` for `sgd`, `momentum` and `nesterov`).
+    pub fn type_name(&self) -> &'static str {
+        self.rule.type_name()
+    }
+
     /// The hyperparameters, if the rule is an `R`.
     pub fn rule<R: Rule>(&self) -> Option<&R> {
         self.rule.as_any().downcast_ref()
@@ -154,6 +159,11 @@ impl Spec {
         let (_, keys) = syntax::parse(&format!("{}({keys})", self.name))?;
         let changes: Map<String, Value> = keys.into_iter().collect();
         self.rule.with(&changes).map(|rule| Spec { rule, ..self.clone() }).map_err(|e| hyper_error(self.name, e))
+    }
+
+    /// The state a parameter of `shape` gets with these hyperparameters (or why it cannot be optimized).
+    pub fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {
+        self.rule.layout(shape)
     }
 
     /// Whether the rule evaluates the gradient at a look-ahead point, and so steps only with a closure.

@@ -74,6 +74,16 @@ impl StateLayout {
         self
     }
 
+    /// Whether the state counts steps (`step`).
+    pub fn counts_steps(&self) -> bool {
+        self.step
+    }
+
+    /// The names of the scalars, in the order declared.
+    pub fn scalar_names(&self) -> Vec<&'static str> {
+        self.scalars.iter().map(|(name, _)| *name).collect()
+    }
+
     /// The names of the state tensors, element-wise ones first, each in the order declared.
     pub fn names(&self) -> Vec<&'static str> {
         self.tensors.iter().map(|t| t.name).collect()

@@ -108,6 +108,11 @@ impl Rule for Adadelta {
 }
 
 pub(crate) fn register(registry: &mut Registry) {
-    let entry = Entry::new("adadelta", "AdaDelta", Adadelta::default()).torch("torch.optim.Adadelta");
+    let entry = Entry::new(
+        "adadelta",
+        "AdaDelta: RMSprop with steps in the units of the parameters, no learning rate needed",
+        Adadelta::default(),
+    )
+    .torch("torch.optim.Adadelta");
     registry.add(entry).expect("built-in names are distinct");
 }

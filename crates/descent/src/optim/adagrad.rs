@@ -113,6 +113,11 @@ impl Rule for Adagrad {
 }
 
 pub(crate) fn register(registry: &mut Registry) {
-    let entry = Entry::new("adagrad", "AdaGrad", Adagrad::default()).torch("torch.optim.Adagrad");
+    let entry = Entry::new(
+        "adagrad",
+        "AdaGrad: per-coordinate steps that shrink with the sum of squared gradients",
+        Adagrad::default(),
+    )
+    .torch("torch.optim.Adagrad");
     registry.add(entry).expect("built-in names are distinct");
 }

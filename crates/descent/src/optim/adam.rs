@@ -161,6 +161,7 @@ impl Rule for Adam {
 }
 
 pub(crate) fn register(registry: &mut Registry) {
-    let entry = Entry::new("adam", "Adam", Adam::default()).torch("torch.optim.Adam");
+    let entry = Entry::new("adam", "Adam: momentum and RMSprop's scaling, with bias correction", Adam::default())
+        .torch("torch.optim.Adam");
     registry.add(entry).expect("built-in names are distinct");
 }

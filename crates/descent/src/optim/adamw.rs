@@ -77,6 +77,7 @@ impl Rule for AdamW {
 }
 
 pub(crate) fn register(registry: &mut Registry) {
-    let entry = Entry::new("adamw", "AdamW, decoupled weight decay", AdamW::default()).torch("torch.optim.AdamW");
+    let entry =
+        Entry::new("adamw", "AdamW: Adam with decoupled weight decay", AdamW::default()).torch("torch.optim.AdamW");
     registry.add(entry).expect("built-in names are distinct");
 }

@@ -23,3 +23,15 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     adamw::register,
     lookahead_nesterov::register,
 ];
+
+/// The seven optimizers of the article, in its order, as (label, spec): the set the command races, draws and
+/// trains when none are named.
+pub const ARTICLE: [(&str, &str); 7] = [
+    ("SGD", "sgd"),
+    ("Momentum", "momentum"),
+    ("Nesterov", "nesterov"),
+    ("AdaGrad", "adagrad"),
+    ("RMSprop", "rmsprop"),
+    ("AdaDelta", "adadelta"),
+    ("Adam", "adam"),
+];

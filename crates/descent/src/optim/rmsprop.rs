@@ -143,6 +143,11 @@ impl Rule for RmsProp {
 }
 
 pub(crate) fn register(registry: &mut Registry) {
-    let entry = Entry::new("rmsprop", "RMSprop", RmsProp::default()).torch("torch.optim.RMSprop");
+    let entry = Entry::new(
+        "rmsprop",
+        "RMSprop: per-coordinate steps from a decaying average of squared gradients",
+        RmsProp::default(),
+    )
+    .torch("torch.optim.RMSprop");
     registry.add(entry).expect("built-in names are distinct");
 }

@@ -137,7 +137,7 @@ impl Rule for Sgd {
 pub(crate) fn register(registry: &mut Registry) {
     let momentum = Sgd { momentum: 0.9, ..Sgd::default() };
     let entries = [
-        Entry::new("sgd", "stochastic gradient descent", Sgd::default()),
+        Entry::new("sgd", "stochastic gradient descent: a step against the gradient", Sgd::default()),
         Entry::new("momentum", "SGD with momentum 0.9", momentum),
         Entry::new(
             "nesterov",
