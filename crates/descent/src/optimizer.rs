@@ -69,12 +69,32 @@ impl<R: Rule, T: Float> std::fmt::Debug for SharedCoefficients<R, T> {
     }
 }
 
+/// One registered parameter: what every step reads inline, the rest behind a pointer, so that a step over
+/// thousands of small tensors walks as little memory as it can.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Slot<T> {
-    pub(crate) param: Param,
+    /// The number of elements.
+    pub(crate) len: usize,
     pub(crate) group: usize,
-    pub(crate) layout: StateLayout,
+    /// Whether the layout keeps any state (plain SGD's keeps none).
+    keeps_state: bool,
     pub(crate) state: Option<ParamState<T>>,
+    pub(crate) cold: Box<Cold<T>>,
+}
+
+impl<T> Slot<T> {
+    /// Gives the parameter a new state layout (its state, if any, must already fit it).
+    pub(crate) fn set_layout(&mut self, layout: StateLayout) {
+        self.keeps_state = !layout.is_empty();
+        self.cold.layout = layout;
+    }
+}
+
+/// What a step seldom reads of a parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Cold<T> {
+    pub(crate) param: Param,
+    pub(crate) layout: StateLayout,
     /// Buffers of closure steps (the gradient, the look-ahead point) and of clipped gradients for per-tensor
     /// stages: allocated at first use, reused after.
     scratch: Scratch<T>,
@@ -121,7 +141,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
     /// parameter's shape and state layout is checked first: on error, nothing is added.
     pub fn add_group(&mut self, group: Group<R>) -> Result<(), Error> {
         group.hyper.validate()?;
-        let mut names: HashSet<&str> = self.params.iter().filter_map(|s| s.param.name()).collect();
+        let mut names: HashSet<&str> = self.params.iter().filter_map(|s| s.cold.param.name()).collect();
         let mut layouts = Vec::with_capacity(group.params.len());
         for (offset, param) in group.params.iter().enumerate() {
             param.check(self.params.len() + offset)?;
@@ -137,7 +157,9 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         let index = self.groups.len();
         for (param, layout) in group.params.into_iter().zip(layouts) {
             let state = layout.eager.then(|| layout.create(&param.shape));
-            self.params.push(Slot { param, group: index, layout, state, scratch: Scratch::default() });
+            let cold = Box::new(Cold { param, layout, scratch: Scratch::default() });
+            let keeps_state = !cold.layout.is_empty();
+            self.params.push(Slot { len: cold.param.len(), group: index, keeps_state, state, cold });
         }
         self.groups.push(group.hyper);
         Ok(())
@@ -155,7 +177,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         self.params.retain(|slot| {
             let keep = slot.group != group;
             if !keep {
-                params.push(slot.param.clone());
+                params.push(slot.cold.param.clone());
             }
             keep
         });
@@ -227,18 +249,18 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
     ) -> Result<f64, Error> {
         self.check_params(params)?;
         for slot in &mut self.params {
-            let len = slot.param.len();
-            slot.scratch.grad.resize(len, T::default());
+            let len = slot.len;
+            slot.cold.scratch.grad.resize(len, T::default());
             if R::LOOKS_AHEAD {
-                slot.scratch.point.resize(len, T::default());
+                slot.cold.scratch.point.resize(len, T::default());
             }
         }
         let mut fresh = vec![false; self.params.len()];
         if R::LOOKS_AHEAD {
             for ((slot, param), fresh) in self.params.iter_mut().zip(params.iter()).zip(&mut fresh) {
                 let hyper = &self.groups[slot.group];
-                if slot.state.is_none() && !slot.layout.is_empty() {
-                    slot.state = Some(slot.layout.create(&slot.param.shape));
+                if slot.state.is_none() && slot.keeps_state {
+                    slot.state = Some(slot.cold.layout.create(&slot.cold.param.shape));
                     *fresh = true;
                 }
                 let (t, scalars, tensors) = match &slot.state {
@@ -250,13 +272,13 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
                     None => (0.0, &[][..], &[][..]),
                 };
                 let c = hyper.coefficients::<T>(&StepContext { t, first: *fresh, scalars });
-                kernel::look_ahead::<R, T>(&c, param, tensors, &mut slot.scratch.point);
+                kernel::look_ahead::<R, T>(&c, param, tensors, &mut slot.cold.scratch.point);
             }
         }
-        let mut grads: Vec<Vec<T>> = self.params.iter_mut().map(|s| std::mem::take(&mut s.scratch.grad)).collect();
+        let mut grads: Vec<Vec<T>> = self.params.iter_mut().map(|s| std::mem::take(&mut s.cold.scratch.grad)).collect();
         let loss = {
             let points: Vec<&[T]> = if R::LOOKS_AHEAD {
-                self.params.iter().map(|s| s.scratch.point.as_slice()).collect()
+                self.params.iter().map(|s| s.cold.scratch.point.as_slice()).collect()
             } else {
                 params.iter().map(|p| &**p).collect()
             };
@@ -276,7 +298,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             }
         });
         for (slot, grad) in self.params.iter_mut().zip(grads) {
-            slot.scratch.grad = grad;
+            slot.cold.scratch.grad = grad;
         }
         result.map(|()| loss)
     }
@@ -339,10 +361,10 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         let (mut count, mut work) = (0, 0);
         for (slot, _) in slots.iter().zip(grads).filter(|(_, grad)| grad.is_some()) {
             count += 1;
-            work += slot.param.len();
+            work += slot.len;
             let entry = &mut shared.0[slot.group];
             // Coefficients that read scalar state are the parameter's own.
-            if entry.is_none() && slot.layout.scalars.is_empty() {
+            if entry.is_none() && slot.cold.layout.scalars.is_empty() {
                 let (t, first) = next_step(slot);
                 let coefficients = groups[slot.group].coefficients(&StepContext { t, first, scalars: &[] });
                 *entry = Some(Shared { t, first, coefficients });
@@ -391,14 +413,14 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         hyper.validate()?;
         let mut layouts = Vec::new();
         for (position, slot) in self.params.iter().enumerate().filter(|(_, slot)| slot.group == group) {
-            let layout = hyper.layout(&slot.param.shape)?;
-            layout.check(R::NAME, &slot.param.shape)?;
+            let layout = hyper.layout(&slot.cold.param.shape)?;
+            layout.check(R::NAME, &slot.cold.param.shape)?;
             if let Some(state) = &slot.state {
-                let needed = layout.create::<T>(&slot.param.shape);
+                let needed = layout.create::<T>(&slot.cold.param.shape);
                 if signature(state) != signature(&needed) {
                     return Err(Error::StateLayoutChange {
                         optimizer: R::NAME,
-                        param: slot.param.label(position),
+                        param: slot.cold.param.label(position),
                         from: describe(state),
                         to: describe(&needed),
                     });
@@ -408,7 +430,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         }
         let mut layouts = layouts.into_iter();
         for slot in self.params.iter_mut().filter(|slot| slot.group == group) {
-            slot.layout = layouts.next().expect("one layout per parameter of the group");
+            slot.set_layout(layouts.next().expect("one layout per parameter of the group"));
         }
         self.groups[group] = hyper;
         Ok(())
@@ -459,12 +481,12 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
 
     /// The parameter at `position`: its name and shape.
     pub fn param(&self, position: usize) -> Option<&Param> {
-        self.params.get(position).map(|slot| &slot.param)
+        self.params.get(position).map(|slot| &slot.cold.param)
     }
 
     /// The position of the parameter registered as `name`.
     pub fn position(&self, name: &str) -> Option<usize> {
-        self.params.iter().position(|slot| slot.param.name() == Some(name))
+        self.params.iter().position(|slot| slot.cold.param.name() == Some(name))
     }
 
     /// The group of the parameter at `position`.
@@ -484,13 +506,13 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
 }
 
 fn check_lengths<T>(slot: &Slot<T>, position: usize, param: usize, grad: Option<usize>) -> Result<(), Error> {
-    let expected = slot.param.len();
+    let expected = slot.len;
     if param != expected {
-        return Err(Error::ParameterLengthMismatch { param: slot.param.label(position), expected, got: param });
+        return Err(Error::ParameterLengthMismatch { param: slot.cold.param.label(position), expected, got: param });
     }
     match grad {
         Some(got) if got != expected => {
-            Err(Error::GradientLengthMismatch { param: slot.param.label(position), expected, got })
+            Err(Error::GradientLengthMismatch { param: slot.cold.param.label(position), expected, got })
         }
         _ => Ok(()),
     }
@@ -500,7 +522,7 @@ fn check_lengths<T>(slot: &Slot<T>, position: usize, param: usize, grad: Option<
 fn next_step<T>(slot: &Slot<T>) -> (f64, bool) {
     match &slot.state {
         Some(state) => (state.step.map_or(0.0, |step| f64::from(step + 1.0)), false),
-        None if slot.layout.step => (1.0, true),
+        None if slot.cold.layout.step => (1.0, true),
         None => (0.0, true),
     }
 }
@@ -518,10 +540,11 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
     shared: Option<&Shared<R::Coefficients<T>>>,
 ) {
     let first = fresh || slot.state.is_none();
-    if slot.state.is_none() && !slot.layout.is_empty() {
-        slot.state = Some(slot.layout.create(&slot.param.shape));
+    if slot.state.is_none() && slot.keeps_state {
+        slot.state = Some(slot.cold.layout.create(&slot.cold.param.shape));
     }
-    let Slot { param: registered, state, scratch, .. } = slot;
+    let Slot { state, cold, .. } = slot;
+    let Cold { param: registered, scratch, .. } = &mut **cold;
     let reuse = |t: f64, scalars: &[(&'static str, f64)]| {
         shared.filter(|s| s.t == t && s.first == first && scalars.is_empty()).map(|s| &s.coefficients)
     };

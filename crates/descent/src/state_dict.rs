@@ -65,8 +65,8 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             .params
             .iter()
             .map(|slot| ParamRecord {
-                name: slot.param.name.clone(),
-                shape: slot.param.shape.clone(),
+                name: slot.cold.param.name.clone(),
+                shape: slot.cold.param.shape.clone(),
                 state: slot.state.as_ref().map(|state| StateRecord {
                     step: state.step,
                     tensors: state
@@ -120,19 +120,19 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         }
         let mut loaded = Vec::with_capacity(self.params.len());
         for (position, (slot, record)) in self.params.iter().zip(&dict.params).enumerate() {
-            let label = slot.param.label(position);
-            if record.name != slot.param.name {
+            let label = slot.cold.param.label(position);
+            if record.name != slot.cold.param.name {
                 return mismatch(format!("parameter {label} is called {:?} in the state", record.name));
             }
-            if record.shape != slot.param.shape {
+            if record.shape != slot.cold.param.shape {
                 return mismatch(format!(
                     "parameter {label} has shape {} in the state, {} here",
-                    record.shape, slot.param.shape
+                    record.shape, slot.cold.param.shape
                 ));
             }
-            let layout = groups[slot.group].layout(&slot.param.shape)?;
-            layout.check(R::NAME, &slot.param.shape)?;
-            let expected = layout.create::<T>(&slot.param.shape);
+            let layout = groups[slot.group].layout(&slot.cold.param.shape)?;
+            layout.check(R::NAME, &slot.cold.param.shape)?;
+            let expected = layout.create::<T>(&slot.cold.param.shape);
             let state = match &record.state {
                 None if layout.eager => {
                     return mismatch(format!("parameter {label} has no state, and {} creates it up front", R::NAME))
@@ -146,7 +146,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             loaded.push((layout, state));
         }
         for (slot, (layout, state)) in self.params.iter_mut().zip(loaded) {
-            slot.layout = layout;
+            slot.set_layout(layout);
             slot.state = state;
         }
         self.groups = groups;

@@ -55,9 +55,10 @@ impl Isa {
         }
     }
 
-    /// The best version this CPU runs (std caches the feature detection).
+    /// The best version this CPU runs, found once.
     pub(crate) fn best() -> Isa {
-        Isa::ALL.iter().copied().find(|isa| isa.supported()).unwrap_or(Isa::Baseline)
+        static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| Isa::ALL.iter().copied().find(|isa| isa.supported()).unwrap_or(Isa::Baseline))
     }
 }
 
