@@ -17,7 +17,7 @@ Output, under tests/fixtures/torch/:
 
 Regenerate (needs torch; CI does not):
     python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch numpy
-    /tmp/torchenv/bin/python tools/make_torch_fixtures.py
+    /tmp/torchenv/bin/python tools/make_torch_fixtures.py [--only CASE,CASE...]
 """
 
 import json
@@ -108,6 +108,21 @@ CASES = {
     "adamw_default": ("AdamW", "adamw", {}, {"weight_decay": 0.0}),
     "adamw_amsgrad": (
         "AdamW", "adamw", {"lr": 0.01, "weight_decay": 0.3, "amsgrad": True, "maximize": True}, {"lr": 0.1}),
+    "nadam_default": ("NAdam", "nadam", {}, {"lr": 0.01}),
+    "nadam_all": (
+        "NAdam", "nadam",
+        {"lr": 0.01, "betas": [0.8, 0.99], "eps": 1e-6, "weight_decay": 0.1, "momentum_decay": 0.01, "maximize": True},
+        {"decoupled_weight_decay": True}),
+    "radam_default": ("RAdam", "radam", {}, {"lr": 0.01}),
+    "radam_all": (
+        "RAdam", "radam",
+        {"lr": 0.01, "betas": [0.5, 0.9], "eps": 1e-6, "weight_decay": 0.1, "decoupled_weight_decay": True,
+         "maximize": True},
+        {"decoupled_weight_decay": False}),
+    "adamax_default": ("Adamax", "adamax", {}, {"lr": 0.01}),
+    "adamax_all": (
+        "Adamax", "adamax", {"lr": 0.01, "betas": [0.8, 0.99], "eps": 1e-6, "weight_decay": 0.1, "maximize": True},
+        {"weight_decay": 0.0}),
 }
 
 DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
@@ -116,7 +131,7 @@ DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
 # the committed fixtures small.
 F64_CASES = {
     "sgd_dampening_wd", "sgd_nesterov_maximize", "adagrad_all", "rmsprop_momentum", "rmsprop_all", "adadelta_all",
-    "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad",
+    "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
 }
 
 
@@ -137,20 +152,22 @@ def run_case(case, dtype_name):
     # constructor for every group, ignoring the groups' own.
     opt = getattr(torch.optim, torch_name)(groups, foreach=False, **torch_hyper(hyper0))
     blob = bytearray()
-    present, step_counts, buffer_names = [], [], {}
+    present, step_counts, scalars, buffer_names = [], [], [], {}
     for step in range(1, STEPS + 1):
         for k, (name, n, scale, _) in enumerate(PARAMS):
             tensors[k].grad = (
                 torch.tensor(gradient(k, step, n, scale), dtype=dtype) if has_grad(name, step) else None)
         opt.step()
-        present_now, steps_now = [], []
+        present_now, steps_now, scalars_now = [], [], []
         for k, (name, _, _, _) in enumerate(PARAMS):
             t = tensors[k]
             blob += t.detach().numpy().astype(np_dtype).tobytes()
             state = opt.state.get(t, {})
-            names = [key for key in state if key != "step"]
+            # 0-dim entries other than the step (NAdam's mu_product) are scalars, recorded in the manifest.
+            names = [key for key in state if key != "step" and state[key].dim() > 0]
             present_now.append(bool(state))
             steps_now.append(float(state["step"]) if "step" in state else None)
+            scalars_now.append({key: float(v) for key, v in state.items() if key != "step" and v.dim() == 0})
             if state:
                 if buffer_names.setdefault(name, names) != names:
                     sys.exit(f"{case}: state keys of {name} changed: {names}")
@@ -158,6 +175,7 @@ def run_case(case, dtype_name):
                     blob += state[key].detach().numpy().astype(np_dtype).tobytes()
         present.append(present_now)
         step_counts.append(steps_now)
+        scalars.append(scalars_now)
     file = f"{case}.{dtype_name}.bin"
     with open(os.path.join(OUT, file), "wb") as f:
         f.write(blob)
@@ -167,11 +185,15 @@ def run_case(case, dtype_name):
         "file": file,
         "present": present,
         "step": step_counts,
+        "scalars": scalars,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "buffers": [buffer_names.get(name, []) for name, _, _, _ in PARAMS],
     }
 
 
 def main():
+    """Writes every case, or with `--only CASE,...` those cases alone, kept with the others of the manifest."""
+    only = set(sys.argv[sys.argv.index("--only") + 1].split(",")) if "--only" in sys.argv else None
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
     manifest = {
@@ -186,7 +208,13 @@ def main():
         "probes": [{"args": list(a), "value": value(*a)} for a in [(0, 0, 0), (2, 7, 1036), (1, 50, 3), (5, 1, 9)]],
         "cases": [],
     }
+    if only is not None:
+        with open(os.path.join(OUT, "manifest.json")) as f:
+            manifest = json.load(f)
+        manifest["cases"] = [c for c in manifest["cases"] if c["case"] not in only]
     for case, (_, optimizer, hyper0, overrides) in CASES.items():
+        if only is not None and case not in only:
+            continue
         for dtype_name in DTYPES:
             if dtype_name == "f64" and case not in F64_CASES:
                 continue

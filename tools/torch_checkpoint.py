@@ -69,19 +69,23 @@ def to_descent(state_dict, optimizer, params, dtype):
         state = state_dict["state"].get(position)
         record = {"name": name, "shape": shape, "state": None}
         if state:
-            names = []
+            names, scalars = [], []
             step = state.get("step")
             for tensor_name, value in state.items():
                 if tensor_name == "step" or value is None:
+                    continue
+                if value.dim() == 0:
+                    # A 0-dim tensor other than the step (NAdam's mu_product) is a scalar in descent.
+                    scalars.append([tensor_name, float(value)])
                     continue
                 tensors[f"state.{key}.{tensor_name}"] = value.detach().to(DTYPES[dtype]).contiguous()
                 names.append(tensor_name)
             record["state"] = {
                 "step": None if step is None else float(step),
                 "tensors": names,
-                "scalars": [],
+                "scalars": scalars,
             }
-            if not names and step is None:
+            if not names and not scalars and step is None:
                 record["state"] = None
         records.append(record)
     groups = [
@@ -115,6 +119,8 @@ def to_torch(path):
             entry = {}
             if record["state"]["step"] is not None:
                 entry["step"] = torch.tensor(record["state"]["step"], dtype=torch.float32)
+            for name, value in record["state"]["scalars"]:
+                entry[name] = torch.tensor(value, dtype=torch.float32)
             for name in record["state"]["tensors"]:
                 entry[name] = f.get_tensor(f"state.{key}.{name}")
             state[position] = entry
@@ -140,6 +146,10 @@ CASES = [  # name, class, group 0 keys, group 1 keys
     ("adadelta", "Adadelta", {"lr": 1.0, "weight_decay": 0.01}, {"lr": 0.5}),
     ("adam_amsgrad", "Adam", {"lr": 0.01, "amsgrad": True}, {"lr": 0.002, "weight_decay": 0.1}),
     ("adamw", "AdamW", {"lr": 0.01, "weight_decay": 0.1}, {"lr": 0.002}),
+    ("nadam", "NAdam", {"lr": 0.01, "momentum_decay": 0.01}, {"lr": 0.005}),
+    ("radam", "RAdam", {"lr": 0.01, "betas": (0.9, 0.99)}, {"lr": 0.005, "decoupled_weight_decay": True,
+                                                            "weight_decay": 0.1}),
+    ("adamax", "Adamax", {"lr": 0.01}, {"lr": 0.005, "weight_decay": 0.1}),
 ]
 BEFORE, AFTER = 5, 5
 

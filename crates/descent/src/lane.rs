@@ -34,6 +34,9 @@ pub trait Lane:
     /// The square root of each value.
     fn sqrt(self) -> Self;
 
+    /// The absolute value of each value.
+    fn abs(self) -> Self;
+
     /// The larger of each pair of values; NaN if either is NaN (like `torch.maximum`).
     fn maximum(self, other: Self) -> Self;
 }
@@ -71,6 +74,11 @@ macro_rules! scalar_lane {
             #[inline(always)]
             fn sqrt(self) -> $t {
                 <$t>::sqrt(self)
+            }
+
+            #[inline(always)]
+            fn abs(self) -> $t {
+                <$t>::abs(self)
             }
 
             #[inline(always)]

@@ -20,7 +20,10 @@
 //!   and the gradient near them is tiny. Plain SGD slows to a crawl there; momentum carries the parameters through,
 //!   and the adaptive methods rescale the tiny gradient so the step does not vanish.
 //! - *Adam* ([`Adam`]) combines momentum's first moment with RMSprop's second, with a bias correction for their
-//!   start at zero; *AdamW* ([`AdamW`]) decouples its weight decay from the gradient scaling.
+//!   start at zero; *AdamW* ([`AdamW`]) decouples its weight decay from the gradient scaling. *NAdam* ([`NAdam`])
+//!   gives Adam Nesterov's look-ahead momentum, *RAdam* ([`RAdam`]) holds Adam's adaptive step back until its
+//!   variance estimate can be trusted (no warm-up needed), and *Adamax* ([`Adamax`]) scales by the largest recent
+//!   gradient instead of a root mean square.
 //!
 //! # Using an optimizer
 //!
@@ -177,8 +180,11 @@ pub use lane::{Float, Lane};
 pub use optim::adadelta::Adadelta;
 pub use optim::adagrad::Adagrad;
 pub use optim::adam::Adam;
+pub use optim::adamax::Adamax;
 pub use optim::adamw::AdamW;
 pub use optim::lookahead_nesterov::LookaheadNesterov;
+pub use optim::nadam::NAdam;
+pub use optim::radam::RAdam;
 pub use optim::rmsprop::RmsProp;
 pub use optim::sgd::Sgd;
 pub use optimizer::Optimizer;

@@ -53,9 +53,9 @@ fn presets_start_from_their_own_defaults() {
 #[test]
 fn unknown_names_and_keys_say_what_is_accepted() {
     assert_eq!(
-        parse("adamax").unwrap_err().to_string(),
-        "unknown optimizer \"adamax\" (known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, \
-         lookahead_nesterov)"
+        parse("adamx").unwrap_err().to_string(),
+        "unknown optimizer \"adamx\" (known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, \
+         nadam, radam, adamax, lookahead_nesterov)"
     );
     assert_eq!(
         parse("sgd(lr=0.1, nesterov=True, momentum=0.9, dampen=0.1)").unwrap_err().to_string(),

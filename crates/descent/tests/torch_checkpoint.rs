@@ -42,7 +42,7 @@ fn torch_checkpoints_continue_in_step_with_torch() {
         })
         .collect();
     let cases = manifest["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 6);
+    assert_eq!(cases.len(), 9);
     let mut report = Vec::new();
     for case in cases {
         let name = case["case"].as_str().unwrap();

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use descent::{Adadelta, Adagrad, Adam, AdamW, Float, Group, Optimizer, Param, RmsProp, Rule, Sgd};
+use descent::{
+    Adadelta, Adagrad, Adam, AdamW, Adamax, Float, Group, NAdam, Optimizer, Param, RAdam, RmsProp, Rule, Sgd,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -181,6 +183,13 @@ fn run_case<R: Rule + DeserializeOwned, T: FixtureFloat>(manifest: &Value, case:
             let torch_names: Vec<&str> =
                 case["buffers"][k].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
             assert_eq!(state.names(), torch_names.as_slice(), "{at}: state tensors");
+            // Scalar state (NAdam's mu_product), which PyTorch keeps as an f32: equal to the bit.
+            let torch_scalars = case["scalars"][step as usize - 1][k].as_object().cloned().unwrap_or_default();
+            let names: Vec<&str> = state.scalars().iter().map(|(name, _)| *name).collect();
+            assert_eq!(names, torch_scalars.keys().map(String::as_str).collect::<Vec<_>>(), "{at}: scalars");
+            for (name, value) in &torch_scalars {
+                assert_eq!(state.scalar(name), value.as_f64(), "{at}: {name}");
+            }
             for (j, (tensor, values)) in state.tensors().enumerate() {
                 let torch_values = cursor.take::<T>(params[k].len());
                 let before = state_before[k].get(j).map(Vec::as_slice);
@@ -199,8 +208,8 @@ fn run_case<R: Rule + DeserializeOwned, T: FixtureFloat>(manifest: &Value, case:
 ///
 /// Every optimizer but SGD takes square roots, which PyTorch's CPU build takes from MKL (one ulp off for about 18%
 /// of `f32` inputs, and off in `f64` too) where descent's are correctly rounded. A root one ulp off moves a step by
-/// about an ulp, and a state that squares it (AdaDelta's `acc_delta`) doubles the gap; so the bounds follow the
-/// roots each rule takes.
+/// about an ulp, a state that squares it (AdaDelta's `acc_delta`) doubles the gap, and NAdam's two updates of the
+/// parameter share one root; so the bounds follow the roots each rule takes.
 fn run_optimizer<R: Rule + DeserializeOwned>(optimizer: &str, ulps: Option<f64>) -> usize {
     let manifest = manifest();
     let cases: Vec<&Value> =
@@ -245,6 +254,21 @@ fn adam_matches_torch() {
 #[test]
 fn adamw_matches_torch() {
     assert_eq!(run_optimizer::<AdamW>("adamw", Some(2.0)), 3);
+}
+
+#[test]
+fn nadam_matches_torch() {
+    assert_eq!(run_optimizer::<NAdam>("nadam", Some(4.0)), 3);
+}
+
+#[test]
+fn radam_matches_torch() {
+    assert_eq!(run_optimizer::<RAdam>("radam", Some(2.0)), 3);
+}
+
+#[test]
+fn adamax_matches_torch_bit_for_bit() {
+    assert_eq!(run_optimizer::<Adamax>("adamax", None), 3);
 }
 
 #[test]

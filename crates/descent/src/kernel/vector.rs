@@ -134,41 +134,26 @@ pub(super) fn update<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")]
-unsafe fn avx512<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
-    c: &R::Coefficients<T>,
-    param: &mut [T],
-    grad: &[T],
-    state: [&mut [T]; N],
-    map: G,
-) {
-    body::<R, T, G, N>(c, param, grad, state, map)
+/// One version of the loop: `body` compiled with the target features of an instruction set.
+macro_rules! version {
+    ($name:ident, $arch:literal, $features:literal) => {
+        #[cfg(target_arch = $arch)]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
+            c: &R::Coefficients<T>,
+            param: &mut [T],
+            grad: &[T],
+            state: [&mut [T]; N],
+            map: G,
+        ) {
+            body::<R, T, G, N>(c, param, grad, state, map)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn avx2<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
-    c: &R::Coefficients<T>,
-    param: &mut [T],
-    grad: &[T],
-    state: [&mut [T]; N],
-    map: G,
-) {
-    body::<R, T, G, N>(c, param, grad, state, map)
-}
-
-#[cfg(target_arch = "aarch64")]
-#[target_feature(enable = "neon")]
-unsafe fn neon<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
-    c: &R::Coefficients<T>,
-    param: &mut [T],
-    grad: &[T],
-    state: [&mut [T]; N],
-    map: G,
-) {
-    body::<R, T, G, N>(c, param, grad, state, map)
-}
+version!(avx512, "x86_64", "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma");
+version!(avx2, "x86_64", "avx2,fma");
+version!(neon, "aarch64", "neon");
 
 /// The loop itself, inlined into each version.
 #[inline(always)]

@@ -8,8 +8,11 @@ use crate::registry::Registry;
 pub mod adadelta;
 pub mod adagrad;
 pub mod adam;
+pub mod adamax;
 pub mod adamw;
 pub mod lookahead_nesterov;
+pub mod nadam;
+pub mod radam;
 pub mod rmsprop;
 pub mod sgd;
 
@@ -21,6 +24,9 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     adadelta::register,
     adam::register,
     adamw::register,
+    nadam::register,
+    radam::register,
+    adamax::register,
     lookahead_nesterov::register,
 ];
 

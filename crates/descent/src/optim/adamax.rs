@@ -1,0 +1,113 @@
+//! Adamax: Adam with the infinity norm in place of the root mean square.
+
+use serde::{Deserialize, Serialize};
+
+use crate::registry::{Entry, Registry};
+use crate::torch_ops::{add_scaled, addcdiv, scalar, Lerp};
+use crate::validate::{non_negative, unit_open};
+use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
+
+/// Adamax (Kingma and Ba, 2014, §7.1): PyTorch's `torch.optim.Adamax`.
+///
+/// Adam scales each coordinate by the root of a decaying average of squared gradients, an L² norm of the past.
+/// Adamax takes the limit of the Lᵖ norm as p → ∞ instead: the scale is the largest recent gradient, decayed by β₂,
+/// which needs no root and no bias correction. In the article's notation:
+///
+/// ```text
+/// m_t = β₁·m_{t−1} + (1 − β₁)·g_t
+/// u_t = max(β₂·u_{t−1}, |g_t|)
+/// θ  ← θ − (η / (1 − β₁ᵗ))·m_t / u_t
+/// ```
+///
+/// PyTorch's rule, followed exactly (λ = `weight_decay`):
+///
+/// ```text
+/// g ← ∇J(θ) (−∇J(θ) if maximize);   g ← g + λ·θ if λ ≠ 0
+/// m ← m + (1 − β₁)·(g − m)
+/// u ← max(β₂·u, |g| + ε)
+/// θ ← θ − (η / (1 − β₁ᵗ))·m / u
+/// ```
+///
+/// PyTorch adds ε to |g| inside the maximum (the paper has no ε): it keeps u away from zero. With no square root,
+/// descent matches PyTorch bit for bit.
+///
+/// State: `step`, `exp_avg` (m), `exp_inf` (u).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Adamax {
+    /// Learning rate η (default 2e-3).
+    pub lr: f64,
+    /// Decays (β₁, β₂) of the first moment and of the infinity norm (default (0.9, 0.999)).
+    pub betas: (f64, f64),
+    /// Term ε added to |g| in the infinity norm (default 1e-8).
+    pub eps: f64,
+    /// L2 penalty λ added to the gradient (default 0).
+    pub weight_decay: f64,
+    /// Ascend instead of descend (default false).
+    pub maximize: bool,
+}
+
+impl Default for Adamax {
+    fn default() -> Self {
+        Adamax { lr: 2e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, maximize: false }
+    }
+}
+
+/// [`Adamax`]'s per-step scalars.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamaxCoefficients<L> {
+    weight_decay: Option<L>,
+    first_moment: Lerp<L>,
+    beta2: L,
+    eps: L,
+    neg_clr: L,
+    maximize: bool,
+}
+
+impl Rule for Adamax {
+    const NAME: &'static str = "Adamax";
+
+    fn validate(&self) -> Result<(), Error> {
+        non_negative(Self::NAME, "lr", self.lr)?;
+        non_negative(Self::NAME, "eps", self.eps)?;
+        unit_open(Self::NAME, "betas[0]", self.betas.0)?;
+        unit_open(Self::NAME, "betas[1]", self.betas.1)?;
+        non_negative(Self::NAME, "weight_decay", self.weight_decay)
+    }
+
+    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+        Ok(StateLayout::new().step().elementwise("exp_avg", 0.0).elementwise("exp_inf", 0.0))
+    }
+
+    type Coefficients<L: Lane> = AdamaxCoefficients<L>;
+
+    fn coefficients<L: Lane>(&self, step: &StepContext<'_>) -> AdamaxCoefficients<L> {
+        let (beta1, beta2) = self.betas;
+        AdamaxCoefficients {
+            weight_decay: (self.weight_decay != 0.0).then(|| scalar(self.weight_decay)),
+            first_moment: Lerp::new(1.0 - beta1),
+            beta2: scalar(beta2),
+            eps: scalar(self.eps),
+            neg_clr: scalar(-(self.lr / (1.0 - beta1.powf(step.t)))),
+            maximize: self.maximize,
+        }
+    }
+
+    #[inline(always)]
+    fn update<L: Lane>(c: &AdamaxCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
+        let mut g = if c.maximize { -grad } else { grad };
+        if let Some(weight_decay) = c.weight_decay {
+            g = add_scaled(g, *param, weight_decay);
+        }
+        let [exp_avg, exp_inf] = state else { unreachable!("Adamax keeps two state tensors") };
+        *exp_avg = c.first_moment.apply(*exp_avg, g);
+        *exp_inf = (*exp_inf * c.beta2).maximum(g.abs() + c.eps);
+        *param = addcdiv(*param, *exp_avg, *exp_inf, c.neg_clr);
+    }
+}
+
+pub(crate) fn register(registry: &mut Registry) {
+    let entry = Entry::new("adamax", "Adamax: Adam scaled by the largest recent gradient, no root", Adamax::default())
+        .torch("torch.optim.Adamax");
+    registry.add(entry).expect("built-in names are distinct");
+}
