@@ -56,6 +56,40 @@ impl<L: Lane> Lerp<L> {
     }
 }
 
+/// How every step of the Adam family begins: the gradient negated to ascend, then weight decay, either an L2
+/// penalty added to the gradient (g ← g + λ·θ) or decoupled (θ ← θ·(1 − η·λ), AdamW's form). Two options rather
+/// than a three-way enum: the loop vectorizer handles if/else, not switch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Prelude<L> {
+    maximize: bool,
+    l2: Option<L>,
+    decay_factor: Option<L>,
+}
+
+impl<L: Lane> Prelude<L> {
+    pub(crate) fn new(lr: f64, weight_decay: f64, decoupled: bool, maximize: bool) -> Self {
+        let decays = weight_decay != 0.0;
+        Prelude {
+            maximize,
+            l2: (decays && !decoupled).then(|| scalar(weight_decay)),
+            decay_factor: (decays && decoupled).then(|| scalar(1.0 - lr * weight_decay)),
+        }
+    }
+
+    /// Decays `param` (decoupled) and returns the gradient the moments see.
+    #[inline(always)]
+    pub(crate) fn apply(&self, param: &mut L, grad: L) -> L {
+        let mut g = if self.maximize { -grad } else { grad };
+        if let Some(factor) = self.decay_factor {
+            *param = *param * factor;
+        }
+        if let Some(weight_decay) = self.l2 {
+            g = add_scaled(g, *param, weight_decay);
+        }
+        g
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,21 @@ pub(crate) fn unit_closed(optimizer: &'static str, name: &'static str, value: f6
     check(optimizer, name, value, (0.0..=1.0).contains(&value), "0 <= value <= 1")
 }
 
+/// The checks of the Adam family: `lr`, `eps` and `weight_decay` finite and `>= 0`, both betas in `[0, 1)`.
+pub(crate) fn adam_family(
+    optimizer: &'static str,
+    lr: f64,
+    eps: f64,
+    betas: (f64, f64),
+    weight_decay: f64,
+) -> Result<(), Error> {
+    non_negative(optimizer, "lr", lr)?;
+    non_negative(optimizer, "eps", eps)?;
+    unit_open(optimizer, "betas[0]", betas.0)?;
+    unit_open(optimizer, "betas[1]", betas.1)?;
+    non_negative(optimizer, "weight_decay", weight_decay)
+}
+
 /// Any finite value (SGD's dampening, which PyTorch does not restrict).
 pub(crate) fn finite(optimizer: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
     check(optimizer, name, value, true, "a finite number")

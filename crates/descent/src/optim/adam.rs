@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
-use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar, Lerp};
-use crate::validate::{non_negative, unit_open};
+use crate::torch_ops::{addcdiv, addcmul, scalar, Lerp, Prelude};
+use crate::validate::adam_family;
 use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// Adam (Kingma and Ba, 2014): PyTorch's `torch.optim.Adam`.
@@ -74,26 +74,18 @@ impl Default for Adam {
 /// [`Adam`]'s (and [`AdamW`](crate::AdamW)'s) per-step scalars.
 #[derive(Debug, Clone, Copy)]
 pub struct AdamCoefficients<L> {
-    /// g ← g + λ·θ, with λ (Adam's L2 penalty).
-    l2: Option<L>,
-    /// θ ← θ·(1 − η·λ), with the factor (decoupled weight decay).
-    decay_factor: Option<L>,
+    prelude: Prelude<L>,
     first_moment: Lerp<L>,
     beta2: L,
     one_minus_beta2: L,
     bias_correction2_sqrt: L,
     eps: L,
     neg_step_size: L,
-    maximize: bool,
 }
 
 impl Adam {
     pub(crate) fn validate_as(&self, optimizer: &'static str) -> Result<(), Error> {
-        non_negative(optimizer, "lr", self.lr)?;
-        non_negative(optimizer, "eps", self.eps)?;
-        unit_open(optimizer, "betas[0]", self.betas.0)?;
-        unit_open(optimizer, "betas[1]", self.betas.1)?;
-        non_negative(optimizer, "weight_decay", self.weight_decay)
+        adam_family(optimizer, self.lr, self.eps, self.betas, self.weight_decay)
     }
 }
 
@@ -115,10 +107,8 @@ impl Rule for Adam {
         let (beta1, beta2) = self.betas;
         let bias_correction1 = 1.0 - beta1.powf(step.t);
         let bias_correction2 = 1.0 - beta2.powf(step.t);
-        let decays = self.weight_decay != 0.0;
         AdamCoefficients {
-            l2: (decays && !self.decoupled_weight_decay).then(|| scalar(self.weight_decay)),
-            decay_factor: (decays && self.decoupled_weight_decay).then(|| scalar(1.0 - self.lr * self.weight_decay)),
+            prelude: Prelude::new(self.lr, self.weight_decay, self.decoupled_weight_decay, self.maximize),
             first_moment: Lerp::new(1.0 - beta1),
             beta2: scalar(beta2),
             one_minus_beta2: scalar(1.0 - beta2),
@@ -126,20 +116,12 @@ impl Rule for Adam {
             bias_correction2_sqrt: scalar(bias_correction2.powf(0.5)),
             eps: scalar(self.eps),
             neg_step_size: scalar(-(self.lr / bias_correction1)),
-            maximize: self.maximize,
         }
     }
 
     #[inline(always)]
     fn update<L: Lane>(c: &AdamCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
-        let mut g = if c.maximize { -grad } else { grad };
-        // Two options rather than a three-way enum: the loop vectorizer handles if/else, not switch.
-        if let Some(factor) = c.decay_factor {
-            *param = *param * factor;
-        }
-        if let Some(weight_decay) = c.l2 {
-            g = add_scaled(g, *param, weight_decay);
-        }
+        let g = c.prelude.apply(param, grad);
         // The state's length (known when the loop is compiled) says whether this is AMSGrad.
         let (exp_avg, exp_avg_sq, max_exp_avg_sq) = match state {
             [exp_avg, exp_avg_sq] => (exp_avg, exp_avg_sq, None),

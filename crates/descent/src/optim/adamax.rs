@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
-use crate::torch_ops::{add_scaled, addcdiv, scalar, Lerp};
-use crate::validate::{non_negative, unit_open};
+use crate::torch_ops::{addcdiv, scalar, Lerp, Prelude};
+use crate::validate::adam_family;
 use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// Adamax (Kingma and Ba, 2014, §7.1): PyTorch's `torch.optim.Adamax`.
@@ -56,23 +56,18 @@ impl Default for Adamax {
 /// [`Adamax`]'s per-step scalars.
 #[derive(Debug, Clone, Copy)]
 pub struct AdamaxCoefficients<L> {
-    weight_decay: Option<L>,
+    prelude: Prelude<L>,
     first_moment: Lerp<L>,
     beta2: L,
     eps: L,
     neg_clr: L,
-    maximize: bool,
 }
 
 impl Rule for Adamax {
     const NAME: &'static str = "Adamax";
 
     fn validate(&self) -> Result<(), Error> {
-        non_negative(Self::NAME, "lr", self.lr)?;
-        non_negative(Self::NAME, "eps", self.eps)?;
-        unit_open(Self::NAME, "betas[0]", self.betas.0)?;
-        unit_open(Self::NAME, "betas[1]", self.betas.1)?;
-        non_negative(Self::NAME, "weight_decay", self.weight_decay)
+        adam_family(Self::NAME, self.lr, self.eps, self.betas, self.weight_decay)
     }
 
     fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
@@ -84,21 +79,17 @@ impl Rule for Adamax {
     fn coefficients<L: Lane>(&self, step: &StepContext<'_>) -> AdamaxCoefficients<L> {
         let (beta1, beta2) = self.betas;
         AdamaxCoefficients {
-            weight_decay: (self.weight_decay != 0.0).then(|| scalar(self.weight_decay)),
+            prelude: Prelude::new(self.lr, self.weight_decay, false, self.maximize),
             first_moment: Lerp::new(1.0 - beta1),
             beta2: scalar(beta2),
             eps: scalar(self.eps),
             neg_clr: scalar(-(self.lr / (1.0 - beta1.powf(step.t)))),
-            maximize: self.maximize,
         }
     }
 
     #[inline(always)]
     fn update<L: Lane>(c: &AdamaxCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
-        let mut g = if c.maximize { -grad } else { grad };
-        if let Some(weight_decay) = c.weight_decay {
-            g = add_scaled(g, *param, weight_decay);
-        }
+        let g = c.prelude.apply(param, grad);
         let [exp_avg, exp_inf] = state else { unreachable!("Adamax keeps two state tensors") };
         *exp_avg = c.first_moment.apply(*exp_avg, g);
         *exp_inf = (*exp_inf * c.beta2).maximum(g.abs() + c.eps);

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
-use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar, Lerp};
-use crate::validate::{non_negative, unit_open};
+use crate::torch_ops::{addcdiv, addcmul, scalar, Lerp, Prelude};
+use crate::validate::{adam_family, non_negative};
 use crate::{Error, Float, Lane, Rule, Shape, StateLayout, StepContext, TensorStage};
 
 /// NAdam (Dozat, 2016): PyTorch's `torch.optim.NAdam`.
@@ -69,8 +69,7 @@ impl NAdam {
 /// [`NAdam`]'s per-step scalars.
 #[derive(Debug, Clone, Copy)]
 pub struct NAdamCoefficients<L> {
-    l2: Option<L>,
-    decay_factor: Option<L>,
+    prelude: Prelude<L>,
     first_moment: Lerp<L>,
     beta2: L,
     one_minus_beta2: L,
@@ -78,18 +77,13 @@ pub struct NAdamCoefficients<L> {
     eps: L,
     grad_step: L,
     momentum_step: L,
-    maximize: bool,
 }
 
 impl Rule for NAdam {
     const NAME: &'static str = "NAdam";
 
     fn validate(&self) -> Result<(), Error> {
-        non_negative(Self::NAME, "lr", self.lr)?;
-        non_negative(Self::NAME, "eps", self.eps)?;
-        unit_open(Self::NAME, "betas[0]", self.betas.0)?;
-        unit_open(Self::NAME, "betas[1]", self.betas.1)?;
-        non_negative(Self::NAME, "weight_decay", self.weight_decay)?;
+        adam_family(Self::NAME, self.lr, self.eps, self.betas, self.weight_decay)?;
         non_negative(Self::NAME, "momentum_decay", self.momentum_decay)
     }
 
@@ -119,10 +113,8 @@ impl Rule for NAdam {
         let (mu, mu_next) = (self.mu(t), self.mu(t + 1.0));
         let product = step.scalar("mu_product");
         let product_next = product * mu_next;
-        let decays = self.weight_decay != 0.0;
         NAdamCoefficients {
-            l2: (decays && !self.decoupled_weight_decay).then(|| scalar(self.weight_decay)),
-            decay_factor: (decays && self.decoupled_weight_decay).then(|| scalar(1.0 - self.lr * self.weight_decay)),
+            prelude: Prelude::new(self.lr, self.weight_decay, self.decoupled_weight_decay, self.maximize),
             first_moment: Lerp::new(1.0 - beta1),
             beta2: scalar(beta2),
             one_minus_beta2: scalar(1.0 - beta2),
@@ -130,19 +122,12 @@ impl Rule for NAdam {
             eps: scalar(self.eps),
             grad_step: scalar(-self.lr * (1.0 - mu) / (1.0 - product)),
             momentum_step: scalar((-self.lr * mu_next) / (1.0 - product_next)),
-            maximize: self.maximize,
         }
     }
 
     #[inline(always)]
     fn update<L: Lane>(c: &NAdamCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
-        let mut g = if c.maximize { -grad } else { grad };
-        if let Some(factor) = c.decay_factor {
-            *param = *param * factor;
-        }
-        if let Some(weight_decay) = c.l2 {
-            g = add_scaled(g, *param, weight_decay);
-        }
+        let g = c.prelude.apply(param, grad);
         let [exp_avg, exp_avg_sq] = state else { unreachable!("NAdam keeps two state tensors") };
         *exp_avg = c.first_moment.apply(*exp_avg, g);
         *exp_avg_sq = addcmul(*exp_avg_sq * c.beta2, g, g, c.one_minus_beta2);

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
-use crate::torch_ops::{add_scaled, addcmul, scalar, Lerp};
-use crate::validate::{non_negative, unit_open};
+use crate::torch_ops::{addcmul, scalar, Lerp, Prelude};
+use crate::validate::adam_family;
 use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// RAdam (Liu et al., 2019): PyTorch's `torch.optim.RAdam`.
@@ -60,15 +60,13 @@ impl Default for RAdam {
 /// [`RAdam`]'s per-step scalars.
 #[derive(Debug, Clone, Copy)]
 pub struct RAdamCoefficients<L> {
-    l2: Option<L>,
-    decay_factor: Option<L>,
+    prelude: Prelude<L>,
     first_moment: Lerp<L>,
     beta2: L,
     one_minus_beta2: L,
     bias_correction1: L,
     lr: L,
     rectified: Option<Rectified<L>>,
-    maximize: bool,
 }
 
 /// The adaptive step's scalars, once ρ_t > 5.
@@ -83,11 +81,7 @@ impl Rule for RAdam {
     const NAME: &'static str = "RAdam";
 
     fn validate(&self) -> Result<(), Error> {
-        non_negative(Self::NAME, "lr", self.lr)?;
-        non_negative(Self::NAME, "eps", self.eps)?;
-        unit_open(Self::NAME, "betas[0]", self.betas.0)?;
-        unit_open(Self::NAME, "betas[1]", self.betas.1)?;
-        non_negative(Self::NAME, "weight_decay", self.weight_decay)
+        adam_family(Self::NAME, self.lr, self.eps, self.betas, self.weight_decay)
     }
 
     fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
@@ -102,10 +96,8 @@ impl Rule for RAdam {
         let bias_correction2 = 1.0 - beta2.powf(t);
         let rho_inf = 2.0 / (1.0 - beta2) - 1.0;
         let rho_t = rho_inf - 2.0 * t * beta2.powf(t) / bias_correction2;
-        let decays = self.weight_decay != 0.0;
         RAdamCoefficients {
-            l2: (decays && !self.decoupled_weight_decay).then(|| scalar(self.weight_decay)),
-            decay_factor: (decays && self.decoupled_weight_decay).then(|| scalar(1.0 - self.lr * self.weight_decay)),
+            prelude: Prelude::new(self.lr, self.weight_decay, self.decoupled_weight_decay, self.maximize),
             first_moment: Lerp::new(1.0 - beta1),
             beta2: scalar(beta2),
             one_minus_beta2: scalar(1.0 - beta2),
@@ -119,19 +111,12 @@ impl Rule for RAdam {
                     ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)).powf(0.5),
                 ),
             }),
-            maximize: self.maximize,
         }
     }
 
     #[inline(always)]
     fn update<L: Lane>(c: &RAdamCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
-        let mut g = if c.maximize { -grad } else { grad };
-        if let Some(factor) = c.decay_factor {
-            *param = *param * factor;
-        }
-        if let Some(weight_decay) = c.l2 {
-            g = add_scaled(g, *param, weight_decay);
-        }
+        let g = c.prelude.apply(param, grad);
         let [exp_avg, exp_avg_sq] = state else { unreachable!("RAdam keeps two state tensors") };
         *exp_avg = c.first_moment.apply(*exp_avg, g);
         *exp_avg_sq = addcmul(*exp_avg_sq * c.beta2, g, g, c.one_minus_beta2);
