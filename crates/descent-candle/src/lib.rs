@@ -104,6 +104,10 @@ impl DescentOptimizer {
             // Candle hands out gradients at the variables; a look-ahead rule needs them elsewhere.
             return Err(descent::Error::NeedsClosure { optimizer: spec.class() });
         }
+        if let Some(spec) = groups.specs().find(|spec| spec.needs_all_gradients()) {
+            // The adapter steps each variable as candle hands it over, one at a time.
+            return Err(descent::Error::NeedsAllGradients { optimizer: spec.class() });
+        }
         let group_count = groups.specs().count();
         let mut members: [Vec<Vec<Param>>; 2] = [vec![Vec::new(); group_count], vec![Vec::new(); group_count]];
         let mut slots: Vec<Slot> = Vec::with_capacity(vars.len());

@@ -4,7 +4,8 @@
 //! The file is a standard safetensors file, readable by any safetensors tool:
 //! - each state tensor is stored as `state.<param>.<name>` (`state.weights.exp_avg`), where `<param>` is the
 //!   parameter's name or, for an unnamed one, its position;
-//! - extra tensors keep the names the caller gives them (they may not start with `state.`);
+//! - the optimizer-wide state's tensors (for rules that keep one) are stored as `global.<name>`;
+//! - extra tensors keep the names the caller gives them (they may not start with `state.` or `global.`);
 //! - the header's metadata holds `format` (`"descent.checkpoint"`), `version` (`"1"`) and `descent`, a JSON
 //!   document with the optimizer kind, the element type, each group's hyperparameters and parameters, each
 //!   parameter's name, shape, step count, scalar state and tensor names, and the caller's own metadata.
@@ -43,6 +44,7 @@ pub const VERSION: u32 = 1;
 
 const FORMAT: &str = "descent.checkpoint";
 const STATE_PREFIX: &str = "state.";
+const GLOBAL_PREFIX: &str = "global.";
 
 /// What a checkpoint file holds: an optimizer's state, plus tensors and metadata of the caller's (a model's
 /// weights, a training run's position).
@@ -71,6 +73,7 @@ struct Header {
     dtype: String,
     groups: Vec<GroupHeader>,
     params: Vec<ParamHeader>,
+    global: Option<StateHeader>,
     tensors: Vec<String>,
     metadata: Value,
 }
@@ -121,21 +124,16 @@ pub fn to_bytes<T: Float>(checkpoint: &Checkpoint<T>) -> Result<Vec<u8>, Error> 
     let mut params = Vec::with_capacity(dict.params.len());
     for (position, record) in dict.params.iter().enumerate() {
         let key = param_key(position, record.name.as_deref());
-        let state = record.state.as_ref().map(|state| {
-            for (name, shape, values) in &state.tensors {
-                tensors.push((format!("{STATE_PREFIX}{key}.{name}"), shape.dims().to_vec(), bytes_of(values)));
-            }
-            StateHeader {
-                step: state.step,
-                tensors: state.tensors.iter().map(|(name, _, _)| name.clone()).collect(),
-                scalars: state.scalars.clone(),
-            }
-        });
+        let state =
+            record.state.as_ref().map(|state| write_state(&format!("{STATE_PREFIX}{key}."), state, &mut tensors));
         params.push(ParamHeader { name: record.name.clone(), shape: record.shape.clone(), state });
     }
+    let global = dict.global.as_ref().map(|state| write_state(GLOBAL_PREFIX, state, &mut tensors));
     for (name, shape, values) in &checkpoint.tensors {
-        if name.starts_with(STATE_PREFIX) {
-            return Err(Error::Checkpoint(format!("extra tensor {name:?} may not start with {STATE_PREFIX:?}")));
+        if name.starts_with(STATE_PREFIX) || name.starts_with(GLOBAL_PREFIX) {
+            return Err(Error::Checkpoint(format!(
+                "extra tensor {name:?} may not start with {STATE_PREFIX:?} or {GLOBAL_PREFIX:?}"
+            )));
         }
         tensors.push((name.clone(), shape.dims().to_vec(), bytes_of(values)));
     }
@@ -148,6 +146,7 @@ pub fn to_bytes<T: Float>(checkpoint: &Checkpoint<T>) -> Result<Vec<u8>, Error> 
             .map(|g| GroupHeader { hyperparameters: g.hyperparameters.clone(), params: g.params.clone() })
             .collect(),
         params,
+        global,
         tensors: checkpoint.tensors.iter().map(|(name, _, _)| name.clone()).collect(),
         metadata: checkpoint.metadata.clone(),
     };
@@ -161,6 +160,36 @@ pub fn to_bytes<T: Float>(checkpoint: &Checkpoint<T>) -> Result<Vec<u8>, Error> 
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
         .map_err(|e| Error::Checkpoint(format!("cannot store a tensor: {e}")))?;
     safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| Error::Checkpoint(e.to_string()))
+}
+
+/// Adds a state's tensors, named `<prefix><name>`, to `tensors`, and returns its header.
+fn write_state<T: Float>(
+    prefix: &str,
+    state: &StateRecord<T>,
+    tensors: &mut Vec<(String, Vec<usize>, Vec<u8>)>,
+) -> StateHeader {
+    for (name, shape, values) in &state.tensors {
+        tensors.push((format!("{prefix}{name}"), shape.dims().to_vec(), bytes_of(values)));
+    }
+    StateHeader {
+        step: state.step,
+        tensors: state.tensors.iter().map(|(name, _, _)| name.clone()).collect(),
+        scalars: state.scalars.clone(),
+    }
+}
+
+/// Reads the state `header` describes, its tensors named `<prefix><name>`.
+fn read_state<T>(
+    prefix: &str,
+    header: &StateHeader,
+    read: &mut impl FnMut(String) -> Result<(Shape, Vec<T>), Error>,
+) -> Result<StateRecord<T>, Error> {
+    let tensors = header
+        .tensors
+        .iter()
+        .map(|name| read(format!("{prefix}{name}")).map(|(shape, values)| (name.clone(), shape, values)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(StateRecord { step: header.step, tensors, scalars: header.scalars.clone() })
 }
 
 fn bytes_of<T: Float>(values: &[T]) -> Vec<u8> {
@@ -206,16 +235,13 @@ pub fn from_bytes<T: Float>(bytes: &[u8]) -> Result<Checkpoint<T>, Error> {
         return Err(Error::StateMismatch(format!("the checkpoint holds {} values, not {}", header.dtype, T::NAME)));
     }
     let mut expected_names: Vec<String> = Vec::new();
-    let mut read = |name: String, shape: &Shape| -> Result<Vec<T>, Error> {
+    let mut read = |name: String| -> Result<(Shape, Vec<T>), Error> {
         let view = file.tensor(&name).map_err(|_| corrupt(format!("tensor {name:?} is missing")))?;
         if view.dtype() != dtype::<T>() {
             return Err(corrupt(format!("tensor {name:?} is {:?}, not {}", view.dtype(), T::NAME)));
         }
-        if view.shape() != shape.dims() {
-            return Err(corrupt(format!("tensor {name:?} has shape {:?}, the header says {shape}", view.shape())));
-        }
         expected_names.push(name);
-        Ok(values_of(view.data()))
+        Ok((Shape::from(view.shape()), values_of(view.data())))
     };
     let mut params = Vec::with_capacity(header.params.len());
     for (position, param) in header.params.iter().enumerate() {
@@ -225,24 +251,18 @@ pub fn from_bytes<T: Float>(bytes: &[u8]) -> Result<Checkpoint<T>, Error> {
         let key = param_key(position, param.name.as_deref());
         let state = match &param.state {
             None => None,
-            Some(state) => {
-                let mut tensors = Vec::with_capacity(state.tensors.len());
-                for name in &state.tensors {
-                    let full = format!("{STATE_PREFIX}{key}.{name}");
-                    let view = file.tensor(&full).map_err(|_| corrupt(format!("tensor {full:?} is missing")))?;
-                    let shape = Shape::from(view.shape());
-                    tensors.push((name.clone(), shape.clone(), read(full, &shape)?));
-                }
-                Some(StateRecord { step: state.step, tensors, scalars: state.scalars.clone() })
-            }
+            Some(state) => Some(read_state(&format!("{STATE_PREFIX}{key}."), state, &mut read)?),
         };
         params.push(ParamRecord { name: param.name.clone(), shape: param.shape.clone(), state });
     }
+    let global = match &header.global {
+        None => None,
+        Some(state) => Some(read_state(GLOBAL_PREFIX, state, &mut read)?),
+    };
     let mut extra = Vec::with_capacity(header.tensors.len());
     for name in &header.tensors {
-        let view = file.tensor(name).map_err(|_| corrupt(format!("tensor {name:?} is missing")))?;
-        let shape = Shape::from(view.shape());
-        extra.push((name.clone(), shape.clone(), read(name.clone(), &shape)?));
+        let (shape, values) = read(name.clone())?;
+        extra.push((name.clone(), shape, values));
     }
     let mut names: Vec<String> = file.names().into_iter().map(str::to_owned).collect();
     names.sort();
@@ -256,7 +276,7 @@ pub fn from_bytes<T: Float>(bytes: &[u8]) -> Result<Checkpoint<T>, Error> {
         .map(|g| GroupRecord { hyperparameters: g.hyperparameters, params: g.params })
         .collect();
     Ok(Checkpoint {
-        optimizer: StateDict { optimizer: header.optimizer, groups, params },
+        optimizer: StateDict { optimizer: header.optimizer, groups, params, global },
         tensors: extra,
         metadata: header.metadata,
     })

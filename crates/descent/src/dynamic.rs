@@ -68,6 +68,9 @@ pub trait DynOptimizer<T: Float>: Debug + Send + Sync {
     /// See [`Optimizer::state`].
     fn state(&self, position: usize) -> Option<&ParamState<T>>;
 
+    /// See [`Optimizer::global_state`].
+    fn global_state(&self) -> Option<&ParamState<T>>;
+
     /// See [`Optimizer::state_dict`].
     fn state_dict(&self) -> StateDict<T>;
 
@@ -147,6 +150,10 @@ impl<R: Rule, T: Float> DynOptimizer<T> for Optimizer<R, T> {
 
     fn state(&self, position: usize) -> Option<&ParamState<T>> {
         Optimizer::state(self, position)
+    }
+
+    fn global_state(&self) -> Option<&ParamState<T>> {
+        Optimizer::global_state(self)
     }
 
     fn state_dict(&self) -> StateDict<T> {

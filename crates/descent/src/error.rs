@@ -140,6 +140,13 @@ pub enum Error {
         optimizer: &'static str,
     },
 
+    /// A rule with a global stage was stepped one parameter at a time.
+    #[error("{optimizer} needs every gradient of a step at once (a global stage), so it cannot step one parameter at a time")]
+    NeedsAllGradients {
+        /// The optimizer.
+        optimizer: &'static str,
+    },
+
     /// A hyperparameter name the optimizer does not have.
     #[error("{optimizer}: no hyperparameter {name:?} (known: {known})")]
     UnknownHyperparameter {

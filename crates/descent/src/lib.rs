@@ -190,7 +190,7 @@ pub use optim::sgd::Sgd;
 pub use optimizer::Optimizer;
 pub use param::{Group, Param, Shape};
 pub use registry::{Entry, Registry};
-pub use rule::{Rule, StepContext, TensorStage};
+pub use rule::{GlobalStage, Rule, StepContext, TensorStage};
 pub use spec::{catalog, Spec, SpecError};
 pub use state::{ParamState, StateLayout, StateTensor, MAX_ELEMENTWISE_TENSORS};
 pub use state_dict::{GroupRecord, ParamRecord, StateDict, StateRecord};

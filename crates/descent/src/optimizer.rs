@@ -6,7 +6,10 @@ use rayon::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::kernel::{self, AsGiven, Clipped, GradMap};
-use crate::{hyper, Clip, Error, Float, Group, Param, ParamState, Rule, Shape, StateLayout, StepContext, TensorStage};
+use crate::{
+    hyper, Clip, Error, Float, GlobalStage, Group, Param, ParamState, Rule, Shape, StateLayout, StepContext,
+    TensorStage,
+};
 
 /// An optimizer with update rule `R` (`Sgd`, `Adam`, …) over parameters of element type `T` (`f32` or `f64`).
 ///
@@ -35,7 +38,9 @@ pub struct Optimizer<R: Rule, T: Float> {
     pub(crate) params: Vec<Slot<T>>,
     clip: Option<Clip>,
     last_grad_norm: Option<f64>,
-    shared: SharedCoefficients<R, T>,
+    /// The optimizer-wide state ([`Rule::global_layout`]), if the rule keeps any.
+    global: Option<ParamState<T>>,
+    cache: SharedCoefficients<R, T>,
 }
 
 /// Each group's coefficients for the step being taken, computed once per group instead of once per tensor: with
@@ -126,7 +131,8 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             params: Vec::new(),
             clip: None,
             last_grad_norm: None,
-            shared: SharedCoefficients(Vec::new()),
+            global: None,
+            cache: SharedCoefficients(Vec::new()),
         };
         for group in groups {
             optimizer.add_group(group)?;
@@ -134,6 +140,9 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         if optimizer.params.is_empty() {
             return Err(Error::EmptyParameterList);
         }
+        let layout = optimizer.groups[0].global_layout()?;
+        layout.check_global(R::NAME)?;
+        optimizer.global = (!layout.is_empty()).then(|| layout.create(&Shape::from(0)));
         Ok(optimizer)
     }
 
@@ -227,7 +236,9 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         if R::LOOKS_AHEAD {
             return Err(Error::NeedsClosure { optimizer: R::NAME });
         }
-        match self.global_stage(grads)? {
+        let clip = self.clip_stage(grads)?;
+        self.rule_global_stage(grads);
+        match clip {
             Some(clipped) => self.update_all(params, grads, clipped),
             None => self.update_all(params, grads, AsGiven),
         }
@@ -271,7 +282,8 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
                     ),
                     None => (0.0, &[][..], &[][..]),
                 };
-                let c = hyper.coefficients::<T>(&StepContext { t, first: *fresh, scalars });
+                let global = self.global.as_ref().map_or(&[][..], |g| g.scalars.as_slice());
+                let c = hyper.coefficients::<T>(&StepContext { t, first: *fresh, scalars, global });
                 kernel::look_ahead::<R, T>(&c, param, tensors, &mut slot.cold.scratch.point);
             }
         }
@@ -286,14 +298,17 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             closure(&points, &mut grad_slices)
         };
         let grad_refs: Vec<Option<&[T]>> = grads.iter().map(|g| Some(g.as_slice())).collect();
-        let result = self.global_stage(&grad_refs).map(|clip| {
+        let result = self.clip_stage(&grad_refs).map(|clip| {
+            self.rule_global_stage(&grad_refs);
+            let global = self.global.as_ref().map_or(&[][..], |g| g.scalars.as_slice());
             let groups = self.groups.as_slice();
-            for (((slot, param), grad), fresh) in self.params.iter_mut().zip(params.iter_mut()).zip(&grads).zip(&fresh)
+            for (((slot, param), grad), &fresh) in self.params.iter_mut().zip(params.iter_mut()).zip(&grads).zip(&fresh)
             {
                 let hyper = &groups[slot.group];
+                let env = StepEnv { fresh, cached: None, global };
                 match clip {
-                    Some(clipped) => update_param(hyper, slot, param, grad, clipped, *fresh, None),
-                    None => update_param(hyper, slot, param, grad, AsGiven, *fresh, None),
+                    Some(clipped) => update_param(hyper, slot, param, grad, clipped, env),
+                    None => update_param(hyper, slot, param, grad, AsGiven, env),
                 }
             }
         });
@@ -317,8 +332,13 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         if R::LOOKS_AHEAD {
             return Err(Error::NeedsClosure { optimizer: R::NAME });
         }
+        if R::GLOBAL_STAGE {
+            return Err(Error::NeedsAllGradients { optimizer: R::NAME });
+        }
+        let global = self.global.as_ref().map_or(&[][..], |g| g.scalars.as_slice());
         let slot = &mut self.params[position];
-        update_param(&self.groups[slot.group], slot, param, grad, AsGiven, false, None);
+        let env = StepEnv { fresh: false, cached: None, global };
+        update_param(&self.groups[slot.group], slot, param, grad, AsGiven, env);
         Ok(())
     }
 
@@ -346,16 +366,28 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         Ok(())
     }
 
-    /// The global stage: measures what clipping needs over every gradient, before anything is written.
-    fn global_stage(&mut self, grads: &[Option<&[T]>]) -> Result<Option<Clipped<T>>, Error> {
+    /// The optimizer's own global stage: measures what clipping needs over every gradient, before anything is
+    /// written.
+    fn clip_stage(&mut self, grads: &[Option<&[T]>]) -> Result<Option<Clipped<T>>, Error> {
         let Some(clip) = &self.clip else { return Ok(None) };
         let (scale, norm) = clip.scale(grads.iter().flatten().copied())?;
         self.last_grad_norm = norm;
         Ok(Some(Clipped { scale: scale.map(T::from_f64), bound: clip.value.map(T::from_f64) }))
     }
 
+    /// The rule's global stage, with the optimizer-wide state (its step counter advanced first).
+    fn rule_global_stage(&mut self, grads: &[Option<&[T]>]) {
+        if let (true, Some(state)) = (R::GLOBAL_STAGE, &mut self.global) {
+            if let Some(step) = &mut state.step {
+                *step += 1.0;
+            }
+            self.groups[0].global_stage(&mut GlobalStage { grads, state });
+        }
+    }
+
     fn update_all<G: GradMap<T>>(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>], map: G) {
-        let Optimizer { groups, params: slots, shared, .. } = self;
+        let Optimizer { groups, params: slots, cache: shared, global, .. } = self;
+        let global = global.as_ref().map_or(&[][..], |g| g.scalars.as_slice());
         shared.0.clear();
         shared.0.resize_with(groups.len(), || None);
         let (mut count, mut work) = (0, 0);
@@ -366,15 +398,16 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             // Coefficients that read scalar state are the parameter's own.
             if entry.is_none() && slot.cold.layout.scalars.is_empty() {
                 let (t, first) = next_step(slot);
-                let coefficients = groups[slot.group].coefficients(&StepContext { t, first, scalars: &[] });
+                let context = StepContext { t, first, scalars: &[], global };
+                let coefficients = groups[slot.group].coefficients(&context);
                 *entry = Some(Shared { t, first, coefficients });
             }
         }
         let (groups, shared) = (groups.as_slice(), shared.0.as_slice());
         let one = |slot: &mut Slot<T>, param: &mut [T], grad: &Option<&[T]>| {
             if let Some(grad) = grad {
-                let cached = shared[slot.group].as_ref();
-                update_param(&groups[slot.group], slot, param, grad, map, false, cached);
+                let env = StepEnv { fresh: false, cached: shared[slot.group].as_ref(), global };
+                update_param(&groups[slot.group], slot, param, grad, map, env);
             }
         };
         if work <= 2 * kernel::CHUNK {
@@ -499,6 +532,15 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         self.params.get(position).and_then(|slot| slot.state.as_ref())
     }
 
+    /// The optimizer-wide state, if the rule keeps any ([`Rule::global_layout`]).
+    pub fn global_state(&self) -> Option<&ParamState<T>> {
+        self.global.as_ref()
+    }
+
+    pub(crate) fn set_global_state(&mut self, state: Option<ParamState<T>>) {
+        self.global = state;
+    }
+
     /// The state of the parameter registered as `name`.
     pub fn state_named(&self, name: &str) -> Option<&ParamState<T>> {
         self.position(name).and_then(|position| self.state(position))
@@ -527,18 +569,27 @@ fn next_step<T>(slot: &Slot<T>) -> (f64, bool) {
     }
 }
 
+/// What a parameter's step needs besides its own data.
+struct StepEnv<'a, C> {
+    /// The state was created for this step (by a closure step).
+    fresh: bool,
+    /// The group's coefficients, used if they were computed for this parameter's step.
+    cached: Option<&'a Shared<C>>,
+    /// The optimizer-wide scalars.
+    global: &'a [(&'static str, f64)],
+}
+
 /// Steps one parameter that has a gradient: creates its state at its first gradient, counts the step, runs the
-/// per-tensor stage and the rule of its group. `fresh`: the state was created for this step by a closure step.
-/// `shared`: the group's coefficients, used if they were computed for this parameter's step.
+/// per-tensor stage and the rule of its group.
 fn update_param<R: Rule, T: Float, G: GradMap<T>>(
     hyper: &R,
     slot: &mut Slot<T>,
     param: &mut [T],
     grad: &[T],
     map: G,
-    fresh: bool,
-    shared: Option<&Shared<R::Coefficients<T>>>,
+    env: StepEnv<'_, R::Coefficients<T>>,
 ) {
+    let StepEnv { fresh, cached: shared, global } = env;
     let first = fresh || slot.state.is_none();
     if slot.state.is_none() && slot.keeps_state {
         slot.state = Some(slot.cold.layout.create(&slot.cold.param.shape));
@@ -552,7 +603,7 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
         if let Some(c) = reuse(0.0, &[]) {
             return kernel::apply::<R, T, G>(c, param, grad, &mut [], map);
         }
-        let c = hyper.coefficients::<T>(&StepContext { t: 0.0, first, scalars: &[] });
+        let c = hyper.coefficients::<T>(&StepContext { t: 0.0, first, scalars: &[], global });
         return kernel::apply::<R, T, G>(&c, param, grad, &mut [], map);
     };
     let t = state.step.as_mut().map_or(0.0, |step| {
@@ -574,7 +625,7 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
     if let Some(c) = reuse(t, scalars) {
         return kernel::apply::<R, T, G>(c, param, grad, &mut tensors[..*elementwise], map);
     }
-    let c = hyper.coefficients::<T>(&StepContext { t, first, scalars });
+    let c = hyper.coefficients::<T>(&StepContext { t, first, scalars, global });
     kernel::apply::<R, T, G>(&c, param, grad, &mut tensors[..*elementwise], map);
 }
 

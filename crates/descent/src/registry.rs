@@ -22,6 +22,7 @@ pub(crate) trait AnyRule: Debug + Send + Sync {
     fn with(&self, changes: &Map<String, Value>) -> Result<Arc<dyn AnyRule>, Error>;
     fn validate(&self) -> Result<(), Error>;
     fn looks_ahead(&self) -> bool;
+    fn needs_all_gradients(&self) -> bool;
     fn layout(&self, shape: &Shape) -> Result<StateLayout, Error>;
     fn same(&self, other: &dyn AnyRule) -> bool;
     /// A `Box<Box<dyn DynOptimizer<T>>>` for `T` named `dtype`, over `groups` (whose rules must all be this one's
@@ -57,6 +58,10 @@ impl<R: Rule> AnyRule for R {
 
     fn looks_ahead(&self) -> bool {
         R::LOOKS_AHEAD
+    }
+
+    fn needs_all_gradients(&self) -> bool {
+        R::GLOBAL_STAGE
     }
 
     fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {

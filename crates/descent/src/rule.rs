@@ -38,6 +38,23 @@ pub trait Rule: Clone + Debug + PartialEq + Default + Serialize + DeserializeOwn
     /// error then, never mid-step.
     fn layout(&self, shape: &Shape) -> Result<StateLayout, Error>;
 
+    /// The optimizer-wide state (shared by all parameters, like L-BFGS's history) these hyperparameters need: tensors
+    /// of their own shapes, scalars and a step counter, created when the optimizer is built from its first group's
+    /// hyperparameters. Element-wise tensors have no parameter to take a shape from, and are refused.
+    fn global_layout(&self) -> Result<StateLayout, Error> {
+        Ok(StateLayout::new())
+    }
+
+    /// Whether the rule has a global stage ([`Rule::global_stage`]); rules that override it set this. Such a rule
+    /// needs every gradient of a step at once, so it cannot step one parameter at a time.
+    const GLOBAL_STAGE: bool = false;
+
+    /// The global stage: runs once per step, before any parameter is updated, with every gradient and the
+    /// optimizer-wide state (after its step counter has advanced), using the first group's hyperparameters.
+    fn global_stage<T: Float>(&self, stage: &mut GlobalStage<'_, T>) {
+        let _ = stage;
+    }
+
     /// Whether the parameter must first be moved to a look-ahead point, where the gradient is then evaluated
     /// ([`Rule::look_ahead`]); such a rule runs only through [`Optimizer::step_with_closure`](crate::Optimizer).
     const LOOKS_AHEAD: bool = false;
@@ -79,6 +96,8 @@ pub struct StepContext<'a> {
     pub first: bool,
     /// The parameter's named scalar state, in the order of its layout, after the per-tensor stage.
     pub scalars: &'a [(&'static str, f64)],
+    /// The optimizer-wide scalar state ([`Rule::global_layout`]), after the global stage.
+    pub global: &'a [(&'static str, f64)],
 }
 
 impl StepContext<'_> {
@@ -92,6 +111,27 @@ impl StepContext<'_> {
             None => panic!("the state layout has no scalar {name:?}"),
         }
     }
+
+    /// The optimizer-wide scalar `name`.
+    ///
+    /// # Panics
+    /// If the rule's global layout has no such scalar: a bug in the rule.
+    pub fn global_scalar(&self, name: &str) -> f64 {
+        match self.global.iter().find(|(n, _)| *n == name) {
+            Some(&(_, value)) => value,
+            None => panic!("the global layout has no scalar {name:?}"),
+        }
+    }
+}
+
+/// What [`Rule::global_stage`] sees: every gradient of the step and the optimizer-wide state.
+#[derive(Debug)]
+pub struct GlobalStage<'a, T> {
+    /// One entry per parameter, in position order, `None` for a parameter without a gradient this step; as given
+    /// to the step (before clipping).
+    pub grads: &'a [Option<&'a [T]>],
+    /// The optimizer-wide state.
+    pub state: &'a mut ParamState<T>,
 }
 
 /// What [`Rule::tensor_stage`] sees of one parameter.

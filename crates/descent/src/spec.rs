@@ -171,6 +171,11 @@ impl Spec {
         self.rule.looks_ahead()
     }
 
+    /// Whether the rule has a global stage, and so needs every gradient of a step at once.
+    pub fn needs_all_gradients(&self) -> bool {
+        self.rule.needs_all_gradients()
+    }
+
     /// Checks the hyperparameters with the optimizer's rules.
     pub fn validate(&self) -> Result<(), Error> {
         self.rule.validate()

@@ -118,6 +118,17 @@ impl StateLayout {
         Ok(())
     }
 
+    /// Checks an optimizer-wide layout: no element-wise tensors, and shapes that fit in memory.
+    pub(crate) fn check_global(&self, optimizer: &'static str) -> Result<(), Error> {
+        if self.elementwise > 0 {
+            return Err(Error::InvalidCombination {
+                optimizer,
+                reason: "optimizer-wide state cannot have element-wise tensors (they take a parameter's shape)",
+            });
+        }
+        self.check(optimizer, &Shape::from(0))
+    }
+
     /// Fresh state for a parameter of `shape`.
     pub(crate) fn create<T: Float>(&self, shape: &Shape) -> ParamState<T> {
         ParamState {

@@ -16,6 +16,8 @@ pub struct StateDict<T> {
     pub groups: Vec<GroupRecord>,
     /// The parameters, in position order.
     pub params: Vec<ParamRecord<T>>,
+    /// The optimizer-wide state, for rules that keep one ([`Rule::global_layout`]).
+    pub global: Option<StateRecord<T>>,
 }
 
 /// One parameter group of a [`StateDict`].
@@ -67,18 +69,10 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             .map(|slot| ParamRecord {
                 name: slot.cold.param.name.clone(),
                 shape: slot.cold.param.shape.clone(),
-                state: slot.state.as_ref().map(|state| StateRecord {
-                    step: state.step,
-                    tensors: state
-                        .tensors
-                        .iter()
-                        .map(|t| (t.name.to_owned(), t.shape.clone(), t.values.clone()))
-                        .collect(),
-                    scalars: state.scalars.iter().map(|(name, value)| ((*name).to_owned(), *value)).collect(),
-                }),
+                state: slot.state.as_ref().map(record),
             })
             .collect();
-        StateDict { optimizer: R::NAME.to_owned(), groups, params }
+        StateDict { optimizer: R::NAME.to_owned(), groups, params, global: self.global_state().map(record) }
     }
 
     /// Replaces the hyperparameters and every parameter's state with those of `dict` (PyTorch's
@@ -118,6 +112,18 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             hyper.validate()?;
             groups.push(hyper);
         }
+        let layout = groups[0].global_layout()?;
+        layout.check_global(R::NAME)?;
+        let global = match (&dict.global, layout.is_empty()) {
+            (None, true) => None,
+            (Some(saved), false) => Some(restore("the optimizer-wide state", saved, layout.create(&Shape::from(0)))?),
+            (None, false) => {
+                return mismatch(format!("the state has no optimizer-wide state, and {} keeps one", R::NAME))
+            }
+            (Some(_), true) => {
+                return mismatch("the state has optimizer-wide state, and these hyperparameters keep none".into())
+            }
+        };
         let mut loaded = Vec::with_capacity(self.params.len());
         for (position, (slot, record)) in self.params.iter().zip(&dict.params).enumerate() {
             let label = slot.cold.param.label(position);
@@ -141,7 +147,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
                 Some(_) if layout.is_empty() => {
                     return mismatch(format!("parameter {label} has state, and these hyperparameters keep none"))
                 }
-                Some(saved) => Some(restore(&label, saved, expected)?),
+                Some(saved) => Some(restore(&format!("parameter {label}"), saved, expected)?),
             };
             loaded.push((layout, state));
         }
@@ -150,13 +156,23 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             slot.state = state;
         }
         self.groups = groups;
+        self.set_global_state(global);
         Ok(())
+    }
+}
+
+/// A state as plain data.
+fn record<T: Clone>(state: &ParamState<T>) -> StateRecord<T> {
+    StateRecord {
+        step: state.step,
+        tensors: state.tensors.iter().map(|t| (t.name.to_owned(), t.shape.clone(), t.values.clone())).collect(),
+        scalars: state.scalars.iter().map(|(name, value)| ((*name).to_owned(), *value)).collect(),
     }
 }
 
 /// `saved` in the shape of `expected` (a fresh state of the layout), if it has exactly the layout's entries.
 fn restore<T: Float>(label: &str, saved: &StateRecord<T>, expected: ParamState<T>) -> Result<ParamState<T>, Error> {
-    let mismatch = |message: String| Err(Error::StateMismatch(format!("parameter {label}: {message}")));
+    let mismatch = |message: String| Err(Error::StateMismatch(format!("{label}: {message}")));
     if saved.step.is_some() != expected.step.is_some() {
         let has = if saved.step.is_some() { "has" } else { "has no" };
         return mismatch(format!("the state {has} step counter, unlike this optimizer's"));

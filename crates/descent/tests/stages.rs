@@ -256,3 +256,83 @@ fn parameters_of_one_group_at_different_steps_get_their_own_coefficients() {
     }
     assert_eq!(together, alone);
 }
+
+/// A rule with optimizer-wide state and a global stage: every parameter steps along the gradient of all of them,
+/// normalized by their total norm, θ ← θ − η·g / ‖(g₁, …, gₙ)‖, and the stage keeps a running maximum of that norm.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct GloballyNormalized {
+    lr: f64,
+}
+
+impl Rule for GloballyNormalized {
+    const NAME: &'static str = "GloballyNormalized";
+
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+        Ok(StateLayout::new())
+    }
+
+    fn global_layout(&self) -> Result<StateLayout, Error> {
+        Ok(StateLayout::new().step().scalar("norm", 0.0).tensor("norms", [2], 0.0))
+    }
+
+    const GLOBAL_STAGE: bool = true;
+
+    fn global_stage<T: descent::Float>(&self, stage: &mut descent::GlobalStage<'_, T>) {
+        let squares: f64 = stage.grads.iter().flatten().flat_map(|g| g.iter()).map(|v| v.to_f64().powi(2)).sum();
+        let norm = squares.sqrt();
+        stage.state.set_scalar("norm", norm);
+        let norms = stage.state.tensor_mut("norms").unwrap().values_mut();
+        norms[0] = T::from_f64(norm);
+        norms[1] = if norms[1].to_f64() > norm { norms[1] } else { T::from_f64(norm) };
+    }
+
+    type Coefficients<L: Lane> = L;
+
+    fn coefficients<L: Lane>(&self, step: &StepContext<'_>) -> L {
+        L::splat(<L::Scalar as descent::Float>::from_f64(-self.lr / step.global_scalar("norm")))
+    }
+
+    fn update<L: Lane>(c: &L, param: &mut L, grad: L, _state: &mut [L]) {
+        *param = c.mul_add(grad, *param);
+    }
+}
+
+#[test]
+fn optimizer_wide_state_and_a_global_stage() {
+    let params = [Param::named("a", 1), Param::named("b", [1, 1])];
+    let mut opt = Optimizer::<GloballyNormalized, f64>::new(GloballyNormalized { lr: 1.0 }, params.clone()).unwrap();
+    let (mut a, mut b) = (vec![0.0], vec![0.0]);
+    opt.step(&mut [&mut a, &mut b], &[Some(&[3.0]), Some(&[4.0])]).unwrap();
+    let c = -1.0 / 5.0;
+    assert_eq!((a[0], b[0]), (c * 3.0, c * 4.0));
+    opt.step(&mut [&mut a, &mut b], &[Some(&[0.6]), Some(&[0.8])]).unwrap();
+    let global = opt.global_state().unwrap();
+    assert_eq!((global.step(), global.scalar("norm")), (Some(2.0), Some(1.0)));
+    assert_eq!(global.get("norms"), Some(&[1.0, 5.0][..]));
+    // One parameter at a time cannot work: the stage needs every gradient.
+    let err = opt.step_param(0, &mut a, &[1.0]).unwrap_err();
+    assert_eq!(err, Error::NeedsAllGradients { optimizer: "GloballyNormalized" });
+
+    // The optimizer-wide state is saved and loaded with the rest, and checked.
+    let bytes = descent::checkpoint::to_bytes(&descent::checkpoint::Checkpoint::of(opt.state_dict())).unwrap();
+    let loaded = descent::checkpoint::from_bytes::<f64>(&bytes).unwrap();
+    let mut resumed = Optimizer::<GloballyNormalized, f64>::new(GloballyNormalized::default(), params).unwrap();
+    resumed.load_state_dict(&loaded.optimizer).unwrap();
+    assert_eq!(resumed, opt);
+    let mut missing = loaded.optimizer.clone();
+    missing.global = None;
+    let before = resumed.clone();
+    let err = resumed.load_state_dict(&missing).unwrap_err();
+    assert!(err.to_string().contains("no optimizer-wide state"), "{err}");
+    let mut wrong = loaded.optimizer;
+    wrong.global.as_mut().unwrap().tensors[0].1 = [3].into();
+    assert!(resumed.load_state_dict(&wrong).is_err());
+    assert_eq!(resumed, before);
+    // Through a spec, the candle adapter's one-at-a-time steps are refused up front.
+    assert!(Spec::from_rule(GloballyNormalized::default()).needs_all_gradients());
+}

@@ -61,7 +61,7 @@ fn compare<R: Rule, T: Float>(hyper: R, len: usize) {
         let grad: Vec<T> = (0..len).map(|i| T::from_f64(value(step + 1, i))).collect();
         optimizer.step(&mut [&mut fast], &[Some(&grad)]).unwrap();
         let t = if layout.step { step as f64 } else { 0.0 };
-        let c = hyper.coefficients::<T>(&StepContext { t, first: step == 1, scalars: &[] });
+        let c = hyper.coefficients::<T>(&StepContext { t, first: step == 1, scalars: &[], global: &[] });
         reference::<R, T>(&c, &mut slow, &grad, &mut state);
         for (isa, (param, tensors)) in isas.iter().zip(&mut versions) {
             by_isa::<R, T>(*isa, &c, param, &grad, tensors);
