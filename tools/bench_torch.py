@@ -31,6 +31,9 @@ OPTIMIZERS = [
     ("adadelta", "Adadelta", {}, False),
     ("adam", "Adam", {}, True),
     ("adamw", "AdamW", {}, True),
+    ("nadam", "NAdam", {}, False),
+    ("radam", "RAdam", {}, False),
+    ("adamax", "Adamax", {}, False),
 ]
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
 

@@ -115,11 +115,7 @@ impl DescentOptimizer {
             let kind = match var.dtype() {
                 DType::F32 => 0,
                 DType::F64 => 1,
-                other => {
-                    return Err(descent::Error::StateMismatch(format!(
-                        "descent optimizes f32 and f64 variables, not {other:?} (variable {name:?})"
-                    )))
-                }
+                other => return Err(descent::Error::UnsupportedType { name, dtype: format!("{other:?}") }),
             };
             let group = groups.group_of(&name);
             let param = Param::named(name.clone(), var.dims().to_vec());

@@ -156,7 +156,7 @@ fn a_rule_of_our_own_runs_everywhere_a_built_in_one_does() {
     assert_eq!(candle.optimizer_f32().unwrap().state(0).unwrap().step(), Some(3.0));
 
     // And Spec::from_rule names a rule the built-in registry does not know after its class.
-    assert_eq!(Spec::from_rule(SignDescent { lr }).to_string(), "signdescent(lr=0.25)");
+    assert_eq!(Spec::from_rule(SignDescent { lr }).to_string(), "SignDescent(lr=0.25)");
     let grouped = Optimizer::<SignDescent, f64>::with_groups([Group::new(SignDescent { lr }, [Param::new(1)])]);
     assert!(grouped.is_ok());
 }

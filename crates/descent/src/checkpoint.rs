@@ -307,7 +307,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         _ => Path::new("."),
     };
     let file_name = path.file_name().ok_or_else(|| Error::Io(format!("{} is not a file path", path.display())))?;
-    let temporary = folder.join(format!(".{}.{}.partial", file_name.to_string_lossy(), std::process::id()));
+    // The process and a counter make the name unique, so that two saves never share a temporary file.
+    static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = folder.join(format!(".{}.{}-{save}.partial", file_name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(bytes)?;

@@ -199,6 +199,15 @@ pub enum Error {
     #[error("bad checkpoint: {0}")]
     Checkpoint(String),
 
+    /// A variable of an element type descent does not optimize (the candle adapter's f16, say).
+    #[error("descent optimizes f32 and f64 variables, not {dtype} (variable {name:?})")]
+    UnsupportedType {
+        /// The variable.
+        name: String,
+        /// Its element type.
+        dtype: String,
+    },
+
     /// A file that cannot be read or written.
     #[error("{0}")]
     Io(String),

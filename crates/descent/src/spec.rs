@@ -92,14 +92,11 @@ impl Spec {
     }
 
     /// The spec of `rule`: named after the first built-in entry of its type (`Sgd` is `sgd`), or after its
-    /// [`Rule::NAME`] in lower case for a rule the built-in registry does not know.
+    /// [`Rule::NAME`] for a rule the built-in registry does not know.
     pub fn from_rule<R: Rule>(rule: R) -> Spec {
         match Registry::builtin().first_of::<R>() {
             Some(entry) => Spec { rule: Arc::new(rule), ..entry.defaults().clone() },
-            None => {
-                let name: &'static str = Box::leak(R::NAME.to_ascii_lowercase().into_boxed_str());
-                Spec { name, rule: Arc::new(rule), defaults: Arc::new(R::default()) }
-            }
+            None => Spec { name: R::NAME, rule: Arc::new(rule), defaults: Arc::new(R::default()) },
         }
     }
 
