@@ -177,8 +177,8 @@ pub struct FlatOptimizer<T: Float> {
 }
 
 impl<T: Float> FlatOptimizer<T> {
-    pub(crate) fn new(optimizer: Box<dyn DynOptimizer<T>>, len: usize) -> Result<Self, Error> {
-        Ok(FlatOptimizer { optimizer, len })
+    pub(crate) fn new(optimizer: Box<dyn DynOptimizer<T>>, len: usize) -> Self {
+        FlatOptimizer { optimizer, len }
     }
 
     /// Takes one step: calls `gradient_at(point, grad)` once, which must write the gradient at `point` into every

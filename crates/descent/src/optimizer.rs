@@ -448,16 +448,13 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         for (position, slot) in self.params.iter().enumerate().filter(|(_, slot)| slot.group == group) {
             let layout = hyper.layout(&slot.cold.param.shape)?;
             layout.check(R::NAME, &slot.cold.param.shape)?;
-            if let Some(state) = &slot.state {
-                let needed = layout.create::<T>(&slot.cold.param.shape);
-                if signature(state) != signature(&needed) {
-                    return Err(Error::StateLayoutChange {
-                        optimizer: R::NAME,
-                        param: slot.cold.param.label(position),
-                        from: describe(state),
-                        to: describe(&needed),
-                    });
-                }
+            if let Some(state) = slot.state.as_ref().filter(|state| !layout.fits(state, &slot.cold.param.shape)) {
+                return Err(Error::StateLayoutChange {
+                    optimizer: R::NAME,
+                    param: slot.cold.param.label(position),
+                    from: describe(state),
+                    to: layout.describe(),
+                });
             }
             layouts.push(layout);
         }
@@ -627,16 +624,6 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
     }
     let c = hyper.coefficients::<T>(&StepContext { t, first, scalars, global });
     kernel::apply::<R, T, G>(&c, param, grad, &mut tensors[..*elementwise], map);
-}
-
-/// What must agree for two states to be interchangeable: the step counter, the tensors' names and shapes, the
-/// scalars' names.
-fn signature<T>(state: &ParamState<T>) -> (bool, Vec<(&str, &Shape)>, Vec<&str>) {
-    (
-        state.step.is_some(),
-        state.tensors.iter().map(|t| (t.name, &t.shape)).collect(),
-        state.scalars.iter().map(|(name, _)| *name).collect(),
-    )
 }
 
 /// A state's layout in words, for errors: `[step, exp_avg, exp_avg_sq]`.

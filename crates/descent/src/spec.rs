@@ -201,7 +201,7 @@ impl Spec {
 
     /// An optimizer of one parameter vector of `len` elements that asks for its gradient through a closure.
     pub fn build_flat<T: Float>(&self, len: usize) -> Result<FlatOptimizer<T>, Error> {
-        FlatOptimizer::new(self.build([Param::vector(len)])?, len)
+        Ok(FlatOptimizer::new(self.build([Param::vector(len)])?, len))
     }
 }
 

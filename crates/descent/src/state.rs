@@ -129,6 +129,30 @@ impl StateLayout {
         self.check(optimizer, &Shape::from(0))
     }
 
+    /// Whether `state` has exactly this layout's entries, for a parameter of `shape` (without building a state).
+    pub(crate) fn fits<T>(&self, state: &ParamState<T>, shape: &Shape) -> bool {
+        self.step == state.step.is_some()
+            && self.tensors.len() == state.tensors.len()
+            && self
+                .tensors
+                .iter()
+                .zip(&state.tensors)
+                .all(|(l, t)| l.name == t.name && *l.shape.as_ref().unwrap_or(shape) == t.shape)
+            && self.scalars.len() == state.scalars.len()
+            && self.scalars.iter().zip(&state.scalars).all(|((a, _), (b, _))| a == b)
+    }
+
+    /// The layout in words, for errors: `[step, exp_avg, exp_avg_sq]`.
+    pub(crate) fn describe(&self) -> String {
+        let step = self.step.then_some("step");
+        let names: Vec<&str> = step
+            .into_iter()
+            .chain(self.tensors.iter().map(|t| t.name))
+            .chain(self.scalars.iter().map(|(n, _)| *n))
+            .collect();
+        format!("[{}]", names.join(", "))
+    }
+
     /// Fresh state for a parameter of `shape`.
     pub(crate) fn create<T: Float>(&self, shape: &Shape) -> ParamState<T> {
         ParamState {
