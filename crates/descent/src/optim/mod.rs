@@ -1,7 +1,8 @@
 //! The optimizers, one per file: hyperparameters with PyTorch's names and defaults, validation, the update rule,
 //! and the optimizer's registration.
 //!
-//! Adding an optimizer takes its file and one line in [`REGISTRATIONS`].
+//! Adding an optimizer takes its file and one line in the registration list below (`REGISTRATIONS`, in this
+//! module's source).
 
 use crate::registry::Registry;
 
