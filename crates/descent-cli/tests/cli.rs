@@ -301,7 +301,10 @@ fn bad_input_is_one_line_and_exit_code_2() {
     fails(&with(&run, &["--dtype", "f16"]), "invalid value 'f16'");
     fails(&["run", "-f", "x^2 + (y", "-o", "adam"], "expression \"x^2 + (y\"");
     fails(&["run", "-f", "x^2 + z", "-o", "adam"], "unknown variable `z` (use x and y)");
-    fails(&["run", "-f", "beale", "-o", "adamx"], "unknown optimizer \"adamx\" (known: sgd, momentum");
+    fails(
+        &["run", "-f", "beale", "-o", "adamx"],
+        "unknown optimizer \"adamx\" (did you mean \"adam\"? known: sgd, momentum",
+    );
     fails(&["run", "-f", "beale", "-o", "adam(lrate=0.1)"], "unknown key `lrate` (accepted: lr, betas");
     fails(&["run", "-f", "beale", "-o", "adam(lr=fast)"], "`fast` is not a number or a boolean");
     fails(&["run", "-f", "beale", "-o", "adam(lr=-1)"], "Adam: invalid lr = -1 (expected a finite number >= 0)");

@@ -209,6 +209,19 @@ impl Registry {
         self.entries.iter().find(|e| e.answers_to(&normalized))
     }
 
+    /// The name or alias closest to `name`, if it is within a typo's distance (two edits, one for short names).
+    pub fn closest(&self, name: &str) -> Option<&'static str> {
+        let normalized = name.to_ascii_lowercase().replace('-', "_");
+        let limit = if normalized.chars().count() <= 4 { 1 } else { 2 };
+        self.entries
+            .iter()
+            .flat_map(|e| std::iter::once(e.name).chain(e.aliases.iter().copied()))
+            .map(|candidate| (strsim::levenshtein(&normalized, candidate), candidate))
+            .filter(|&(distance, _)| distance <= limit)
+            .min_by_key(|&(distance, _)| distance)
+            .map(|(_, candidate)| candidate)
+    }
+
     /// The first entry whose defaults have rule type `R`: the name a spec built from an `R` is printed with.
     pub(crate) fn first_of<R: Rule>(&self) -> Option<&Entry> {
         self.entries.iter().find(|e| e.defaults.rule::<R>().is_some())

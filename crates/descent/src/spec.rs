@@ -64,10 +64,15 @@ pub enum SpecError {
     },
 
     /// A name no optimizer has.
-    #[error("unknown optimizer {name:?} (known: {known})")]
+    #[error(
+        "unknown optimizer {name:?} ({}known: {known})",
+        .suggestion.as_ref().map(|s| format!("did you mean {s:?}? ")).unwrap_or_default()
+    )]
     UnknownOptimizer {
         /// The name given.
         name: String,
+        /// The known name closest to it, if one is close (a typo's distance).
+        suggestion: Option<String>,
         /// The names accepted.
         known: String,
     },
@@ -210,7 +215,8 @@ pub(crate) fn parse(registry: &Registry, text: &str) -> Result<Spec, SpecError> 
     let (name, keys) = syntax::parse(text)?;
     let Some(entry) = registry.find(&name) else {
         let known: Vec<&str> = registry.entries().iter().map(|e| e.name()).collect();
-        return Err(SpecError::UnknownOptimizer { name, known: known.join(", ") });
+        let suggestion = registry.closest(&name).map(str::to_owned);
+        return Err(SpecError::UnknownOptimizer { name, suggestion, known: known.join(", ") });
     };
     let changes: Map<String, Value> = keys.into_iter().collect();
     let defaults = entry.defaults();

@@ -54,12 +54,31 @@ fn presets_start_from_their_own_defaults() {
 fn unknown_names_and_keys_say_what_is_accepted() {
     assert_eq!(
         parse("adamx").unwrap_err().to_string(),
-        "unknown optimizer \"adamx\" (known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, \
+        "unknown optimizer \"adamx\" (did you mean \"adam\"? known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, \
          nadam, radam, adamax, lookahead_nesterov)"
     );
     assert_eq!(
         parse("sgd(lr=0.1, nesterov=True, momentum=0.9, dampen=0.1)").unwrap_err().to_string(),
         "sgd: unknown key `dampen` (accepted: lr, momentum, dampening, weight_decay, nesterov, maximize)"
+    );
+}
+
+#[test]
+fn unknown_names_get_the_closest_known_one() {
+    let suggestion = |text: &str| match parse(text) {
+        Err(SpecError::UnknownOptimizer { suggestion, .. }) => suggestion,
+        other => panic!("{text}: {other:?}"),
+    };
+    assert_eq!(suggestion("adamm").as_deref(), Some("adam"));
+    assert_eq!(suggestion("RMSProb").as_deref(), Some("rmsprop"));
+    assert_eq!(suggestion("nestrov(lr=0.1)").as_deref(), Some("nesterov"));
+    assert_eq!(suggestion("nagg").as_deref(), Some("nag"));
+    assert_eq!(suggestion("ngd").as_deref(), Some("sgd"));
+    assert_eq!(suggestion("lbfgs"), None, "nothing is close");
+    assert_eq!(
+        parse("xyz").unwrap_err().to_string(),
+        "unknown optimizer \"xyz\" (known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, nadam, \
+         radam, adamax, lookahead_nesterov)"
     );
 }
 
