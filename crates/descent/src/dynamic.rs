@@ -197,11 +197,6 @@ impl<T: Float> FlatOptimizer<T> {
         self.optimizer.step_with_closure(&mut [theta], &mut |points, grads| gradient_at(points[0], grads[0]))
     }
 
-    /// The optimizer itself: its state, hyperparameters and checkpoints.
-    pub fn optimizer(&self) -> &dyn DynOptimizer<T> {
-        &*self.optimizer
-    }
-
     /// The learning rate.
     pub fn lr(&self) -> f64 {
         self.optimizer.lr(0).unwrap_or(f64::NAN)

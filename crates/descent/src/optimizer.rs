@@ -452,7 +452,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
                 return Err(Error::StateLayoutChange {
                     optimizer: R::NAME,
                     param: slot.cold.param.label(position),
-                    from: describe(state),
+                    from: state.describe(),
                     to: layout.describe(),
                 });
             }
@@ -624,15 +624,4 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
     }
     let c = hyper.coefficients::<T>(&StepContext { t, first, scalars, global });
     kernel::apply::<R, T, G>(&c, param, grad, &mut tensors[..*elementwise], map);
-}
-
-/// A state's layout in words, for errors: `[step, exp_avg, exp_avg_sq]`.
-pub(crate) fn describe<T>(state: &ParamState<T>) -> String {
-    let mut all: Vec<&str> = Vec::new();
-    if state.step.is_some() {
-        all.push("step");
-    }
-    all.extend(state.tensors.iter().map(|t| t.name));
-    all.extend(state.scalars.iter().map(|(name, _)| *name));
-    format!("[{}]", all.join(", "))
 }

@@ -144,13 +144,7 @@ impl StateLayout {
 
     /// The layout in words, for errors: `[step, exp_avg, exp_avg_sq]`.
     pub(crate) fn describe(&self) -> String {
-        let step = self.step.then_some("step");
-        let names: Vec<&str> = step
-            .into_iter()
-            .chain(self.tensors.iter().map(|t| t.name))
-            .chain(self.scalars.iter().map(|(n, _)| *n))
-            .collect();
-        format!("[{}]", names.join(", "))
+        describe(self.step, self.tensors.iter().map(|t| t.name), &self.scalars)
     }
 
     /// Fresh state for a parameter of `shape`.
@@ -262,8 +256,20 @@ impl<T> ParamState<T> {
         }
     }
 
+    /// The state in words, for errors: `[step, exp_avg, exp_avg_sq]`.
+    pub(crate) fn describe(&self) -> String {
+        describe(self.step.is_some(), self.tensors.iter().map(|t| t.name), &self.scalars)
+    }
+
     /// Every named scalar with its value, in the order of the layout.
     pub fn scalars(&self) -> &[(&'static str, f64)] {
         &self.scalars
     }
+}
+
+/// A state or a layout in words, for errors: `[step, exp_avg, exp_avg_sq]`.
+fn describe<'a>(step: bool, tensors: impl Iterator<Item = &'a str>, scalars: &[(&'static str, f64)]) -> String {
+    let names: Vec<&str> =
+        step.then_some("step").into_iter().chain(tensors).chain(scalars.iter().map(|(name, _)| *name)).collect();
+    format!("[{}]", names.join(", "))
 }

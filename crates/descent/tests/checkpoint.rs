@@ -89,12 +89,10 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 #[test]
 fn every_optimizer_resumes_bit_for_bit_in_both_types() {
     let dir = temp_dir("resume");
-    let mut count = 0;
     for entry in catalog() {
         for spec in [entry.defaults().clone(), entry.defaults().with_lr(0.05).unwrap()] {
             resume::<f32>(&spec, &dir);
             resume::<f64>(&spec, &dir);
-            count += 1;
         }
     }
     // Options that change the state: AMSGrad, RMSprop's centered momentum, Adagrad's accumulator.
@@ -103,9 +101,7 @@ fn every_optimizer_resumes_bit_for_bit_in_both_types() {
         let spec: Spec = text.parse().unwrap();
         resume::<f32>(&spec, &dir);
         resume::<f64>(&spec, &dir);
-        count += 1;
     }
-    assert!(count >= 2 * catalog().len());
     std::fs::remove_dir_all(dir).unwrap();
 }
 

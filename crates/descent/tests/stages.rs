@@ -93,9 +93,11 @@ fn clipping_by_norm_scales_every_gradient_in_the_fused_pass() {
     let err = opt.step(&mut [&mut a, &mut b], &[Some(&[f64::NAN]), Some(&[1.0])]).unwrap_err();
     assert!(matches!(err, Error::NonFiniteGradientNorm { .. }), "{err}");
     assert_eq!((opt, a[0], b[0]), (before, -0.5, 0.25));
-    assert!(Clip::norm(0.0).max_norm.is_some());
     let mut opt = Optimizer::<Sgd, f64>::new(hyper, [Param::new(1)]).unwrap();
-    assert!(opt.set_clip(Some(Clip::norm(-1.0))).is_err());
+    for bad in [Clip::norm(0.0), Clip::norm(-1.0), Clip::value(f64::NAN), Clip { norm_type: 0.0, ..Clip::norm(1.0) }] {
+        assert!(matches!(opt.set_clip(Some(bad)), Err(Error::InvalidHyperparameter { .. })), "{bad:?}");
+    }
+    assert_eq!(opt.clip(), None, "a refused clip is not set");
 }
 
 #[test]
