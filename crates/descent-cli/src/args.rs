@@ -12,7 +12,7 @@ use crate::function::{self, Point};
 pub struct SurfaceArgs {
     /// The loss surface: a built-in name (see `descent list`) or an expression in x and y, such as
     /// 'x^2 - y^2 + 0.1*sin(3*x)'.
-    #[arg(long, short, value_name = "F")]
+    #[arg(long, short, value_name = "F", allow_hyphen_values = true)]
     pub function: String,
 
     /// The start point, comma-separated; its length sets the dimension of n-dimensional surfaces

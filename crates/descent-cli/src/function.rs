@@ -37,24 +37,27 @@ pub fn resolve(
     let dim = start.as_ref().map(Vec::len).or(dim).unwrap_or(2);
     let surface: Box<dyn Surface> = match surfaces::by_name(function, dim) {
         Ok(surface) => Box::new(surface),
-        Err(LandscapeError::UnknownSurface { .. }) if !is_identifier(function) || ["x", "y"].contains(&function) => {
-            if dim != 2 {
+        Err(unknown @ LandscapeError::UnknownSurface { .. }) => match ExpressionSurface::parse(function) {
+            Ok(_) if dim != 2 => {
                 return Err(CliError::Landscape(LandscapeError::Dimension {
                     surface: function.to_owned(),
                     expected: "2".to_owned(),
                     got: dim,
-                }));
+                }))
             }
-            Box::new(ExpressionSurface::parse(function)?)
-        }
+            Ok(expression) => Box::new(expression),
+            // A bare name that is neither a surface nor a variable was meant as a surface's name.
+            Err(_) if is_name(function) => return Err(unknown.into()),
+            Err(error) => return Err(error.into()),
+        },
         Err(error) => return Err(error.into()),
     };
     let start = start.unwrap_or_else(|| surface.default_start());
     Ok((surface, start))
 }
 
-/// A bare name (which names a surface) rather than an expression.
-fn is_identifier(text: &str) -> bool {
+/// A bare name, such as a surface's, rather than an expression.
+fn is_name(text: &str) -> bool {
     text.starts_with(|c: char| c.is_ascii_alphabetic())
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }

@@ -300,7 +300,7 @@ fn bad_input_is_one_line_and_exit_code_2() {
     fails(&with(&run, &["--noise", "-1"]), "invalid noise sigma = -1");
     fails(&with(&run, &["--dtype", "f16"]), "invalid value 'f16'");
     fails(&["run", "-f", "x^2 + (y", "-o", "adam"], "expression \"x^2 + (y\"");
-    fails(&["run", "-f", "x^2 + z", "-o", "adam"], "unknown variable `z` (use x and y)");
+    fails(&["run", "-f", "x^2 + z", "-o", "adam"], "unknown variable `z` at character 7 (use x and y)");
     fails(
         &["run", "-f", "beale", "-o", "adamx"],
         "unknown optimizer \"adamx\" (did you mean \"adam\"? known: sgd, momentum",

@@ -25,10 +25,10 @@ pub enum LandscapeError {
         got: usize,
     },
 
-    /// An expression that does not parse, cannot be differentiated, or uses another variable than x and y.
+    /// An expression that does not parse, or uses another variable than x and y.
     #[error("expression {text:?}: {message}")]
     Expression {
-        /// The expression.
+        /// The expression (its first 60 characters, if longer).
         text: String,
         /// What is wrong.
         message: String,
@@ -49,4 +49,15 @@ pub enum LandscapeError {
     /// The optimizer rejected its hyperparameters.
     #[error(transparent)]
     Optimizer(#[from] descent::Error),
+}
+
+impl LandscapeError {
+    /// The error of the expression `text`, whose echo is cut to its first 60 characters.
+    pub(crate) fn expression(text: &str, message: String) -> Self {
+        let text = match text.char_indices().nth(60) {
+            Some((end, _)) => format!("{}…", &text[..end]),
+            None => text.to_owned(),
+        };
+        LandscapeError::Expression { text, message }
+    }
 }

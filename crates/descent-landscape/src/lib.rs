@@ -3,7 +3,7 @@
 //! A [`Surface`] is a loss J(θ) with its exact gradient, its known minima, saddle points and maxima, and a region
 //! to draw. The built-in ones ([`surfaces::all`]) are the standard test functions: convex bowls, ravines, curved
 //! valleys, surfaces with many local minima, saddles; an [`ExpressionSurface`] is one a user writes, differentiated
-//! symbolically. [`run`] walks an optimizer over a surface and records its [`Trajectory`] (optionally with
+//! exactly (forward mode). [`run`] walks an optimizer over a surface and records its [`Trajectory`] (optionally with
 //! [`Noise`] in the gradient, to make it stochastic); [`race()`] runs several from one start point and summarizes
 //! which minimum each reached; [`tune`] picks each optimizer's learning rate so that a race is fair.
 //!

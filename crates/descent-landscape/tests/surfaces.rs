@@ -197,7 +197,7 @@ fn bad_names_dimensions_and_expressions_are_errors() {
     assert!(surfaces::by_name("Styblinski-Tang", 3).is_ok());
     assert_eq!(
         ExpressionSurface::parse("x^2 + z").unwrap_err().to_string(),
-        "expression \"x^2 + z\": unknown variable `z` (use x and y)"
+        "expression \"x^2 + z\": unknown variable `z` at character 7 (use x and y)"
     );
     assert!(matches!(ExpressionSurface::parse("x^2 + (y"), Err(LandscapeError::Expression { .. })));
 }
