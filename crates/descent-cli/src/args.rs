@@ -2,10 +2,11 @@
 
 use clap::{Args, ValueEnum};
 use descent::{Spec, SpecError};
-use descent_landscape::{Entrant, LandscapeError, Noise, Precision, Run, Surface};
+use descent_landscape::{Entrant, Noise, Precision, Run, Surface};
 
 use crate::error::CliError;
 use crate::function::{self, Point};
+use crate::limits;
 
 /// Which surface, and where to start on it.
 #[derive(Debug, Args)]
@@ -21,8 +22,8 @@ pub struct SurfaceArgs {
     pub start: Option<Point>,
 
     /// The dimension of an n-dimensional surface (sphere, quadratic, rosenbrock, rastrigin, styblinski_tang) when
-    /// no --start is given [default: 2].
-    #[arg(long, value_name = "N")]
+    /// no --start is given, at most 1,000,000 [default: 2].
+    #[arg(long, value_name = "N", value_parser = limits::count(limits::MAX_DIM))]
     pub dim: Option<usize>,
 }
 
@@ -36,8 +37,8 @@ impl SurfaceArgs {
 /// How long to run, in which precision, and with what gradient noise.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The number of optimizer steps.
-    #[arg(long, default_value_t = 500, value_name = "N")]
+    /// The number of optimizer steps, at most 1,000,000.
+    #[arg(long, default_value_t = 500, value_name = "N", value_parser = limits::count(limits::MAX_STEPS))]
     pub steps: usize,
 
     /// The element type the optimizers compute in.
@@ -57,8 +58,19 @@ impl RunArgs {
     /// The run from `start`.
     pub fn run(&self, start: Vec<f64>) -> Result<Run, CliError> {
         let noise = self.noise.map(|sigma| Noise::new(sigma, self.seed)).transpose()?;
-        if self.steps == 0 {
-            return Err(LandscapeError::ZeroSteps.into());
+        if self.dtype == Dtype::F32 {
+            if let Some(v) = start.iter().find(|v| v.abs() > f64::from(f32::MAX)) {
+                return Err(CliError::Usage(format!("--start coordinate {v:e} does not fit in f32 (at most ±3.4e38)")));
+            }
+        }
+        let values = (self.steps + 1).saturating_mul(start.len() + 1);
+        if values > limits::MAX_TRAJECTORY_VALUES {
+            return Err(CliError::Usage(format!(
+                "--steps {} in {} dimensions would keep {values} values; at most {} (fewer steps or dimensions)",
+                self.steps,
+                start.len(),
+                limits::MAX_TRAJECTORY_VALUES
+            )));
         }
         Ok(Run { start, steps: self.steps, noise, precision: self.dtype.into() })
     }

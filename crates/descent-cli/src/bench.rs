@@ -9,12 +9,16 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use descent::{DynOptimizer, Error, Float, Lane, Optimizer, Param, Rule, Shape, Spec, StateLayout, StepContext};
+use descent::{
+    DynOptimizer, Error, Float, Lane, Optimizer, Param, Rule, Shape, Spec, StateLayout, StepContext,
+    MAX_ELEMENTWISE_TENSORS,
+};
 use descent_landscape::Entrant;
 use serde_json::json;
 
 use crate::args::{parse_entrant, Dtype, ReportFormat};
 use crate::error::CliError;
+use crate::limits;
 use crate::table::Table;
 
 /// Arguments of `descent bench`.
@@ -25,24 +29,24 @@ pub struct BenchCommand {
     #[arg(long = "optimizer", num_args = 1.., value_name = "SPEC", value_parser = parse_entrant)]
     optimizers: Vec<Entrant>,
 
-    /// The number of parameters in all.
-    #[arg(long, default_value_t = 10_000_000, value_name = "N")]
+    /// The number of parameters in all (at most 1,000,000,000).
+    #[arg(long, default_value_t = 10_000_000, value_name = "N", value_parser = limits::count(limits::MAX_BENCH_PARAMS))]
     params: usize,
 
-    /// The number of tensors the parameters are split into.
-    #[arg(long, default_value_t = 1, value_name = "K")]
+    /// The number of tensors the parameters are split into (at most --params).
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = limits::count(limits::MAX_BENCH_PARAMS))]
     tensors: usize,
 
     /// The element type.
     #[arg(long, value_enum, default_value_t = Dtype::F32)]
     dtype: Dtype,
 
-    /// The number of threads [default: one per core].
-    #[arg(long, value_name = "T")]
+    /// The number of threads, at most 256 [default: one per core].
+    #[arg(long, value_name = "T", value_parser = limits::count(limits::MAX_THREADS))]
     threads: Option<usize>,
 
-    /// How many timed samples of each (the median is reported).
-    #[arg(long, default_value_t = 15, value_name = "R")]
+    /// How many timed samples of each, at most 1000 (the median is reported).
+    #[arg(long, default_value_t = 15, value_name = "R", value_parser = limits::count(limits::MAX_REPEATS))]
     repeats: usize,
 
     /// table: aligned columns; json: one object per optimizer.
@@ -65,12 +69,20 @@ struct Measurement {
 
 /// Runs the command, printing to `out`.
 pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliError> {
-    if command.params == 0 || command.tensors == 0 || command.tensors > command.params {
-        return Err(CliError::Usage("--params and --tensors must be at least 1, with tensors <= params".into()));
+    if command.tensors > command.params {
+        return Err(CliError::Usage(format!(
+            "--tensors is {}, more than the {} --params",
+            command.tensors, command.params
+        )));
     }
-    if command.repeats == 0 || command.threads == Some(0) {
-        return Err(CliError::Usage("--repeats and --threads must be at least 1".into()));
-    }
+    limits::check_optimizers(command.optimizers.len())?;
+    let size = match command.dtype {
+        Dtype::F32 => std::mem::size_of::<f32>(),
+        Dtype::F64 => std::mem::size_of::<f64>(),
+    };
+    // The parameters, the gradients and the fullest state, for the optimizer and for the baseline.
+    let values = 3 + 2 * MAX_ELEMENTWISE_TENSORS;
+    limits::check_memory(command.params as u128 * (values * size) as u128, "the benchmark")?;
     let entrants = if command.optimizers.is_empty() {
         // Every registered optimizer that steps with a gradient, at its defaults.
         descent::catalog()

@@ -3,6 +3,7 @@
 use descent_landscape::{surfaces, ExpressionSurface, LandscapeError, Surface};
 
 use crate::error::CliError;
+use crate::limits;
 
 /// A point on the command line, written `X,Y[,...]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +30,15 @@ pub fn resolve(
     start: Option<Vec<f64>>,
     dim: Option<usize>,
 ) -> Result<(Box<dyn Surface>, Vec<f64>), CliError> {
+    if let Some(start) = &start {
+        if start.len() as u64 > limits::MAX_DIM {
+            return Err(CliError::Usage(format!(
+                "--start has {} coordinates, at most {}",
+                start.len(),
+                limits::MAX_DIM
+            )));
+        }
+    }
     if let (Some(start), Some(dim)) = (&start, dim) {
         if start.len() != dim {
             return Err(CliError::Usage(format!("--start has {} coordinates but --dim is {dim}", start.len())));

@@ -7,6 +7,7 @@ mod digits;
 mod error;
 mod function;
 mod idx;
+mod limits;
 mod list;
 mod mlp;
 mod output;
@@ -21,7 +22,7 @@ mod train;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ErrorKind};
 use clap::{Parser, Subcommand};
 
 use crate::error::CliError;
@@ -80,11 +81,20 @@ fn main() -> ExitCode {
                     let _ = error.print();
                     ExitCode::from(2)
                 }
+                ErrorKind::ValueValidation => {
+                    // The value, cut short (clap's message would repeat it in full), and why it was refused.
+                    let context = |kind| error.get(kind).map(ToString::to_string).unwrap_or_default();
+                    let value: String = context(ContextKind::InvalidValue).chars().take(40).collect();
+                    let reason = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_default();
+                    let message = format!("invalid value {value:?} for {}: {reason}", context(ContextKind::InvalidArg));
+                    eprintln!("error: {}", one_line(&message));
+                    ExitCode::from(2)
+                }
                 _ => {
                     // clap's first paragraph says what is wrong (the rest repeats the usage): one line of it.
                     let text = error.to_string();
                     let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
-                    eprintln!("{} (see --help)", first.join(" "));
+                    eprintln!("{} (see --help)", one_line(&first.join(" ")));
                     ExitCode::from(2)
                 }
             };
@@ -98,11 +108,23 @@ fn main() -> ExitCode {
         // A reader that stopped reading (`descent run ... | head`) is not an error.
         Err(CliError::Print(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", one_line(&error.to_string()));
             ExitCode::from(2)
         }
     }
 }
+
+/// `text` as one line of bounded length: line breaks escaped, and cut after [`MAX_MESSAGE`] characters.
+fn one_line(text: &str) -> String {
+    let escaped = text.replace('\r', "\\r").replace('\n', "\\n");
+    match escaped.char_indices().nth(MAX_MESSAGE) {
+        Some((end, _)) => format!("{}…", &escaped[..end]),
+        None => escaped,
+    }
+}
+
+/// The longest error message printed, in characters.
+const MAX_MESSAGE: usize = 400;
 
 fn execute(command: &Command, out: &mut dyn Write) -> Result<(), CliError> {
     match command {

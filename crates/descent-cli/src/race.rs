@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::args::{parse_entrant, ReportFormat, RunArgs, SurfaceArgs};
 use crate::error::CliError;
+use crate::limits;
 use crate::output::check_writable;
 use crate::plot::{self, Scene, PICTURE_FORMATS};
 use crate::progress;
@@ -73,6 +74,7 @@ pub fn execute(command: &RaceCommand, out: &mut dyn Write) -> Result<(), CliErro
     if let Some(path) = &command.animate {
         check_writable(path, &["gif"])?;
     }
+    limits::check_optimizers(command.optimizers.len())?;
     let mut entrants = if command.optimizers.is_empty() { entrants(&ARTICLE) } else { command.optimizers.clone() };
     if command.tune {
         entrants = tune_all(surface.as_ref(), &entrants, &config)?;

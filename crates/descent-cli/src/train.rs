@@ -21,6 +21,7 @@ use crate::args::{parse_entrant, ReportFormat};
 use crate::curves;
 use crate::digits::{self, Dataset, Source, Split, CLASSES};
 use crate::error::CliError;
+use crate::limits;
 use crate::mlp::Mlp;
 use crate::output::check_writable;
 use crate::plot::PICTURE_FORMATS;
@@ -48,7 +49,7 @@ pub struct TrainCommand {
     optimizers: Vec<Entrant>,
 
     /// Passes over the training images.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = 5, value_name = "N", value_parser = limits::count(limits::MAX_EPOCHS))]
     epochs: usize,
 
     /// Images per optimizer step.
@@ -118,8 +119,11 @@ pub struct Hidden(Vec<usize>);
 fn parse_hidden(text: &str) -> Result<Hidden, String> {
     text.split(',')
         .map(|part| match part.trim().parse::<usize>() {
-            Ok(size) if size > 0 => Ok(size),
-            _ => Err(format!("{part:?} is not a layer size (expected whole numbers >= 1, e.g. 256,128)")),
+            Ok(size) if (1..=limits::MAX_LAYER_WIDTH).contains(&size) => Ok(size),
+            _ => Err(format!(
+                "{part:?} is not a layer size (expected whole numbers from 1 to {}, e.g. 256,128)",
+                limits::MAX_LAYER_WIDTH
+            )),
         })
         .collect::<Result<_, _>>()
         .map(Hidden)
@@ -168,9 +172,7 @@ fn default_optimizers() -> Vec<Entrant> {
 
 /// Runs the command, printing to `out`.
 pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliError> {
-    if command.epochs == 0 {
-        return Err(CliError::Usage("--epochs must be at least 1".into()));
-    }
+    limits::check_optimizers(command.optimizers.len())?;
     if let Some(path) = &command.plot {
         check_writable(path, &PICTURE_FORMATS)?;
     }
@@ -191,6 +193,7 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
     let mut sizes = vec![dataset.train.features];
     sizes.extend(&command.hidden.0);
     sizes.push(CLASSES);
+    check_model_size(&sizes)?;
     // Everything is checked, and every checkpoint to resume from read, before any training starts.
     let plans = entrants
         .iter()
@@ -216,6 +219,22 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
         curves::draw(path, &dataset.name, &trainings)?;
     }
     Ok(())
+}
+
+/// Refuses a network of more than [`limits::MAX_MODEL_PARAMS`] parameters, or one the memory cannot hold.
+fn check_model_size(sizes: &[usize]) -> Result<(), CliError> {
+    let params = sizes
+        .windows(2)
+        .try_fold(0usize, |total, pair| total.checked_add(pair[0].checked_mul(pair[1])?.checked_add(pair[1])?))
+        .filter(|&params| params <= limits::MAX_MODEL_PARAMS)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "layers of sizes {sizes:?} have more than {} parameters (smaller --hidden)",
+                limits::MAX_MODEL_PARAMS
+            ))
+        })?;
+    // Weights, gradients, up to four state values each, and the copies the framework makes on the way.
+    limits::check_memory(params as u128 * 4 * 8, "the network")
 }
 
 /// The dataset as candle tensors.

@@ -295,8 +295,8 @@ fn bad_input_is_one_line_and_exit_code_2() {
     fails(&["run", "-f", "rosenbrok", "-o", "adam"], "unknown function \"rosenbrok\"");
     fails(&with(&run, &["--start", "1,2,3"]), "beale is defined in 2 dimensions, got a point with 3");
     fails(&with(&run, &["--start", "1,abc"]), "\"abc\" is not a finite number");
-    fails(&with(&run, &["--steps", "0"]), "steps must be at least 1");
-    fails(&with(&run, &["--steps", "many"]), "invalid value 'many'");
+    fails(&with(&run, &["--steps", "0"]), "--steps <N>: 0 is not in 1..=1000000");
+    fails(&with(&run, &["--steps", "many"]), "invalid value \"many\" for --steps <N>: invalid digit");
     fails(&with(&run, &["--noise", "-1"]), "invalid noise sigma = -1");
     fails(&with(&run, &["--dtype", "f16"]), "invalid value 'f16'");
     fails(&["run", "-f", "x^2 + (y", "-o", "adam"], "expression \"x^2 + (y\"");
@@ -372,8 +372,8 @@ fn bench_reports_speed_against_the_bandwidth_baseline() {
 
 #[test]
 fn bench_rejects_what_it_cannot_time() {
-    fails(&["bench", "--params", "0"], "--params and --tensors must be at least 1");
-    fails(&["bench", "--params", "10", "--tensors", "11"], "tensors <= params");
+    fails(&["bench", "--params", "0"], "--params <N>: 0 is not in 1..=1000000000");
+    fails(&["bench", "--params", "10", "--tensors", "11"], "--tensors is 11, more than the 10 --params");
     fails(&["bench", "--params", "10", "--optimizer", "nag"], "cannot benchmark nag");
     fails(&["bench", "--params", "10", "--optimizer", "adam(lr=-1)"], "invalid lr = -1");
 }
@@ -463,7 +463,10 @@ fn training_reads_idx_folders_and_rejects_bad_ones() {
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--optimizers", "adam(betas=2)"], "adam: betas:");
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--optimizers", "nag"], "only with a closure");
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--hidden", "256,0"], "\"0\" is not a layer size");
-    fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--epochs", "0"], "--epochs must be at least 1");
+    fails(
+        &["train", "--data-dir", dir_arg, "--batch-size", "5", "--epochs", "0"],
+        "--epochs <N>: 0 is not in 1..=1000",
+    );
     write("t10k-labels-idx1-ubyte", 0x801, &[9], &test_labels[..9]);
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "5"], "has 10 images but");
     write("t10k-labels-idx1-ubyte", 0x801, &[10], &[3, 1, 2, 0, 3, 1, 2, 0, 11, 1]);

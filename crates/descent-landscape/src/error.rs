@@ -8,7 +8,7 @@ pub enum LandscapeError {
     /// A surface name that is not built in.
     #[error("unknown function {name:?} (built in: {known}; or an expression in x and y, e.g. 'x^2 - y^2')")]
     UnknownSurface {
-        /// The name given.
+        /// The name given (its first 60 characters, if longer).
         name: String,
         /// The built-in names.
         known: String,
@@ -54,10 +54,14 @@ pub enum LandscapeError {
 impl LandscapeError {
     /// The error of the expression `text`, whose echo is cut to its first 60 characters.
     pub(crate) fn expression(text: &str, message: String) -> Self {
-        let text = match text.char_indices().nth(60) {
-            Some((end, _)) => format!("{}…", &text[..end]),
-            None => text.to_owned(),
-        };
-        LandscapeError::Expression { text, message }
+        LandscapeError::Expression { text: short(text), message }
+    }
+}
+
+/// `text`, cut to its first 60 characters for an error to echo.
+pub(crate) fn short(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }

@@ -216,7 +216,7 @@ pub(crate) fn parse(registry: &Registry, text: &str) -> Result<Spec, SpecError> 
     let Some(entry) = registry.find(&name) else {
         let known: Vec<&str> = registry.entries().iter().map(|e| e.name()).collect();
         let suggestion = registry.closest(&name).map(str::to_owned);
-        return Err(SpecError::UnknownOptimizer { name, suggestion, known: known.join(", ") });
+        return Err(SpecError::UnknownOptimizer { name: short(&name), suggestion, known: known.join(", ") });
     };
     let changes: Map<String, Value> = keys.into_iter().collect();
     let defaults = entry.defaults();
@@ -226,12 +226,20 @@ pub(crate) fn parse(registry: &Registry, text: &str) -> Result<Spec, SpecError> 
     }
 }
 
+/// `text`, cut to its first 60 characters for an error to echo.
+fn short(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
 /// A hyperparameter error as a spec error that names the optimizer as the user wrote it.
 fn hyper_error(optimizer: &str, error: Error) -> SpecError {
-    let message = |message: String| SpecError::Hyperparameter { optimizer: optimizer.to_owned(), message };
+    let message = |message: String| SpecError::Hyperparameter { optimizer: short(optimizer), message };
     match error {
         Error::UnknownHyperparameter { name: key, known, .. } => {
-            message(format!("unknown key `{key}` (accepted: {known})"))
+            message(format!("unknown key `{}` (accepted: {known})", short(&key)))
         }
         Error::HyperparameterValue { name: key, message: m, .. } if key.is_empty() => message(m),
         Error::HyperparameterValue { name: key, message: m, .. } => message(format!("{key}: {m}")),
@@ -292,12 +300,20 @@ mod syntax {
 
     use serde_json::{Number, Value};
 
-    use super::SpecError;
+    use super::{short, SpecError};
 
     /// How deep tuples and lists may nest: hyperparameters use two levels at most.
     const MAX_DEPTH: usize = 8;
 
+    /// The longest spec accepted, in characters.
+    const MAX_LENGTH: usize = 4096;
+
     pub(super) fn parse(text: &str) -> Result<(String, Vec<(String, Value)>), SpecError> {
+        let length = text.chars().count();
+        if length > MAX_LENGTH {
+            let message = format!("too long: {length} characters (at most {MAX_LENGTH})");
+            return Err(SpecError::Syntax { spec: short(text), message, column: 1 });
+        }
         let mut parser = Parser { text, chars: text.char_indices().collect(), at: 0 };
         let parsed = parser.spec()?;
         parser.skip_space();
@@ -315,11 +331,7 @@ mod syntax {
 
     impl Parser<'_> {
         fn error(&self, message: &str) -> SpecError {
-            let spec = match self.text.char_indices().nth(60) {
-                Some((end, _)) => format!("{}…", &self.text[..end]),
-                None => self.text.to_owned(),
-            };
-            SpecError::Syntax { spec, message: message.to_owned(), column: self.at + 1 }
+            SpecError::Syntax { spec: short(self.text), message: message.to_owned(), column: self.at + 1 }
         }
 
         fn peek(&self) -> Option<char> {
@@ -369,10 +381,10 @@ mod syntax {
             while !self.eat(')') {
                 let key = self.name("a hyperparameter name")?;
                 if keys.iter().any(|(k, _)| *k == key) {
-                    return Err(self.error(&format!("`{key}` is given twice")));
+                    return Err(self.error(&format!("`{}` is given twice", short(&key))));
                 }
                 if !self.eat('=') {
-                    return Err(self.error(&format!("expected `=` after `{key}`")));
+                    return Err(self.error(&format!("expected `=` after `{}`", short(&key))));
                 }
                 let value = self.value(0)?;
                 keys.push((key, value));
@@ -427,8 +439,8 @@ mod syntax {
                 _ => match word.parse::<f64>() {
                     Ok(v) => Number::from_f64(v)
                         .map(Value::Number)
-                        .ok_or_else(|| self.error(&format!("{word} is not finite"))),
-                    Err(_) => Err(self.error(&format!("`{word}` is not a number or a boolean"))),
+                        .ok_or_else(|| self.error(&format!("{} is not finite", short(&word)))),
+                    Err(_) => Err(self.error(&format!("`{}` is not a number or a boolean", short(&word)))),
                 },
             }
         }

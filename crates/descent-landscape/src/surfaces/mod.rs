@@ -16,6 +16,7 @@ mod six_hump_camel;
 mod sphere;
 mod styblinski_tang;
 
+use crate::error::short;
 use crate::{CriticalKind, CriticalPoint, Domain, LandscapeError, Surface};
 
 /// A built-in surface's definition.
@@ -90,7 +91,7 @@ pub fn by_name(name: &str, dim: usize) -> Result<BuiltinSurface, LandscapeError>
     let normalized = name.to_ascii_lowercase().replace('-', "_");
     let Some(def) = all().into_iter().find(|b| b.name == normalized) else {
         let known: Vec<&str> = all().iter().map(|b| b.name).collect();
-        return Err(LandscapeError::UnknownSurface { name: name.to_owned(), known: known.join(", ") });
+        return Err(LandscapeError::UnknownSurface { name: short(name), known: known.join(", ") });
     };
     if !def.dims.accepts(dim) {
         return Err(LandscapeError::Dimension {
