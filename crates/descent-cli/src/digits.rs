@@ -1,6 +1,8 @@
 //! The image datasets `descent train` learns: the embedded MNIST digits, Debian's Fashion-MNIST, or any folder of
 //! the four standard IDX files.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::CliError;
@@ -86,13 +88,13 @@ pub fn load(source: &Source) -> Result<Dataset, CliError> {
 }
 
 fn from_folder(folder: &Path, name: &str) -> Result<Dataset, CliError> {
-    let read = |stem: &str| -> Result<(String, Vec<u8>), CliError> {
+    let read = |stem: &str| -> Result<(String, File), CliError> {
         for candidate in [format!("{stem}.gz"), stem.to_owned()] {
             let path = folder.join(&candidate);
             if path.is_file() {
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
-                return Ok((path.display().to_string(), bytes));
+                let file =
+                    File::open(&path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+                return Ok((path.display().to_string(), file));
             }
         }
         Err(CliError::Usage(format!("{} has no {stem} (nor {stem}.gz)", folder.display())))
@@ -103,11 +105,8 @@ fn from_folder(folder: &Path, name: &str) -> Result<Dataset, CliError> {
     let [train_images, train_labels, test_images, test_labels] = files;
     let (train_images, train_labels, test_images, test_labels) =
         (train_images?, train_labels?, test_images?, test_labels?);
-    fn as_ref((name, bytes): &(String, Vec<u8>)) -> (&str, &[u8]) {
-        (name.as_str(), bytes.as_slice())
-    }
-    let train = split(as_ref(&train_images), as_ref(&train_labels))?;
-    let test = split(as_ref(&test_images), as_ref(&test_labels))?;
+    let train = split(train_images, train_labels)?;
+    let test = split(test_images, test_labels)?;
     if train.features != test.features {
         return Err(CliError::Usage(format!(
             "{}: training images have {} pixels, test images {}",
@@ -121,9 +120,10 @@ fn from_folder(folder: &Path, name: &str) -> Result<Dataset, CliError> {
 
 /// Reads one split from its image and label files, checking that they agree.
 fn split(
-    (image_file, image_bytes): (&str, &[u8]),
-    (label_file, label_bytes): (&str, &[u8]),
+    (image_file, image_bytes): (impl AsRef<str>, impl Read),
+    (label_file, label_bytes): (impl AsRef<str>, impl Read),
 ) -> Result<Split, CliError> {
+    let (image_file, label_file) = (image_file.as_ref(), label_file.as_ref());
     let images = read_images(image_bytes, image_file).map_err(idx_error)?;
     let labels = read_labels(label_bytes, label_file).map_err(idx_error)?;
     if images.count != labels.len() {
