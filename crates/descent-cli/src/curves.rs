@@ -7,18 +7,18 @@ use plotters::prelude::*;
 
 use crate::error::CliError;
 use crate::output::{extension, write_atomically};
-use crate::plot::{register_font, PALETTE, SIZE};
+use crate::plot::{bitmap_error, register_font, write_svg, PALETTE, SIZE};
 use crate::train::Training;
 
 /// Writes the curves of `trainings` to `path` (SVG or PNG, by its extension).
 pub fn draw(path: &Path, dataset: &str, trainings: &[Training]) -> Result<(), CliError> {
     register_font();
     write_atomically(path, |file| match extension(path).as_str() {
-        "svg" => render(&SVGBackend::new(file, SIZE).into_drawing_area(), dataset, trainings),
+        "svg" => write_svg(file, |root| render(root, dataset, trainings)),
         _ => {
             let root = BitMapBackend::new(file, SIZE).into_drawing_area();
             render(&root, dataset, trainings)?;
-            root.present().map_err(|e| e.to_string())
+            root.present().map_err(bitmap_error)
         }
     })
 }

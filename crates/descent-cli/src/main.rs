@@ -100,6 +100,10 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Err(error) = output::clean_up_on_signals() {
+        eprintln!("error: {}", one_line(&error.to_string()));
+        return ExitCode::from(2);
+    }
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let result = execute(&cli.command, &mut out).and_then(|()| out.flush().map_err(CliError::from));

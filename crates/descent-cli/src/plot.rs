@@ -9,6 +9,8 @@ use descent_landscape::{CriticalKind, Domain, Outcome, Surface};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
+use plotters_backend::DrawingErrorKind;
+use plotters_bitmap::BitMapBackendError;
 use rayon::prelude::*;
 
 use crate::error::CliError;
@@ -64,11 +66,11 @@ pub fn draw(path: &Path, scene: &Scene) -> Result<(), CliError> {
     register_font();
     let mut background = None;
     write_atomically(path, |file| match extension(path).as_str() {
-        "svg" => render(&SVGBackend::new(file, SIZE).into_drawing_area(), scene, None, &mut background),
+        "svg" => write_svg(file, |root| render(root, scene, None, &mut background)),
         _ => {
             let root = BitMapBackend::new(file, SIZE).into_drawing_area();
             render(&root, scene, None, &mut background)?;
-            root.present().map_err(|e| e.to_string())
+            root.present().map_err(bitmap_error)
         }
     })
 }
@@ -79,17 +81,46 @@ pub fn animate(path: &Path, scene: &Scene, on_frame: &dyn Fn()) -> Result<(), Cl
     register_font();
     let mut background = None;
     write_atomically(path, |file| {
-        let root = BitMapBackend::gif(file, ANIMATION_SIZE, FRAME_MS).map_err(|e| e.to_string())?.into_drawing_area();
+        let root = BitMapBackend::gif(file, ANIMATION_SIZE, FRAME_MS)
+            .map_err(|e| bitmap_error(DrawingAreaErrorKind::BackendError(DrawingErrorKind::DrawingError(e))))?
+            .into_drawing_area();
         let steps = scene.outcomes.iter().map(|o| o.trajectory.points.len() - 1).max().unwrap_or(0);
         let frames = frame_count(steps);
         for frame in 0..frames {
             let upto = if frames == 1 { steps } else { frame * steps / (frames - 1) };
             render(&root, scene, Some(upto), &mut background)?;
-            root.present().map_err(|e| e.to_string())?;
+            root.present().map_err(bitmap_error)?;
             on_frame();
         }
         Ok(())
     })
+}
+
+/// Renders an SVG picture in memory with `render`, then writes it to `file`, checking every step.
+pub fn write_svg(
+    file: &Path,
+    render: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        render(&root)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    std::fs::write(file, svg).map_err(|e| e.to_string())
+}
+
+/// What went wrong writing a PNG or GIF file, in words.
+pub fn bitmap_error(error: DrawingAreaErrorKind<BitMapBackendError>) -> String {
+    match error {
+        DrawingAreaErrorKind::BackendError(DrawingErrorKind::DrawingError(e)) => match e {
+            BitMapBackendError::IOError(e) => e.to_string(),
+            BitMapBackendError::ImageError(e) => e.to_string(),
+            BitMapBackendError::GifEncodingError(e) => e.to_string(),
+            BitMapBackendError::InvalidBuffer => "the picture's buffer has the wrong size".to_owned(),
+        },
+        other => other.to_string(),
+    }
 }
 
 /// The number of frames of an animation of `steps` steps: every step, up to [`MAX_FRAMES`].
@@ -272,10 +303,16 @@ fn render<DB: DrawingBackend>(
         draw_trajectory(&mut chart, outcome, PALETTE[index % PALETTE.len()], domain, upto)?;
     }
     let start = (scene.start[0], scene.start.get(1).copied().unwrap_or(0.0));
+    // A start outside the map is named in the legend, never drawn at the map's edge as if it were there.
+    let (markers, label) = if domain.contains(start.0, start.1) {
+        (vec![Circle::new(start, 7, WHITE.filled()), Circle::new(start, 5, BLACK.filled())], "start".to_owned())
+    } else {
+        (Vec::new(), format!("start (outside the map, at {:e}, {:e})", start.0, start.1))
+    };
     chart
-        .draw_series([Circle::new(start, 7, WHITE.filled()), Circle::new(start, 5, BLACK.filled())])
+        .draw_series(markers)
         .map_err(|e| e.to_string())?
-        .label("start")
+        .label(label)
         .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.filled()));
     chart
         .configure_series_labels()
@@ -363,6 +400,8 @@ fn draw_trajectory<DB: DrawingBackend>(
     let mut label = outcome.entrant.label.clone();
     if trajectory.diverged {
         label.push_str(" (diverged)");
+    } else if shown.is_empty() {
+        label.push_str(" (outside the map)");
     } else if left && upto.is_none() {
         label.push_str(" (leaves the plot)");
     }

@@ -94,6 +94,8 @@ pub fn execute(command: &RaceCommand, out: &mut dyn Write) -> Result<(), CliErro
             writeln!(out)?;
         }
     }
+    // A report that cannot be printed stops the command before it writes any picture.
+    out.flush()?;
     let scene = Scene { surface: surface.as_ref(), start: &config.start, outcomes: &outcomes };
     if let Some(path) = &command.plot {
         plot::draw(path, &scene)?;

@@ -42,6 +42,12 @@ pub fn execute(command: &RunCommand, out: &mut dyn Write) -> Result<(), CliError
     let (surface, start) = command.surface.resolve()?;
     let config = command.run.run(start)?;
     let trajectory = run(surface.as_ref(), &command.optimizer, &config)?;
+    if trajectory.diverged {
+        eprintln!(
+            "warning: diverged at step {}: the point or the loss is no longer finite, so the run stopped there",
+            trajectory.points.len() - 1
+        );
+    }
     match command.format {
         Format::Csv => write_csv(&trajectory, out),
         Format::Json => {

@@ -97,6 +97,7 @@ pub fn execute(command: &TourCommand, out: &mut dyn Write) -> Result<(), CliErro
         let outcomes = race(&surface, &entrants, &config, 1e-3)?;
         writeln!(out, "{}\n{}", stop.title, heading(&surface, &config))?;
         writeln!(out, "{}", table(&outcomes, 1e-3, false))?;
+        out.flush()?;
         let scene = Scene { surface: &surface, start: &config.start, outcomes: &outcomes };
         for format in plot::PICTURE_FORMATS {
             plot::draw(&command.out.join(format!("{}.{format}", stop.file)), &scene)?;

@@ -215,6 +215,7 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
             writeln!(out)?;
         }
     }
+    out.flush()?;
     if let Some(path) = &command.plot {
         curves::draw(path, &dataset.name, &trainings)?;
     }

@@ -306,11 +306,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let file_name = path.file_name().ok_or_else(|| Error::Io(format!("{} is not a file path", path.display())))?;
-    // The process and a counter make the name unique, so that two saves never share a temporary file.
+    if path.file_name().is_none() {
+        return Err(Error::Io(format!("{} is not a file path", path.display())));
+    }
+    // The process and a counter make the name unique, so that two saves never share a temporary file; it is short,
+    // so that a file name near the system's limit still has room for it.
     static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let save = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let temporary = folder.join(format!(".{}.{}-{save}.partial", file_name.to_string_lossy(), std::process::id()));
+    let temporary = folder.join(format!(".descent-{}-{save}.partial", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(bytes)?;

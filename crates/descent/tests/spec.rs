@@ -216,3 +216,48 @@ proptest! {
         prop_assert_eq!(parse(&text), Ok(spec), "{}", text);
     }
 }
+
+/// A spec's text with `edits` applied: each replaces, inserts or deletes one character at a position.
+fn mutated(text: &str, edits: &[(usize, u8, char)]) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for &(at, kind, c) in edits {
+        let at = at % (chars.len() + 1);
+        match kind % 3 {
+            0 if at < chars.len() => chars[at] = c,
+            1 => chars.insert(at, c),
+            _ if at < chars.len() => {
+                chars.remove(at);
+            }
+            _ => {}
+        }
+    }
+    chars.into_iter().collect()
+}
+
+fn spec_char() -> impl Strategy<Value = char> {
+    prop::sample::select("adm_(),=[]'\" .0123456789eE+-TrueFalseNone\n".chars().collect::<Vec<_>>())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Random, mutated and deeply nested texts are refused or read, quickly; what is read prints back to itself.
+    #[test]
+    fn any_text_is_parsed_or_refused_quickly(
+        spec in any_spec(),
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), spec_char()), 0..8),
+        noise in prop::collection::vec(spec_char(), 0..200),
+        depth in 0usize..20_000,
+    ) {
+        let nested = format!("adam(betas={}0.9, 0.99{}", "(".repeat(depth), ")".repeat(depth / 2));
+        let texts = [mutated(&spec.to_string(), &edits), noise.into_iter().collect(), nested];
+        for text in &texts {
+            let started = std::time::Instant::now();
+            if let Ok(read) = parse(text) {
+                prop_assert_eq!(parse(&read.to_string()), Ok(read.clone()), "{:?}", text);
+            }
+            prop_assert!(started.elapsed() < std::time::Duration::from_millis(100), "{:?} took {:?}",
+                text.chars().take(80).collect::<String>(), started.elapsed());
+        }
+    }
+}
