@@ -33,8 +33,8 @@ pub struct BenchCommand {
     #[arg(long, default_value_t = 10_000_000, value_name = "N", value_parser = limits::count(limits::MAX_BENCH_PARAMS))]
     params: usize,
 
-    /// The number of tensors the parameters are split into (at most --params).
-    #[arg(long, default_value_t = 1, value_name = "K", value_parser = limits::count(limits::MAX_BENCH_PARAMS))]
+    /// The number of tensors the parameters are split into (at most --params, and 1,000,000).
+    #[arg(long, default_value_t = 1, value_name = "K", value_parser = limits::count(limits::MAX_BENCH_TENSORS))]
     tensors: usize,
 
     /// The element type.

@@ -20,6 +20,9 @@ pub const MAX_OPTIMIZERS: usize = 64;
 /// Parameters of a `bench` run.
 pub const MAX_BENCH_PARAMS: u64 = 1_000_000_000;
 
+/// Tensors of a `bench` run (each has its own bookkeeping, beside its values).
+pub const MAX_BENCH_TENSORS: u64 = 1_000_000;
+
 /// Threads of a `bench` run.
 pub const MAX_THREADS: u64 = 256;
 

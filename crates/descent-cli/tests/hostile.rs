@@ -96,6 +96,7 @@ fn sizes_that_aborted_an_allocation_are_refused_with_their_bound() {
     refused(&["race", "-f", "sphere", "--dim", "1000000000000"], "is not in 1..=1000000");
     refused(&["race", "-f", "sphere", "--dim", "100000", "--steps", "1000"], "at most 25000000");
     refused(&["run", "-o", "sgd", "-f", "sphere", "--steps", "10000000000"], "is not in 1..=1000000");
+    refused(&["bench", "--tensors", "1000000000", "--params", "1000000000"], "is not in 1..=1000000");
     refused(&["bench", "--threads", "100000", "--params", "1000"], "100000 is not in 1..=256");
     refused(&["bench", "--threads", "10000", "--params", "1000"], "10000 is not in 1..=256");
     refused(&["bench", "--repeats", "1000000", "--params", "1000"], "is not in 1..=1000");
