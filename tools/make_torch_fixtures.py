@@ -2,10 +2,13 @@
 """Writes the PyTorch reference fixtures that descent's parity tests read.
 
 Each case runs one `torch.optim` optimizer (the default CPU single-tensor path, `foreach=False`) for STEPS steps
-on three parameters in two parameter groups, and records every parameter and every state tensor after every step.
+on a set of parameters in two parameter groups, and records every parameter and every state tensor after every step.
+The vector set (most cases):
 
     group 0: "w" (1037 elements), "b" (7 elements)
     group 1: "c" (1 element), which has no gradient on steps 1, 2 and every fifth step
+
+and the matrix set (Adafactor) has "W" (12 × 7), "u" (6), "T" (2 × 3 × 4) in group 0 and "V" (5 × 9) in group 1.
 
 Initial parameters and gradients come from an integer hash (`value` below), so they are exact multiples of 1/2048
 that both this script and the Rust tests compute without rounding; gradients change every step.
@@ -13,7 +16,8 @@ that both this script and the Rust tests compute without rounding; gradients cha
 Output, under tests/fixtures/torch/:
     manifest.json         the cases: optimizer, dtype, groups, parameters, which state exists after each step
     <case>.<dtype>.bin    little-endian floats: for step 1..STEPS, for each parameter in order, its values, then
-                          the values of each state tensor it has at that step, in PyTorch's state-key order
+                          the values of each state tensor it has at that step, in PyTorch's state-key order, each
+                          row-major in its own shape
 
 Regenerate (needs torch; CI does not):
     python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch numpy
@@ -30,16 +34,23 @@ import torch
 STEPS = 50
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "torch")
 
-PARAMS = [  # name, length, gradient scale (a power of two, so scaled gradients stay exact), group
-    ("w", 1037, 1.0, 0),
-    ("b", 7, 1.0 / 64.0, 0),
-    ("c", 1, 8.0, 1),
-]
+# Each set: name, shape, gradient scale (a power of two, so scaled gradients stay exact), group. The last parameter
+# of every set is alone in group 1 and skips steps (see `has_grad`).
+PARAM_SETS = {
+    "vectors": [("w", [1037], 1.0, 0), ("b", [7], 1.0 / 64.0, 0), ("c", [1], 8.0, 1)],
+    # Adafactor: a matrix with more rows than columns, a vector, a batch of matrices, and a wide matrix.
+    "matrices": [("W", [12, 7], 1.0, 0), ("u", [6], 1.0 / 64.0, 0), ("T", [2, 3, 4], 1.0, 0), ("V", [5, 9], 8.0, 1)],
+}
+PARAMS = PARAM_SETS["vectors"]
 
 
 def has_grad(name, step):
-    """Parameter "c" gets no gradient on steps 1 and 2 and on every fifth step."""
-    return name != "c" or (step > 2 and step % 5 != 0)
+    """The parameter of group 1 ("c", "V") gets no gradient on steps 1 and 2 and on every fifth step."""
+    return name not in ("c", "V") or (step > 2 and step % 5 != 0)
+
+
+def length(shape):
+    return int(np.prod(shape))
 
 
 def mix(x):
@@ -69,7 +80,7 @@ def gradient(k, step, length, scale):
     return [scale * value(k, step, j) for j in range(length)]
 
 
-# name: (torch class, descent optimizer name, group-0 hyperparameters, group-1 overrides)
+# name: (torch class, descent optimizer name, group-0 hyperparameters, group-1 overrides[, parameter set])
 CASES = {
     "sgd_plain": ("SGD", "sgd", {"lr": 0.1}, {"lr": 0.05}),
     "sgd_default": ("SGD", "sgd", {}, {"weight_decay": 0.1}),
@@ -123,6 +134,19 @@ CASES = {
     "adamax_all": (
         "Adamax", "adamax", {"lr": 0.01, "betas": [0.8, 0.99], "eps": 1e-6, "weight_decay": 0.1, "maximize": True},
         {"weight_decay": 0.0}),
+    "asgd_default": ("ASGD", "asgd", {}, {"lr": 0.05}),
+    "asgd_all": (
+        "ASGD", "asgd", {"lr": 0.02, "lambd": 1e-3, "alpha": 0.5, "t0": 10.0, "weight_decay": 0.05, "maximize": True},
+        {"t0": 3.0}),
+    "rprop_default": ("Rprop", "rprop", {}, {"lr": 0.05}),
+    "rprop_all": (
+        "Rprop", "rprop", {"lr": 0.02, "etas": [0.3, 1.5], "step_sizes": [1e-3, 0.05], "maximize": True},
+        {"etas": [0.6, 1.1]}),
+    "adafactor_default": ("Adafactor", "adafactor", {}, {"lr": 0.05}, "matrices"),
+    "adafactor_all": (
+        "Adafactor", "adafactor",
+        {"lr": 0.02, "beta2_decay": -0.5, "eps": [1e-5, 1e-2], "d": 1.5, "weight_decay": 0.1, "maximize": True},
+        {"eps": [None, 1e-3]}, "matrices"),
 }
 
 DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
@@ -132,6 +156,7 @@ DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
 F64_CASES = {
     "sgd_dampening_wd", "sgd_nesterov_maximize", "adagrad_all", "rmsprop_momentum", "rmsprop_all", "adadelta_all",
     "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
+    "asgd_all", "rprop_all", "adafactor_all",
 }
 
 
@@ -139,13 +164,29 @@ def torch_hyper(hyper):
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in hyper.items()}
 
 
+def param_set(case):
+    return PARAM_SETS[CASES[case][4] if len(CASES[case]) > 4 else "vectors"]
+
+
+def describe_params(params):
+    return [
+        {"name": name, "shape": shape, "len": length(shape), "grad_scale": scale, "group": group,
+         "grad_steps": [s for s in range(1, STEPS + 1) if has_grad(name, s)]}
+        for name, shape, scale, group in params
+    ]
+
+
 def run_case(case, dtype_name):
-    torch_name, _, hyper0, overrides = CASES[case]
+    torch_name, _, hyper0, overrides = CASES[case][:4]
+    params = param_set(case)
     dtype, np_dtype = DTYPES[dtype_name]
     hyper1 = {**hyper0, **overrides}
-    tensors = [torch.tensor(initial_param(k, n), dtype=dtype) for k, (_, n, _, _) in enumerate(PARAMS)]
+    tensors = [
+        torch.tensor(initial_param(k, length(shape)), dtype=dtype).reshape(shape)
+        for k, (_, shape, _, _) in enumerate(params)
+    ]
     groups = [
-        {"params": [t for t, spec in zip(tensors, PARAMS) if spec[3] == g], **torch_hyper(h)}
+        {"params": [t for t, spec in zip(tensors, params) if spec[3] == g], **torch_hyper(h)}
         for g, h in enumerate([hyper0, hyper1])
     ]
     # Group 0's hyperparameters are the constructor's defaults too: Adagrad takes `initial_accumulator_value` from the
@@ -154,16 +195,18 @@ def run_case(case, dtype_name):
     blob = bytearray()
     present, step_counts, scalars, buffer_names = [], [], [], {}
     for step in range(1, STEPS + 1):
-        for k, (name, n, scale, _) in enumerate(PARAMS):
+        for k, (name, shape, scale, _) in enumerate(params):
             tensors[k].grad = (
-                torch.tensor(gradient(k, step, n, scale), dtype=dtype) if has_grad(name, step) else None)
+                torch.tensor(gradient(k, step, length(shape), scale), dtype=dtype).reshape(shape)
+                if has_grad(name, step) else None)
         opt.step()
         present_now, steps_now, scalars_now = [], [], []
-        for k, (name, _, _, _) in enumerate(PARAMS):
+        for k, (name, _, _, _) in enumerate(params):
             t = tensors[k]
             blob += t.detach().numpy().astype(np_dtype).tobytes()
             state = opt.state.get(t, {})
-            # 0-dim entries other than the step (NAdam's mu_product) are scalars, recorded in the manifest.
+            # 0-dim entries other than the step (NAdam's mu_product, ASGD's eta and mu) are scalars, recorded in the
+            # manifest.
             names = [key for key in state if key != "step" and state[key].dim() > 0]
             present_now.append(bool(state))
             steps_now.append(float(state["step"]) if "step" in state else None)
@@ -187,7 +230,8 @@ def run_case(case, dtype_name):
         "step": step_counts,
         "scalars": scalars,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "buffers": [buffer_names.get(name, []) for name, _, _, _ in PARAMS],
+        "buffers": [buffer_names.get(name, []) for name, _, _, _ in params],
+        "params": describe_params(params),
     }
 
 
@@ -200,11 +244,7 @@ def main():
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "steps": STEPS,
-        "params": [
-            {"name": name, "len": n, "grad_scale": scale, "group": group,
-             "grad_steps": [s for s in range(1, STEPS + 1) if has_grad(name, s)]}
-            for name, n, scale, group in PARAMS
-        ],
+        "params": describe_params(PARAMS),
         "probes": [{"args": list(a), "value": value(*a)} for a in [(0, 0, 0), (2, 7, 1036), (1, 50, 3), (5, 1, 9)]],
         "cases": [],
     }
@@ -212,7 +252,7 @@ def main():
         with open(os.path.join(OUT, "manifest.json")) as f:
             manifest = json.load(f)
         manifest["cases"] = [c for c in manifest["cases"] if c["case"] not in only]
-    for case, (_, optimizer, hyper0, overrides) in CASES.items():
+    for case, (_, optimizer, hyper0, overrides, *_) in CASES.items():
         if only is not None and case not in only:
             continue
         for dtype_name in DTYPES:

@@ -39,12 +39,21 @@ pub trait Lane:
 
     /// The larger of each pair of values; NaN if either is NaN (like `torch.maximum`).
     fn maximum(self, other: Self) -> Self;
+
+    /// The smaller of each pair of values; NaN if either is NaN (like `torch.minimum`).
+    fn minimum(self, other: Self) -> Self;
+
+    /// `then` where `self < other`, else `otherwise`, value by value (so `otherwise` where either is NaN).
+    fn select_lt(self, other: Self, then: Self, otherwise: Self) -> Self;
 }
 
 /// An element type of parameters, gradients and state: `f32` or `f64`.
 pub trait Float: Lane<Scalar = Self> + PartialOrd + Debug + Display + LowerExp + Default + 'static {
     /// The type's name, `"f32"` or `"f64"`.
     const NAME: &'static str;
+
+    /// The machine epsilon: the gap between 1 and the next value (PyTorch's `finfo(dtype).eps`).
+    const EPSILON: Self;
 
     /// Rounds an `f64` to the nearest value of this type (how PyTorch turns a Python float into a tensor scalar).
     fn from_f64(value: f64) -> Self;
@@ -90,10 +99,30 @@ macro_rules! scalar_lane {
                     <$t>::max(self, other)
                 }
             }
+
+            #[inline(always)]
+            fn minimum(self, other: $t) -> $t {
+                if self.is_nan() | other.is_nan() {
+                    <$t>::NAN
+                } else {
+                    <$t>::min(self, other)
+                }
+            }
+
+            #[inline(always)]
+            fn select_lt(self, other: $t, then: $t, otherwise: $t) -> $t {
+                if self < other {
+                    then
+                } else {
+                    otherwise
+                }
+            }
         }
 
         impl Float for $t {
             const NAME: &'static str = stringify!($t);
+
+            const EPSILON: $t = <$t>::EPSILON;
 
             #[inline(always)]
             fn from_f64(value: f64) -> $t {
@@ -133,6 +162,16 @@ mod tests {
         assert!(Lane::maximum(f64::NAN, 1.0).is_nan());
         assert!(Lane::maximum(1.0, f64::NAN).is_nan());
         assert_eq!(Lane::maximum(-0.5f32, 2.0), 2.0);
+    }
+
+    #[test]
+    fn minimum_propagates_nan_and_select_takes_otherwise_on_nan() {
+        assert!(Lane::minimum(f64::NAN, 1.0).is_nan());
+        assert!(Lane::minimum(1.0f32, f32::NAN).is_nan());
+        assert_eq!(Lane::minimum(-0.5f32, 2.0), -0.5);
+        assert_eq!(Lane::select_lt(1.0f64, 2.0, 10.0, 20.0), 10.0);
+        assert_eq!(Lane::select_lt(2.0f64, 2.0, 10.0, 20.0), 20.0);
+        assert_eq!(Lane::select_lt(f32::NAN, 2.0, 10.0, 20.0), 20.0);
     }
 
     #[test]

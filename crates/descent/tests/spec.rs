@@ -55,7 +55,7 @@ fn unknown_names_and_keys_say_what_is_accepted() {
     assert_eq!(
         parse("adamx").unwrap_err().to_string(),
         "unknown optimizer \"adamx\" (did you mean \"adam\"? known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, \
-         nadam, radam, adamax, lookahead_nesterov)"
+         nadam, radam, adamax, asgd, rprop, adafactor, lookahead_nesterov)"
     );
     assert_eq!(
         parse("sgd(lr=0.1, nesterov=True, momentum=0.9, dampen=0.1)").unwrap_err().to_string(),
@@ -78,7 +78,7 @@ fn unknown_names_get_the_closest_known_one() {
     assert_eq!(
         parse("xyz").unwrap_err().to_string(),
         "unknown optimizer \"xyz\" (known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, nadam, \
-         radam, adamax, lookahead_nesterov)"
+         radam, adamax, asgd, rprop, adafactor, lookahead_nesterov)"
     );
 }
 
@@ -126,6 +126,17 @@ fn invalid_values_are_rejected_with_pytorch_rules() {
     ));
     assert!(matches!(parse("adadelta(rho=1.5)"), Err(SpecError::Invalid(Error::InvalidHyperparameter { .. }))));
     assert!(matches!(parse("nag(lr=-1)"), Err(SpecError::Invalid(Error::InvalidHyperparameter { .. }))));
+    let cases = [
+        ("rprop(etas=(1.2, 0.5))", "rprop: etas: invalid eta values: 1.2, 0.5 (expected 0 < etaminus < 1 < etaplus)"),
+        ("rprop(etas=(0.5, 1.0))", "rprop: etas: invalid eta values: 0.5, 1 (expected 0 < etaminus < 1 < etaplus)"),
+        ("adafactor(beta2_decay=0.5)", "Adafactor: invalid beta2_decay = 0.5 (expected a finite number <= 0)"),
+        ("adafactor(d=0.5)", "Adafactor: invalid d = 0.5 (expected a finite number >= 1)"),
+        ("adafactor(eps=(-1, 1e-3))", "Adafactor: invalid eps[0] = -1 (expected a finite number >= 0)"),
+        ("asgd(lambd=-1)", "ASGD: invalid lambd = -1 (expected a finite number >= 0)"),
+    ];
+    for (text, message) in cases {
+        assert_eq!(parse(text).unwrap_err().to_string(), message, "{text}");
+    }
 }
 
 #[test]

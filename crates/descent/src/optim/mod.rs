@@ -7,14 +7,17 @@
 use crate::registry::Registry;
 
 pub mod adadelta;
+pub mod adafactor;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod adamw;
+pub mod asgd;
 pub mod lookahead_nesterov;
 pub mod nadam;
 pub mod radam;
 pub mod rmsprop;
+pub mod rprop;
 pub mod sgd;
 
 /// Every built-in optimizer's registration, in the order listings show them.
@@ -28,6 +31,9 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     nadam::register,
     radam::register,
     adamax::register,
+    asgd::register,
+    rprop::register,
+    adafactor::register,
     lookahead_nesterov::register,
 ];
 

@@ -1,0 +1,187 @@
+//! Adafactor: Adam's second moment in factored form, a row and a column statistic per matrix.
+
+use serde::{Deserialize, Serialize};
+
+use crate::registry::{Entry, Registry};
+use crate::validate::non_negative;
+use crate::{Error, Float, Lane, Rule, Shape, StateLayout, StepContext, TensorStage};
+
+/// Adafactor (Shazeer and Stern, 2018), with PyTorch's `torch.optim.Adafactor` semantics (torch 2.5 and later).
+///
+/// Adam keeps a second moment v for every weight: as many numbers again as the model has. For a matrix of R × C
+/// weights, Adafactor keeps instead the mean of g² over each row (R numbers) and over each column (C numbers), and
+/// rebuilds v as their outer product divided by their total: the best rank-one estimate of a non-negative matrix,
+/// at a memory cost of R + C. Vectors keep a full v. The step is relative to the weights' size, and clipped by
+/// its own root mean square. In the article's notation, with β̂₂ₜ = 1 − t^(β₂ decay) and ρ_t = min(η, 1/√t):
+///
+/// ```text
+/// r_t = β̂₂ₜ·r_{t−1} + (1 − β̂₂ₜ)·mean_cols(g_t²)      c_t = β̂₂ₜ·c_{t−1} + (1 − β̂₂ₜ)·mean_rows(g_t²)
+/// v̂_t = r_t·c_tᵀ / max(mean(r_t), ε₁)                  (vectors: v̂_t = β̂₂ₜ·v̂_{t−1} + (1 − β̂₂ₜ)·g_t²)
+/// u_t = g_t / √max(v̂_t, ε₁²)
+/// θ  ← θ·(1 − η·λ) − max(ε₂, RMS(θ))·ρ_t · u_t / max(1, RMS(u_t)/d)
+/// ```
+///
+/// PyTorch's form, which descent follows, differs from the paper: no first moment (the paper's optional β₁), ε₁
+/// inside the root as a floor on v̂ (default: the machine epsilon of the element type), RMS(θ) measured before
+/// the weight decay, and decoupled weight decay λ. The means of squares are taken through PyTorch's operations
+/// (a norm, squared, divided by the count), and norms are summed in `f64`, where PyTorch sums in the element type:
+/// results agree with PyTorch's to a few ulps, not to the bit. Tensors of more than two dimensions are batches of
+/// matrices over their last two dimensions.
+///
+/// State: `step`; for a parameter of two or more dimensions `row_var` (r, shape […, R, 1]) and `col_var` (c,
+/// shape […, 1, C]); otherwise `variance` (v̂).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Adafactor {
+    /// Learning rate η, the largest relative step ρ_t (default 1e-2).
+    pub lr: f64,
+    /// The exponent of the decay of β₂: 1 − β̂₂ₜ = t^(β₂ decay), at most 0 (default −0.8).
+    pub beta2_decay: f64,
+    /// (ε₁, ε₂): the floor of v̂ (`None`: the element type's machine epsilon) and of RMS(θ) (default (None, 1e-3)).
+    pub eps: (Option<f64>, f64),
+    /// The clipping threshold d of the update's root mean square, at least 1 (default 1).
+    pub d: f64,
+    /// Decoupled weight decay λ (default 0).
+    pub weight_decay: f64,
+    /// Ascend instead of descend (default false).
+    pub maximize: bool,
+}
+
+impl Default for Adafactor {
+    fn default() -> Self {
+        Adafactor { lr: 1e-2, beta2_decay: -0.8, eps: (None, 1e-3), d: 1.0, weight_decay: 0.0, maximize: false }
+    }
+}
+
+/// PyTorch's `values.norm(2).item()`: the Euclidean norm, summed in `f64` and rounded to the element type.
+fn norm<T: Float>(values: &[T]) -> f64 {
+    T::from_f64(values.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>().sqrt()).to_f64()
+}
+
+/// `vector_norm(values).square() / count`, as PyTorch's operations round it.
+fn mean_square<T: Float>(values: impl Iterator<Item = T>, count: usize) -> T {
+    let norm = T::from_f64(values.map(|v| v.to_f64() * v.to_f64()).sum::<f64>().sqrt());
+    norm * norm / T::from_f64(count as f64)
+}
+
+/// `start.lerp(end, weight)` for one value, as PyTorch's CPU kernel rounds it.
+fn lerp<T: Float>(start: T, end: T, weight: T) -> T {
+    if weight.to_f64().abs() < 0.5 {
+        weight.mul_add(end - start, start)
+    } else {
+        (weight - T::from_f64(1.0)).mul_add(end - start, end)
+    }
+}
+
+impl Rule for Adafactor {
+    const NAME: &'static str = "Adafactor";
+
+    fn validate(&self) -> Result<(), Error> {
+        non_negative(Self::NAME, "lr", self.lr)?;
+        if !(self.beta2_decay <= 0.0 && self.beta2_decay.is_finite()) {
+            return Err(Error::InvalidHyperparameter {
+                optimizer: Self::NAME,
+                name: "beta2_decay",
+                value: self.beta2_decay,
+                expected: "a finite number <= 0",
+            });
+        }
+        if let Some(eps1) = self.eps.0 {
+            non_negative(Self::NAME, "eps[0]", eps1)?;
+        }
+        non_negative(Self::NAME, "eps[1]", self.eps.1)?;
+        if !(self.d >= 1.0 && self.d.is_finite()) {
+            return Err(Error::InvalidHyperparameter {
+                optimizer: Self::NAME,
+                name: "d",
+                value: self.d,
+                expected: "a finite number >= 1",
+            });
+        }
+        non_negative(Self::NAME, "weight_decay", self.weight_decay)
+    }
+
+    fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {
+        let dims = shape.dims();
+        let layout = StateLayout::new().step();
+        if dims.len() < 2 {
+            return Ok(layout.tensor("variance", shape.clone(), 0.0));
+        }
+        let (mut rows, mut cols) = (dims.to_vec(), dims.to_vec());
+        *rows.last_mut().expect("two dimensions") = 1;
+        cols[dims.len() - 2] = 1;
+        Ok(layout.tensor("row_var", rows, 0.0).tensor("col_var", cols, 0.0))
+    }
+
+    const TENSOR_STAGE: bool = true;
+
+    /// The whole step: the factored statistics, the estimate, and the relative, clipped update.
+    fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
+        let TensorStage { shape, param, grad, state } = stage;
+        let t = state.step().map_or(1.0, f64::from);
+        let weight = T::from_f64(t.powf(self.beta2_decay));
+        let rho = self.lr.min(1.0 / t.sqrt());
+        let size = (param.len() as f64).sqrt();
+        let alpha = self.eps.1.max(norm(param) / size) * rho;
+        let eps1 = self.eps.0.unwrap_or_else(|| T::EPSILON.to_f64());
+        let floor = T::from_f64(eps1 * eps1);
+        if self.weight_decay != 0.0 {
+            let decay = T::from_f64(1.0 - self.lr * self.weight_decay);
+            param.iter_mut().for_each(|p| *p = *p * decay);
+        }
+        let g = |i: usize| if self.maximize { -grad[i] } else { grad[i] };
+        let mut update: Vec<T> = Vec::with_capacity(param.len());
+        let dims = shape.dims();
+        if dims.len() < 2 {
+            let variance = state.tensor_mut("variance").expect("the layout has variance").values_mut();
+            for (i, v) in variance.iter_mut().enumerate() {
+                *v = lerp(*v, g(i) * g(i), weight);
+                update.push(g(i) * (T::from_f64(1.0) / v.maximum(floor).sqrt()));
+            }
+        } else {
+            let (rows, cols) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+            let matrix = rows * cols;
+            let mut row_var = state.tensor("row_var").expect("the layout has row_var").values().to_vec();
+            let mut col_var = state.tensor("col_var").expect("the layout has col_var").values().to_vec();
+            for b in 0..param.len() / matrix.max(1) {
+                let at = |r: usize, c: usize| b * matrix + r * cols + c;
+                let (row, col) = (&mut row_var[b * rows..][..rows], &mut col_var[b * cols..][..cols]);
+                for (r, value) in row.iter_mut().enumerate() {
+                    *value = lerp(*value, mean_square((0..cols).map(|c| g(at(r, c))), cols), weight);
+                }
+                for (c, value) in col.iter_mut().enumerate() {
+                    *value = lerp(*value, mean_square((0..rows).map(|r| g(at(r, c))), rows), weight);
+                }
+                let row_mean = T::from_f64(row.iter().map(|v| v.to_f64()).sum::<f64>()) / T::from_f64(rows as f64);
+                let scale = row_mean.maximum(T::from_f64(eps1));
+                for (r, &row_value) in row.iter().enumerate() {
+                    for (c, &col_value) in col.iter().enumerate() {
+                        let estimate = row_value * col_value / scale;
+                        update.push(g(at(r, c)) * (T::from_f64(1.0) / estimate.maximum(floor).sqrt()));
+                    }
+                }
+            }
+            state.tensor_mut("row_var").expect("the layout has row_var").values_mut().copy_from_slice(&row_var);
+            state.tensor_mut("col_var").expect("the layout has col_var").values_mut().copy_from_slice(&col_var);
+        }
+        let denom = 1.0f64.max(norm(&update) / (size * self.d));
+        let step = T::from_f64(-alpha / denom);
+        for (p, u) in param.iter_mut().zip(&update) {
+            *p = step.mul_add(*u, *p);
+        }
+    }
+
+    type Coefficients<L: Lane> = ();
+
+    fn coefficients<L: Lane>(&self, _step: &StepContext<'_>) {}
+
+    #[inline(always)]
+    fn update<L: Lane>(_: &(), _param: &mut L, _grad: L, _state: &mut [L]) {}
+}
+
+pub(crate) fn register(registry: &mut Registry) {
+    let entry =
+        Entry::new("adafactor", "Adafactor: Adam's second moment factored into rows and columns", Adafactor::default())
+            .torch("torch.optim.Adafactor");
+    registry.add(entry).expect("built-in names are distinct");
+}
