@@ -8,7 +8,8 @@ The vector set (most cases):
     group 0: "w" (1037 elements), "b" (7 elements)
     group 1: "c" (1 element), which has no gradient on steps 1, 2 and every fifth step
 
-and the matrix set (Adafactor) has "W" (12 × 7), "u" (6), "T" (2 × 3 × 4) in group 0 and "V" (5 × 9) in group 1.
+and the matrix set (Adafactor) has "W" (12 × 7), "u" (6), "T" (2 × 3 × 4) in group 0 and "V" (5 × 9) in group 1;
+Muon's has "W" (12 × 7) and "M" (16 × 24) in group 0 and "V" (5 × 9) in group 1.
 
 Initial parameters and gradients come from an integer hash (`value` below), so they are exact multiples of 1/2048
 that both this script and the Rust tests compute without rounding; gradients change every step.
@@ -24,6 +25,7 @@ Regenerate (needs torch; CI does not):
     /tmp/torchenv/bin/python tools/make_torch_fixtures.py [--only CASE,CASE...]
 """
 
+import inspect
 import json
 import os
 import sys
@@ -40,6 +42,8 @@ PARAM_SETS = {
     "vectors": [("w", [1037], 1.0, 0), ("b", [7], 1.0 / 64.0, 0), ("c", [1], 8.0, 1)],
     # Adafactor: a matrix with more rows than columns, a vector, a batch of matrices, and a wide matrix.
     "matrices": [("W", [12, 7], 1.0, 0), ("u", [6], 1.0 / 64.0, 0), ("T", [2, 3, 4], 1.0, 0), ("V", [5, 9], 8.0, 1)],
+    # Muon: matrices only, one with more rows than columns (transposed for the iteration), one wide, one larger.
+    "muon": [("W", [12, 7], 1.0, 0), ("M", [16, 24], 1.0 / 64.0, 0), ("V", [5, 9], 8.0, 1)],
 }
 PARAMS = PARAM_SETS["vectors"]
 
@@ -147,6 +151,12 @@ CASES = {
         "Adafactor", "adafactor",
         {"lr": 0.02, "beta2_decay": -0.5, "eps": [1e-5, 1e-2], "d": 1.5, "weight_decay": 0.1, "maximize": True},
         {"eps": [None, 1e-3]}, "matrices"),
+    "muon_default": ("Muon", "muon", {}, {"lr": 0.01}, "muon"),
+    "muon_all": (
+        "Muon", "muon",
+        {"lr": 0.02, "weight_decay": 0.05, "momentum": 0.9, "nesterov": False, "ns_coefficients": [3.0, -3.2, 1.2],
+         "eps": 1e-6, "ns_steps": 3, "adjust_lr_fn": "match_rms_adamw"},
+        {"adjust_lr_fn": "spectral_unclamped", "nesterov": True}, "muon"),
 }
 
 DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
@@ -156,7 +166,7 @@ DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
 F64_CASES = {
     "sgd_dampening_wd", "sgd_nesterov_maximize", "adagrad_all", "rmsprop_momentum", "rmsprop_all", "adadelta_all",
     "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
-    "asgd_all", "rprop_all", "adafactor_all",
+    "asgd_all", "rprop_all", "adafactor_all", "muon_all",
 }
 
 
@@ -191,7 +201,10 @@ def run_case(case, dtype_name):
     ]
     # Group 0's hyperparameters are the constructor's defaults too: Adagrad takes `initial_accumulator_value` from the
     # constructor for every group, ignoring the groups' own.
-    opt = getattr(torch.optim, torch_name)(groups, foreach=False, **torch_hyper(hyper0))
+    constructor = getattr(torch.optim, torch_name)
+    # The single-tensor path; Muon has only that one, and no `foreach` argument.
+    foreach = {"foreach": False} if "foreach" in inspect.signature(constructor).parameters else {}
+    opt = constructor(groups, **foreach, **torch_hyper(hyper0))
     blob = bytearray()
     present, step_counts, scalars, buffer_names = [], [], [], {}
     for step in range(1, STEPS + 1):

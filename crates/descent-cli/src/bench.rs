@@ -183,7 +183,7 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
         let spec = &entrant.spec;
         return Err(bench_error(entrant, Error::NeedsClosure { optimizer: spec.class() }));
     }
-    let specs = lens.iter().map(|&n| Param::new(n));
+    let specs = lens.iter().map(|&n| Param::new(shape_for(&entrant.spec, n)));
     let mut optimizer = entrant.spec.build::<T>(specs).map_err(|e| bench_error(entrant, e))?;
     let step = |optimizer: &mut dyn DynOptimizer<T>, params: &mut Vec<Vec<T>>| {
         let mut slices: Vec<&mut [T]> = params.iter_mut().map(Vec::as_mut_slice).collect();
@@ -231,6 +231,16 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
         data_bytes: command.params * (2 + state_tensors) * size,
         step_peak_bytes,
     })
+}
+
+/// A tensor of `n` parameters: a vector, or for rules that take only matrices (Muon) the squarest matrix of `n`
+/// values.
+fn shape_for(spec: &Spec, n: usize) -> Shape {
+    if spec.layout(&Shape::from(n)).is_ok() {
+        return Shape::from(n);
+    }
+    let rows = (1..=n.isqrt()).rev().find(|rows| n % rows == 0).unwrap_or(1);
+    Shape::from([rows, n / rows])
 }
 
 fn bench_error(entrant: &Entrant, error: Error) -> CliError {

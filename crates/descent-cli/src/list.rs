@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use clap::{Args, ValueEnum};
-use descent::{catalog, Shape};
+use descent::{catalog, Shape, StateLayout};
 use descent_landscape::{surfaces, Surface};
 
 use crate::error::CliError;
@@ -63,6 +63,20 @@ pub fn execute(command: &ListCommand, out: &mut dyn Write) -> Result<(), CliErro
     Ok(())
 }
 
+/// A state layout's names in Markdown: `` `step`, `exp_avg` ``, or "none".
+fn describe(layout: &StateLayout) -> String {
+    let mut state: Vec<String> = Vec::new();
+    if layout.counts_steps() {
+        state.push("`step`".into());
+    }
+    state.extend(layout.names().iter().chain(&layout.scalar_names()).map(|n| format!("`{n}`")));
+    if state.is_empty() {
+        "none".to_owned()
+    } else {
+        state.join(", ")
+    }
+}
+
 /// The optimizers as a Markdown table, from the registry: the README's table.
 fn markdown(out: &mut dyn Write) -> Result<(), CliError> {
     writeln!(out, "| spec | what it is | type | PyTorch | state (with the defaults) |")?;
@@ -70,13 +84,14 @@ fn markdown(out: &mut dyn Write) -> Result<(), CliError> {
     for entry in catalog() {
         let mut names = vec![format!("`{}`", entry.name())];
         names.extend(entry.alias_names().iter().map(|a| format!("`{a}`")));
-        let layout = entry.defaults().layout(&Shape::from(1)).map_err(|e| CliError::Usage(e.to_string()))?;
-        let mut state: Vec<String> = Vec::new();
-        if layout.counts_steps() {
-            state.push("`step`".into());
-        }
-        state.extend(layout.names().iter().chain(&layout.scalar_names()).map(|n| format!("`{n}`")));
-        let state = if state.is_empty() { "none".to_owned() } else { state.join(", ") };
+        let defaults = entry.defaults();
+        let state = match (defaults.layout(&Shape::from(1)), defaults.layout(&Shape::from([2, 2]))) {
+            (Ok(vector), Ok(matrix)) if vector == matrix => describe(&vector),
+            (Ok(vector), Ok(matrix)) => format!("{}; for matrices {}", describe(&vector), describe(&matrix)),
+            (Err(_), Ok(matrix)) => format!("{} (matrices only)", describe(&matrix)),
+            (Ok(vector), Err(_)) => describe(&vector),
+            (Err(e), Err(_)) => return Err(CliError::Usage(e.to_string())),
+        };
         let torch = entry.torch_class().map_or("(none)".to_owned(), |c| format!("`{c}`"));
         let rust = entry.defaults().type_name();
         writeln!(out, "| {} | {} | `{rust}` | {torch} | {state} |", names.join(", "), entry.summary())?;

@@ -30,6 +30,17 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A parameter whose shape the optimizer cannot optimize (Muon on a vector).
+    #[error("{optimizer} optimizes only {expected}, not a parameter of shape {shape}")]
+    UnsupportedShape {
+        /// The optimizer.
+        optimizer: &'static str,
+        /// The parameter's shape.
+        shape: crate::Shape,
+        /// The shapes it takes, in words.
+        expected: &'static str,
+    },
+
     /// An optimizer needs at least one parameter.
     #[error("optimizer got an empty parameter list")]
     EmptyParameterList,

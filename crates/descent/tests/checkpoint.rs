@@ -1,7 +1,7 @@
 //! Checkpoints: every optimizer resumes bit for bit, and a bad file or state is an error that changes nothing.
 
 use descent::checkpoint::{self, Checkpoint};
-use descent::{catalog, Adam, DynOptimizer, Error, Float, Optimizer, Param, Sgd, Spec, StateDict};
+use descent::{catalog, Adam, DynOptimizer, Error, Float, Optimizer, Param, Sgd, Shape, Spec, StateDict};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -14,10 +14,12 @@ fn value(step: usize, tensor: usize, i: usize) -> f64 {
     (x % 2001) as f64 / 1000.0 - 1.0
 }
 
-/// Two groups (the second at half the learning rate): a 3×4 matrix and a vector of 5.
+/// Two groups (the second at half the learning rate): a 3×4 matrix and a vector of 5 (a 1×5 matrix for rules that
+/// take only matrices).
 fn build<T: Float>(spec: &Spec) -> Box<dyn DynOptimizer<T>> {
     let half = spec.with_lr(spec.lr() * 0.5).unwrap();
-    Spec::build_groups::<T>([(spec.clone(), vec![Param::named("w", [3, 4])]), (half, vec![Param::named("b", 5)])])
+    let b: Shape = if spec.layout(&Shape::from(5)).is_ok() { 5.into() } else { [1, 5].into() };
+    Spec::build_groups::<T>([(spec.clone(), vec![Param::named("w", [3, 4])]), (half, vec![Param::named("b", b)])])
         .unwrap()
 }
 

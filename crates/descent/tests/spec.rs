@@ -1,7 +1,7 @@
 //! Optimizer specs: the names and syntax users write, and every way to get them wrong.
 
 use descent::{
-    catalog, Adadelta, Adagrad, Adam, AdamW, Error, LookaheadNesterov, Param, RmsProp, Sgd, Spec, SpecError,
+    catalog, Adadelta, Adagrad, Adam, AdamW, Error, LookaheadNesterov, Param, RmsProp, Sgd, Shape, Spec, SpecError,
 };
 use proptest::prelude::*;
 
@@ -55,7 +55,7 @@ fn unknown_names_and_keys_say_what_is_accepted() {
     assert_eq!(
         parse("adamx").unwrap_err().to_string(),
         "unknown optimizer \"adamx\" (did you mean \"adam\"? known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, \
-         nadam, radam, adamax, asgd, rprop, adafactor, lookahead_nesterov)"
+         nadam, radam, adamax, asgd, rprop, adafactor, muon, lookahead_nesterov)"
     );
     assert_eq!(
         parse("sgd(lr=0.1, nesterov=True, momentum=0.9, dampen=0.1)").unwrap_err().to_string(),
@@ -78,7 +78,7 @@ fn unknown_names_get_the_closest_known_one() {
     assert_eq!(
         parse("xyz").unwrap_err().to_string(),
         "unknown optimizer \"xyz\" (known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, nadam, \
-         radam, adamax, asgd, rprop, adafactor, lookahead_nesterov)"
+         radam, adamax, asgd, rprop, adafactor, muon, lookahead_nesterov)"
     );
 }
 
@@ -181,6 +181,11 @@ fn every_catalog_entry_builds() {
     for entry in catalog() {
         let spec = parse(entry.name()).unwrap();
         assert_eq!(&spec, entry.defaults());
+        if spec.layout(&Shape::from(3)).is_err() {
+            // Muon takes only matrices, and says so.
+            assert!(matches!(spec.build_flat::<f32>(3), Err(Error::UnsupportedShape { .. })), "{}", entry.name());
+            continue;
+        }
         let mut flat = spec.build_flat::<f32>(3).unwrap();
         let mut theta = vec![1.0f32; 3];
         flat.step(&mut theta, |p, g| {

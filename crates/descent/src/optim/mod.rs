@@ -14,6 +14,7 @@ pub mod adamax;
 pub mod adamw;
 pub mod asgd;
 pub mod lookahead_nesterov;
+pub mod muon;
 pub mod nadam;
 pub mod radam;
 pub mod rmsprop;
@@ -34,6 +35,7 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     asgd::register,
     rprop::register,
     adafactor::register,
+    muon::register,
     lookahead_nesterov::register,
 ];
 
