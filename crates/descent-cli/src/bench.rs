@@ -239,7 +239,7 @@ fn shape_for(spec: &Spec, n: usize) -> Shape {
     if spec.layout(&Shape::from(n)).is_ok() {
         return Shape::from(n);
     }
-    let rows = (1..=n.isqrt()).rev().find(|rows| n % rows == 0).unwrap_or(1);
+    let rows = (1..=n.isqrt()).rev().find(|&rows| n.is_multiple_of(rows)).unwrap_or(1);
     Shape::from([rows, n / rows])
 }
 

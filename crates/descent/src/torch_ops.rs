@@ -33,6 +33,16 @@ pub(crate) fn addcdiv<L: Lane>(x: L, t1: L, t2: L, value: L) -> L {
     x + (value * t1) / t2
 }
 
+/// `start.lerp(end, weight)` for one value and a weight already in the element type, as PyTorch's CPU kernel
+/// rounds it (see [`Lerp`]), for rules that work a tensor at a time.
+pub(crate) fn lerp<T: Float>(start: T, end: T, weight: T) -> T {
+    if weight.to_f64().abs() < 0.5 {
+        weight.mul_add(end - start, start)
+    } else {
+        (weight - T::from_f64(1.0)).mul_add(end - start, end)
+    }
+}
+
 /// `start.lerp(end, weight)` for a scalar weight, as PyTorch's CPU kernel computes it: `start + w·(end − start)`
 /// for `|w| < 0.5`, else `end + (w − 1)·(end − start)`, each a fused multiply-add.
 #[derive(Debug, Clone, Copy)]

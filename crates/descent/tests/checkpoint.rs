@@ -45,7 +45,7 @@ fn step<T: Float>(optimizer: &mut dyn DynOptimizer<T>, looks_ahead: bool, params
         let grads: Vec<Vec<T>> = (0..2)
             .map(|k| (0..slices[k].len()).map(|i| T::from_f64(slices[k][i].to_f64() + value(step, k, i))).collect())
             .collect();
-        let skip_b = step % 3 == 0;
+        let skip_b = step.is_multiple_of(3);
         optimizer.step(&mut slices, &[Some(&grads[0]), (!skip_b).then_some(grads[1].as_slice())]).unwrap();
     }
 }

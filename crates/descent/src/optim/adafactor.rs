@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
+use crate::torch_ops::lerp;
 use crate::validate::non_negative;
 use crate::{Error, Float, Lane, Rule, Shape, StateLayout, StepContext, TensorStage};
 
@@ -62,15 +63,6 @@ fn norm<T: Float>(values: &[T]) -> f64 {
 fn mean_square<T: Float>(values: impl Iterator<Item = T>, count: usize) -> T {
     let norm = T::from_f64(values.map(|v| v.to_f64() * v.to_f64()).sum::<f64>().sqrt());
     norm * norm / T::from_f64(count as f64)
-}
-
-/// `start.lerp(end, weight)` for one value, as PyTorch's CPU kernel rounds it.
-fn lerp<T: Float>(start: T, end: T, weight: T) -> T {
-    if weight.to_f64().abs() < 0.5 {
-        weight.mul_add(end - start, start)
-    } else {
-        (weight - T::from_f64(1.0)).mul_add(end - start, end)
-    }
 }
 
 impl Rule for Adafactor {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::newton_schulz::orthogonalize;
 use crate::registry::{Entry, Registry};
+use crate::torch_ops::lerp;
 use crate::validate::non_negative;
 use crate::{Error, Float, Lane, Rule, Shape, StateLayout, StepContext, TensorStage};
 
@@ -87,15 +88,6 @@ impl Muon {
             AdjustLr::SpectralUnclamped => (a / b).sqrt(),
         };
         self.lr * ratio
-    }
-}
-
-/// `start.lerp(end, weight)` for one value, as PyTorch's CPU kernel rounds it.
-fn lerp<T: Float>(start: T, end: T, weight: T) -> T {
-    if weight.to_f64().abs() < 0.5 {
-        weight.mul_add(end - start, start)
-    } else {
-        (weight - T::from_f64(1.0)).mul_add(end - start, end)
     }
 }
 
