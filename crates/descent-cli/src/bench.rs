@@ -37,6 +37,11 @@ pub struct BenchCommand {
     #[arg(long, default_value_t = 1, value_name = "K", value_parser = limits::count(limits::MAX_BENCH_TENSORS))]
     tensors: usize,
 
+    /// Lay each tensor out as a matrix of this many rows (its length must be a multiple of it) [default: vectors,
+    /// or for optimizers that take only matrices, such as Muon, the squarest matrix of the tensor's length].
+    #[arg(long, value_name = "R", value_parser = limits::count(limits::MAX_BENCH_PARAMS))]
+    rows: Option<usize>,
+
     /// The element type.
     #[arg(long, value_enum, default_value_t = Dtype::F32)]
     dtype: Dtype,
@@ -74,6 +79,11 @@ pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliErr
             "--tensors is {}, more than the {} --params",
             command.tensors, command.params
         )));
+    }
+    if let Some(rows) = command.rows {
+        if let Some(n) = lengths(command.params, command.tensors).into_iter().find(|n| !n.is_multiple_of(rows)) {
+            return Err(CliError::Usage(format!("--rows {rows} does not divide a tensor of {n} parameters")));
+        }
     }
     limits::check_optimizers(command.optimizers.len())?;
     let size = match command.dtype {
@@ -183,7 +193,7 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
         let spec = &entrant.spec;
         return Err(bench_error(entrant, Error::NeedsClosure { optimizer: spec.class() }));
     }
-    let specs = lens.iter().map(|&n| Param::new(shape_for(&entrant.spec, n)));
+    let specs = lens.iter().map(|&n| Param::new(shape_for(&entrant.spec, n, command.rows)));
     let mut optimizer = entrant.spec.build::<T>(specs).map_err(|e| bench_error(entrant, e))?;
     let step = |optimizer: &mut dyn DynOptimizer<T>, params: &mut Vec<Vec<T>>| {
         let mut slices: Vec<&mut [T]> = params.iter_mut().map(Vec::as_mut_slice).collect();
@@ -233,13 +243,13 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
     })
 }
 
-/// A tensor of `n` parameters: a vector, or for rules that take only matrices (Muon) the squarest matrix of `n`
-/// values.
-fn shape_for(spec: &Spec, n: usize) -> Shape {
-    if spec.layout(&Shape::from(n)).is_ok() {
+/// A tensor of `n` parameters: a matrix of `rows` rows if given, else a vector, or for rules that take only
+/// matrices (Muon) the squarest matrix of `n` values.
+fn shape_for(spec: &Spec, n: usize, rows: Option<usize>) -> Shape {
+    if rows.is_none() && spec.layout(&Shape::from(n)).is_ok() {
         return Shape::from(n);
     }
-    let rows = (1..=n.isqrt()).rev().find(|&rows| n.is_multiple_of(rows)).unwrap_or(1);
+    let rows = rows.unwrap_or_else(|| (1..=n.isqrt()).rev().find(|&rows| n.is_multiple_of(rows)).unwrap_or(1));
     Shape::from([rows, n / rows])
 }
 

@@ -88,6 +88,9 @@ pub fn load(source: &Source) -> Result<Dataset, CliError> {
 }
 
 fn from_folder(folder: &Path, name: &str) -> Result<Dataset, CliError> {
+    if folder.exists() && !folder.is_dir() {
+        return Err(CliError::Usage(format!("{} is a file, not a folder of IDX files", folder.display())));
+    }
     let read = |stem: &str| -> Result<(String, File), CliError> {
         for candidate in [format!("{stem}.gz"), stem.to_owned()] {
             let path = folder.join(&candidate);

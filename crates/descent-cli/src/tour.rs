@@ -88,8 +88,11 @@ const STOPS: [Stop; 3] = [
 
 /// Runs the tour, printing to `out`.
 pub fn execute(command: &TourCommand, out: &mut dyn Write) -> Result<(), CliError> {
-    fs::create_dir_all(&command.out)
-        .map_err(|e| CliError::Write { path: command.out.clone(), reason: e.to_string() })?;
+    let fail = |reason: String| CliError::Write { path: command.out.clone(), reason };
+    if command.out.exists() && !command.out.is_dir() {
+        return Err(fail("it is a file, not a folder".to_owned()));
+    }
+    fs::create_dir_all(&command.out).map_err(|e| fail(e.to_string()))?;
     for stop in &STOPS {
         let surface = surfaces::by_name(stop.function, 2)?;
         let entrants = entrants(&stop.optimizers);

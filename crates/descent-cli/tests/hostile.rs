@@ -182,6 +182,8 @@ fn every_mistake_is_caught_before_any_work() {
     std::fs::write(&file, "").unwrap();
     let inside_file = format!("{}/x.svg", file.display());
     refused(&["race", "-f", "sphere", "--plot", &inside_file], "is not a folder");
+    refused(&["tour", "--out", file.to_str().unwrap()], "it is a file, not a folder");
+    refused(&["train", "--data-dir", file.to_str().unwrap()], "is a file, not a folder of IDX files");
     let slash = format!("{}/x.svg/", dir.path().display());
     refused(&["race", "-f", "sphere", "--plot", &slash], "the name ends in /");
     let newline = format!("{}/a\nb/x.svg", dir.path().display());
