@@ -9,7 +9,9 @@ The vector set (most cases):
     group 1: "c" (1 element), which has no gradient on steps 1, 2 and every fifth step
 
 and the matrix set (Adafactor) has "W" (12 × 7), "u" (6), "T" (2 × 3 × 4) in group 0 and "V" (5 × 9) in group 1;
-Muon's has "W" (12 × 7) and "M" (16 × 24) in group 0 and "V" (5 × 9) in group 1.
+Muon's has "W" (12 × 7) and "M" (16 × 24) in group 0 and "V" (5 × 9) in group 1; SparseAdam's has "E" (20 × 6)
+and "s" (7) in group 0 and "V" (5 × 3) in group 1, with gradients that leave some rows untouched (zero, and absent
+from the sparse tensor PyTorch gets).
 
 Initial parameters and gradients come from an integer hash (`value` below), so they are exact multiples of 1/2048
 that both this script and the Rust tests compute without rounding; gradients change every step.
@@ -44,13 +46,22 @@ PARAM_SETS = {
     "matrices": [("W", [12, 7], 1.0, 0), ("u", [6], 1.0 / 64.0, 0), ("T", [2, 3, 4], 1.0, 0), ("V", [5, 9], 8.0, 1)],
     # Muon: matrices only, one with more rows than columns (transposed for the iteration), one wide, one larger.
     "muon": [("W", [12, 7], 1.0, 0), ("M", [16, 24], 1.0 / 64.0, 0), ("V", [5, 9], 8.0, 1)],
+    # SparseAdam: an embedding table, a vector and a small table; each step touches only some rows (see
+    # `untouched_rows`), and PyTorch gets the gradient as a sparse tensor of the touched rows.
+    "sparse": [("E", [20, 6], 1.0, 0), ("s", [7], 1.0 / 64.0, 0), ("V", [5, 3], 8.0, 1)],
 }
+SPARSE_SETS = {"sparse"}
 PARAMS = PARAM_SETS["vectors"]
 
 
 def has_grad(name, step):
     """The parameter of group 1 ("c", "V") gets no gradient on steps 1 and 2 and on every fifth step."""
     return name not in ("c", "V") or (step > 2 and step % 5 != 0)
+
+
+def untouched_rows(k, step, shape):
+    """The rows (slices along the first dimension) that the sparse sets' gradient of step `step` leaves at zero."""
+    return [r for r in range(shape[0]) if mix(k * 0x3C6EF372 + step * 0x1B873593 + r) % 3 == 0]
 
 
 def length(shape):
@@ -151,6 +162,10 @@ CASES = {
         "Adafactor", "adafactor",
         {"lr": 0.02, "beta2_decay": -0.5, "eps": [1e-5, 1e-2], "d": 1.5, "weight_decay": 0.1, "maximize": True},
         {"eps": [None, 1e-3]}, "matrices"),
+    "sparse_adam_default": ("SparseAdam", "sparse_adam", {}, {"lr": 0.01}, "sparse"),
+    "sparse_adam_all": (
+        "SparseAdam", "sparse_adam", {"lr": 0.02, "betas": [0.8, 0.99], "eps": 1e-6, "maximize": True},
+        {"betas": [0.5, 0.9]}, "sparse"),
     "muon_default": ("Muon", "muon", {}, {"lr": 0.01}, "muon"),
     "muon_all": (
         "Muon", "muon",
@@ -166,7 +181,7 @@ DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
 F64_CASES = {
     "sgd_dampening_wd", "sgd_nesterov_maximize", "adagrad_all", "rmsprop_momentum", "rmsprop_all", "adadelta_all",
     "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
-    "asgd_all", "rprop_all", "adafactor_all", "muon_all",
+    "asgd_all", "rprop_all", "adafactor_all", "muon_all", "sparse_adam_all",
 }
 
 
@@ -189,6 +204,7 @@ def describe_params(params):
 def run_case(case, dtype_name):
     torch_name, _, hyper0, overrides = CASES[case][:4]
     params = param_set(case)
+    sparse = len(CASES[case]) > 4 and CASES[case][4] in SPARSE_SETS
     dtype, np_dtype = DTYPES[dtype_name]
     hyper1 = {**hyper0, **overrides}
     tensors = [
@@ -209,9 +225,13 @@ def run_case(case, dtype_name):
     present, step_counts, scalars, buffer_names = [], [], [], {}
     for step in range(1, STEPS + 1):
         for k, (name, shape, scale, _) in enumerate(params):
-            tensors[k].grad = (
-                torch.tensor(gradient(k, step, length(shape), scale), dtype=dtype).reshape(shape)
-                if has_grad(name, step) else None)
+            grad = None
+            if has_grad(name, step):
+                grad = torch.tensor(gradient(k, step, length(shape), scale), dtype=dtype).reshape(shape)
+                if sparse:
+                    grad[untouched_rows(k, step, shape)] = 0
+                    grad = grad.to_sparse(1)
+            tensors[k].grad = grad
         opt.step()
         present_now, steps_now, scalars_now = [], [], []
         for k, (name, _, _, _) in enumerate(params):
@@ -245,6 +265,8 @@ def run_case(case, dtype_name):
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "buffers": [buffer_names.get(name, []) for name, _, _, _ in params],
         "params": describe_params(params),
+        **({"untouched_rows": [[untouched_rows(k, step, shape) for k, (_, shape, _, _) in enumerate(params)]
+                               for step in range(1, STEPS + 1)]} if sparse else {}),
     }
 
 

@@ -194,6 +194,7 @@ pub use optim::radam::RAdam;
 pub use optim::rmsprop::RmsProp;
 pub use optim::rprop::Rprop;
 pub use optim::sgd::Sgd;
+pub use optim::sparse_adam::SparseAdam;
 pub use optimizer::Optimizer;
 pub use param::{Group, Param, Shape};
 pub use registry::{Entry, Registry};

@@ -50,13 +50,18 @@ fn presets_start_from_their_own_defaults() {
     assert_eq!(parse("nesterov(lr=0.1)").unwrap().to_string(), "nesterov(lr=0.1)");
 }
 
+/// Every registered name, in the registry's order.
+fn known() -> String {
+    catalog().iter().map(|entry| entry.name()).collect::<Vec<_>>().join(", ")
+}
+
 #[test]
 fn unknown_names_and_keys_say_what_is_accepted() {
     assert_eq!(
         parse("adamx").unwrap_err().to_string(),
-        "unknown optimizer \"adamx\" (did you mean \"adam\"? known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, \
-         nadam, radam, adamax, asgd, rprop, adafactor, muon, lookahead_nesterov)"
+        format!("unknown optimizer \"adamx\" (did you mean \"adam\"? known: {})", known())
     );
+    assert!(known().starts_with("sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, nadam, radam, "));
     assert_eq!(
         parse("sgd(lr=0.1, nesterov=True, momentum=0.9, dampen=0.1)").unwrap_err().to_string(),
         "sgd: unknown key `dampen` (accepted: lr, momentum, dampening, weight_decay, nesterov, maximize)"
@@ -75,11 +80,7 @@ fn unknown_names_get_the_closest_known_one() {
     assert_eq!(suggestion("nagg").as_deref(), Some("nag"));
     assert_eq!(suggestion("ngd").as_deref(), Some("sgd"));
     assert_eq!(suggestion("lbfgs"), None, "nothing is close");
-    assert_eq!(
-        parse("xyz").unwrap_err().to_string(),
-        "unknown optimizer \"xyz\" (known: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw, nadam, \
-         radam, adamax, asgd, rprop, adafactor, muon, lookahead_nesterov)"
-    );
+    assert_eq!(parse("xyz").unwrap_err().to_string(), format!("unknown optimizer \"xyz\" (known: {})", known()));
 }
 
 #[test]

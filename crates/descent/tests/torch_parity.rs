@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use descent::{
     Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Asgd, Float, Group, Muon, NAdam, Optimizer, Param, RAdam,
-    RmsProp, Rprop, Rule, Sgd,
+    RmsProp, Rprop, Rule, Sgd, SparseAdam,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -184,7 +184,17 @@ fn run_case<R: Rule + DeserializeOwned, T: FixtureFloat>(
                 let has_grad = spec["grad_steps"].as_array().unwrap().iter().any(|s| s == step);
                 let scale = spec["grad_scale"].as_f64().unwrap();
                 has_grad.then(|| {
-                    (0..params[k].len() as u32).map(|j| T::from_f64(scale * value(k as u32, step, j))).collect()
+                    let mut grad: Vec<T> =
+                        (0..params[k].len() as u32).map(|j| T::from_f64(scale * value(k as u32, step, j))).collect();
+                    // The rows a sparse case's gradient leaves untouched are zero.
+                    if let Some(rows) = case.get("untouched_rows") {
+                        let row = grad.len() / shape(spec)[0];
+                        for r in rows[step as usize - 1][k].as_array().unwrap() {
+                            let r = r.as_u64().unwrap() as usize;
+                            grad[r * row..(r + 1) * row].fill(T::default());
+                        }
+                    }
+                    grad
                 })
             })
             .collect();
@@ -323,6 +333,12 @@ fn adafactor_matches_torch() {
 #[test]
 fn muon_matches_torch() {
     assert_eq!(run_optimizer_within::<Muon>("muon", Tolerance::OfStep(1.0 / 64.0), Tolerance::Exact), 3);
+}
+
+/// SparseAdam takes one square root per touched value, which PyTorch takes from MKL.
+#[test]
+fn sparse_adam_matches_torch() {
+    assert_eq!(run_optimizer::<SparseAdam>("sparse_adam", Some(1.0)), 3);
 }
 
 #[test]

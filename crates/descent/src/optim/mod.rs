@@ -20,6 +20,7 @@ pub mod radam;
 pub mod rmsprop;
 pub mod rprop;
 pub mod sgd;
+pub mod sparse_adam;
 
 /// Every built-in optimizer's registration, in the order listings show them.
 pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
@@ -36,6 +37,7 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     rprop::register,
     adafactor::register,
     muon::register,
+    sparse_adam::register,
     lookahead_nesterov::register,
 ];
 
