@@ -34,6 +34,9 @@ OPTIMIZERS = [
     ("nadam", "NAdam", {}, False),
     ("radam", "RAdam", {}, False),
     ("adamax", "Adamax", {}, False),
+    ("asgd", "ASGD", {}, False),
+    ("rprop", "Rprop", {}, False),
+    ("adafactor", "Adafactor", {}, False),
 ]
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
 
@@ -82,6 +85,7 @@ def main():
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--optimizers", default="", help="comma-separated descent specs to run (default: all)")
     args = parser.parse_args()
 
     print(f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), {platform.processor() or platform.machine()}, "
@@ -97,7 +101,10 @@ def main():
             for dtype in args.dtypes.split(","):
                 for threads in [int(t) for t in args.threads.split(",")]:
                     torch.set_num_threads(threads)
+                    chosen = set(args.optimizers.split(",")) if args.optimizers else None
                     for spec, cls, kwargs, has_fused in OPTIMIZERS:
+                        if chosen is not None and spec not in chosen:
+                            continue
                         variants = ["default", "foreach"] + (["fused"] if has_fused else [])
                         best = {}
                         row = None

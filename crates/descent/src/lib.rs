@@ -179,6 +179,7 @@ mod validate;
 pub use clip::{clip_grad_norm, clip_grad_value, total_norm, Clip};
 pub use dynamic::{Closure, DynOptimizer, FlatOptimizer};
 pub use error::Error;
+pub use kernel::{with_best_isa, Loop};
 pub use lane::{Float, Lane};
 pub use optim::adadelta::Adadelta;
 pub use optim::adafactor::Adafactor;

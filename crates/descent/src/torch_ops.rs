@@ -35,6 +35,7 @@ pub(crate) fn addcdiv<L: Lane>(x: L, t1: L, t2: L, value: L) -> L {
 
 /// `start.lerp(end, weight)` for one value and a weight already in the element type, as PyTorch's CPU kernel
 /// rounds it (see [`Lerp`]), for rules that work a tensor at a time.
+#[inline(always)]
 pub(crate) fn lerp<T: Float>(start: T, end: T, weight: T) -> T {
     if weight.to_f64().abs() < 0.5 {
         weight.mul_add(end - start, start)

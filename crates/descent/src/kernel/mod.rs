@@ -18,6 +18,7 @@ mod tests;
 mod vector;
 
 use vector::Isa;
+pub use vector::{with_best_isa, Loop};
 pub(crate) use vector::{AsGiven, Clipped, GradMap};
 
 use crate::state::{StateTensor, MAX_ELEMENTWISE_TENSORS};

@@ -155,6 +155,49 @@ version!(avx512, "x86_64", "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma");
 version!(avx2, "x86_64", "avx2,fma");
 version!(neon, "aarch64", "neon");
 
+/// A loop of a rule's per-tensor stage, to run with [`with_best_isa`]. Implementations mark [`Loop::run`]
+/// `#[inline(always)]`, so that it is compiled into each version.
+pub trait Loop {
+    /// What the loop returns.
+    type Output;
+
+    /// Runs the loop.
+    fn run(self) -> Self::Output;
+}
+
+/// Runs `work` compiled for the best instruction set this CPU has, so that the loops of a per-tensor stage use the
+/// hardware's fused multiply-adds and vectors as the fused pass does: compiled for the baseline alone, every
+/// `mul_add` would be a call into a software `fma`.
+pub fn with_best_isa<L: Loop>(work: L) -> L::Output {
+    match Isa::best() {
+        // SAFETY: `Isa::best` chose a version the CPU supports.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { run_avx512(work) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { run_avx2(work) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe { run_neon(work) },
+        Isa::Baseline => work.run(),
+    }
+}
+
+/// One version of [`with_best_isa`]: the loop compiled with the target features of an instruction set.
+macro_rules! run_version {
+    ($name:ident, $arch:literal, $features:literal) => {
+        #[cfg(target_arch = $arch)]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<L: Loop>(work: L) -> L::Output {
+            work.run()
+        }
+    };
+}
+
+run_version!(run_avx512, "x86_64", "avx512f,avx512vl,avx512dq,avx512bw,avx2,fma");
+run_version!(run_avx2, "x86_64", "avx2,fma");
+run_version!(run_neon, "aarch64", "neon");
+
 /// The loop itself, inlined into each version.
 #[inline(always)]
 fn body<R: Rule, T: Float, G: GradMap<T>, const N: usize>(

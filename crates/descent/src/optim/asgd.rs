@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
 use crate::validate::{finite, non_negative};
-use crate::{Error, Float, Lane, Rule, Shape, StateLayout, StepContext, TensorStage};
+use crate::{with_best_isa, Error, Float, Lane, Loop, Rule, Shape, StateLayout, StepContext, TensorStage};
 
 /// Averaged SGD (Polyak and Juditsky, 1992; the schedule of Bottou, 2012): PyTorch's `torch.optim.ASGD`.
 ///
@@ -47,6 +47,38 @@ impl Default for Asgd {
     }
 }
 
+/// One step over a parameter: its scalars in the element type, and its values.
+struct Step<'a, T> {
+    maximize: bool,
+    weight_decay: Option<T>,
+    decay: T,
+    minus_eta: T,
+    /// μ while it is not 1 (θ̄ ← θ while it is).
+    average: Option<T>,
+    param: &'a mut [T],
+    grad: &'a [T],
+    ax: &'a mut [T],
+}
+
+impl<T: Float> Loop for Step<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        for ((p, &g), a) in self.param.iter_mut().zip(self.grad).zip(self.ax) {
+            let mut g = if self.maximize { -g } else { g };
+            if let Some(wd) = self.weight_decay {
+                g = wd.mul_add(*p, g);
+            }
+            *p = self.minus_eta.mul_add(g, *p * self.decay);
+            *a = match self.average {
+                Some(mu) => *a + (*p - *a) * mu,
+                None => *p,
+            };
+        }
+    }
+}
+
 impl Rule for Asgd {
     const NAME: &'static str = "ASGD";
 
@@ -79,14 +111,9 @@ impl Rule for Asgd {
         let weight_decay = (self.weight_decay != 0.0).then(|| T::from_f64(self.weight_decay));
         let mu_value = T::from_f64(mu);
         let ax = state.tensor_mut("ax").expect("the layout has ax").values_mut();
-        for ((p, &g), a) in stage.param.iter_mut().zip(stage.grad).zip(ax) {
-            let mut g = if self.maximize { -g } else { g };
-            if let Some(wd) = weight_decay {
-                g = wd.mul_add(*p, g);
-            }
-            *p = minus_eta.mul_add(g, *p * decay);
-            *a = if mu == 1.0 { *p } else { *a + (*p - *a) * mu_value };
-        }
+        let (param, grad) = (&mut *stage.param, stage.grad);
+        let average = (mu != 1.0).then_some(mu_value);
+        with_best_isa(Step { maximize: self.maximize, weight_decay, decay, minus_eta, average, param, grad, ax });
         let next_eta = self.lr / (1.0 + self.lambd * self.lr * t).powf(self.alpha);
         state.set_scalar("eta", f64::from(next_eta as f32));
         state.set_scalar("mu", f64::from((1.0 / (t - self.t0).max(1.0)) as f32));

@@ -79,11 +79,8 @@ impl Rule for SparseAdam {
         let (keep1, keep2) = (T::from_f64(1.0 - beta1), T::from_f64(1.0 - beta2));
         let (minus_step, eps) = (T::from_f64(-step_size), T::from_f64(self.eps));
         let row = if shape.rank() >= 2 { param.len() / shape.dims()[0].max(1) } else { 1 };
-        let mut moments: Vec<Vec<T>> = ["exp_avg", "exp_avg_sq"]
-            .iter()
-            .map(|name| state.get(name).expect("the layout has both moments").to_vec())
-            .collect();
-        let [exp_avg, exp_avg_sq] = &mut moments[..] else { unreachable!("two moments") };
+        let [exp_avg, exp_avg_sq] = &mut state.tensors[..] else { unreachable!("the layout has two moments") };
+        let (exp_avg, exp_avg_sq) = (exp_avg.values_mut(), exp_avg_sq.values_mut());
         let zero = T::from_f64(0.0);
         for (r, g) in grad.chunks(row.max(1)).enumerate() {
             if g.iter().all(|&v| v == zero) {
@@ -98,9 +95,6 @@ impl Rule for SparseAdam {
                 let p = &mut param[at + i];
                 *p = *p + minus_step * (*m / (v.sqrt() + eps));
             }
-        }
-        for (name, values) in ["exp_avg", "exp_avg_sq"].iter().zip(moments) {
-            state.tensor_mut(name).expect("the layout has both moments").values_mut().copy_from_slice(&values);
         }
     }
 
