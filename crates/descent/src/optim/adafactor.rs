@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::non_negative;
-use crate::{Error, Float, Lane, Rule, Shape, StateLayout, StepContext, TensorStage};
+use crate::{with_best_isa, Error, Float, Lane, Loop, Rule, Shape, StateLayout, StepContext, TensorStage};
 
 /// Adafactor (Shazeer and Stern, 2018), with PyTorch's `torch.optim.Adafactor` semantics (torch 2.5 and later).
 ///
@@ -59,10 +59,85 @@ fn norm<T: Float>(values: &[T]) -> f64 {
     T::from_f64(values.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>().sqrt()).to_f64()
 }
 
-/// `vector_norm(values).square() / count`, as PyTorch's operations round it.
-fn mean_square<T: Float>(values: impl Iterator<Item = T>, count: usize) -> T {
-    let norm = T::from_f64(values.map(|v| v.to_f64() * v.to_f64()).sum::<f64>().sqrt());
+/// `vector_norm(values).square() / count` of values whose squares sum to `sum_of_squares`, as PyTorch's operations
+/// round it.
+fn mean_square<T: Float>(sum_of_squares: f64, count: usize) -> T {
+    let norm = T::from_f64(sum_of_squares.sqrt());
     norm * norm / T::from_f64(count as f64)
+}
+
+/// Where each value's second-moment estimate v̂ comes from.
+enum Estimate<'a, T> {
+    /// A vector's own v̂.
+    Full(&'a [T]),
+    /// Matrices (over the last two dimensions): v̂ = r·c / scale, per matrix of the batch.
+    Factored { rows: usize, cols: usize, row_var: &'a [T], col_var: &'a [T], scales: &'a [T] },
+}
+
+/// Calls `visit(i, u_i)` for every value of the update u = g / √max(v̂, ε₁²), in order.
+#[inline(always)]
+fn each_update<T: Float>(estimate: &Estimate<'_, T>, grad: &[T], sign: T, floor: T, mut visit: impl FnMut(usize, T)) {
+    let one = T::from_f64(1.0);
+    let update = |g: T, v: T| g * sign * (one / v.maximum(floor).sqrt());
+    match estimate {
+        Estimate::Full(variance) => {
+            for (i, (&g, &v)) in grad.iter().zip(variance.iter()).enumerate() {
+                visit(i, update(g, v));
+            }
+        }
+        Estimate::Factored { rows, cols, row_var, col_var, scales } => {
+            let mut i = 0;
+            for (b, &scale) in scales.iter().enumerate() {
+                for &r in &row_var[b * rows..(b + 1) * rows] {
+                    for &c in &col_var[b * cols..(b + 1) * cols] {
+                        visit(i, update(grad[i], r * c / scale));
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A vector's v̂ ← lerp(v̂, g², 1 − β̂₂ₜ), with hardware fused multiply-adds.
+struct Variance<'a, T> {
+    variance: &'a mut [T],
+    grad: &'a [T],
+    sign: T,
+    weight: T,
+}
+
+impl<T: Float> Loop for Variance<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        for (v, &g) in self.variance.iter_mut().zip(self.grad) {
+            let g = g * self.sign;
+            *v = lerp(*v, g * g, self.weight);
+        }
+    }
+}
+
+/// The final pass: θ ← θ·(1 − η·λ) + step·u, with hardware fused multiply-adds.
+struct Apply<'a, T> {
+    estimate: &'a Estimate<'a, T>,
+    param: &'a mut [T],
+    grad: &'a [T],
+    sign: T,
+    floor: T,
+    step: T,
+    decay: T,
+}
+
+impl<T: Float> Loop for Apply<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Apply { estimate, param, grad, sign, floor, step, decay } = self;
+        each_update(estimate, grad, sign, floor, |i, u| param[i] = step.mul_add(u, param[i] * decay));
+    }
 }
 
 impl Rule for Adafactor {
@@ -116,51 +191,46 @@ impl Rule for Adafactor {
         let size = (param.len() as f64).sqrt();
         let alpha = self.eps.1.max(norm(param) / size) * rho;
         let eps1 = self.eps.0.unwrap_or_else(|| T::EPSILON.to_f64());
-        let floor = T::from_f64(eps1 * eps1);
-        if self.weight_decay != 0.0 {
-            let decay = T::from_f64(1.0 - self.lr * self.weight_decay);
-            param.iter_mut().for_each(|p| *p = *p * decay);
-        }
-        let g = |i: usize| if self.maximize { -grad[i] } else { grad[i] };
-        let mut update: Vec<T> = Vec::with_capacity(param.len());
+        let sign = T::from_f64(if self.maximize { -1.0 } else { 1.0 });
         let dims = shape.dims();
-        if dims.len() < 2 {
+        let mut scales = Vec::new();
+        let estimate = if dims.len() < 2 {
             let variance = state.tensor_mut("variance").expect("the layout has variance").values_mut();
-            for (i, v) in variance.iter_mut().enumerate() {
-                *v = lerp(*v, g(i) * g(i), weight);
-                update.push(g(i) * (T::from_f64(1.0) / v.maximum(floor).sqrt()));
-            }
+            with_best_isa(Variance { variance, grad, sign, weight });
+            Estimate::Full(state.get("variance").expect("the layout has variance"))
         } else {
             let (rows, cols) = (dims[dims.len() - 2], dims[dims.len() - 1]);
-            let matrix = rows * cols;
-            let mut row_var = state.tensor("row_var").expect("the layout has row_var").values().to_vec();
-            let mut col_var = state.tensor("col_var").expect("the layout has col_var").values().to_vec();
-            for b in 0..param.len() / matrix.max(1) {
-                let at = |r: usize, c: usize| b * matrix + r * cols + c;
-                let (row, col) = (&mut row_var[b * rows..][..rows], &mut col_var[b * cols..][..cols]);
-                for (r, value) in row.iter_mut().enumerate() {
-                    *value = lerp(*value, mean_square((0..cols).map(|c| g(at(r, c))), cols), weight);
+            let [row_var, col_var] = &mut state.tensors[..] else { unreachable!("the layout has two factors") };
+            let (row_var, col_var) = (row_var.values_mut(), col_var.values_mut());
+            for ((matrix, row), col) in
+                grad.chunks(rows * cols).zip(row_var.chunks_mut(rows)).zip(col_var.chunks_mut(cols))
+            {
+                let mut col_sums = vec![0.0f64; cols];
+                for (line, value) in matrix.chunks(cols).zip(row.iter_mut()) {
+                    let mut row_sum = 0.0f64;
+                    for (&g, col_sum) in line.iter().zip(col_sums.iter_mut()) {
+                        let g2 = g.to_f64() * g.to_f64();
+                        row_sum += g2;
+                        *col_sum += g2;
+                    }
+                    *value = lerp(*value, mean_square::<T>(row_sum, cols), weight);
                 }
-                for (c, value) in col.iter_mut().enumerate() {
-                    *value = lerp(*value, mean_square((0..rows).map(|r| g(at(r, c))), rows), weight);
+                for (value, &sum) in col.iter_mut().zip(&col_sums) {
+                    *value = lerp(*value, mean_square::<T>(sum, rows), weight);
                 }
                 let row_mean = T::from_f64(row.iter().map(|v| v.to_f64()).sum::<f64>()) / T::from_f64(rows as f64);
-                let scale = row_mean.maximum(T::from_f64(eps1));
-                for (r, &row_value) in row.iter().enumerate() {
-                    for (c, &col_value) in col.iter().enumerate() {
-                        let estimate = row_value * col_value / scale;
-                        update.push(g(at(r, c)) * (T::from_f64(1.0) / estimate.maximum(floor).sqrt()));
-                    }
-                }
+                scales.push(row_mean.maximum(T::from_f64(eps1)));
             }
-            state.tensor_mut("row_var").expect("the layout has row_var").values_mut().copy_from_slice(&row_var);
-            state.tensor_mut("col_var").expect("the layout has col_var").values_mut().copy_from_slice(&col_var);
-        }
-        let denom = 1.0f64.max(norm(&update) / (size * self.d));
+            Estimate::Factored { rows, cols, row_var, col_var, scales: &scales }
+        };
+        let floor = T::from_f64(eps1 * eps1);
+        let mut sum_of_squares = 0.0f64;
+        each_update(&estimate, grad, sign, floor, |_, u| sum_of_squares += u.to_f64() * u.to_f64());
+        let update_norm = T::from_f64(sum_of_squares.sqrt()).to_f64();
+        let denom = 1.0f64.max(update_norm / (size * self.d));
         let step = T::from_f64(-alpha / denom);
-        for (p, u) in param.iter_mut().zip(&update) {
-            *p = step.mul_add(*u, *p);
-        }
+        let decay = T::from_f64(if self.weight_decay != 0.0 { 1.0 - self.lr * self.weight_decay } else { 1.0 });
+        with_best_isa(Apply { estimate: &estimate, param, grad, sign, floor, step, decay });
     }
 
     type Coefficients<L: Lane> = ();
