@@ -24,6 +24,11 @@
 //!   gives Adam Nesterov's look-ahead momentum, *RAdam* ([`RAdam`]) holds Adam's adaptive step back until its
 //!   variance estimate can be trusted (no warm-up needed), and *Adamax* ([`Adamax`]) scales by the largest recent
 //!   gradient instead of a root mean square.
+//! - The rest of `torch.optim`: *ASGD* ([`Asgd`]) averages SGD's iterates to cancel their noise; *Rprop*
+//!   ([`Rprop`]) keeps a step size per weight from the signs of its gradients alone; *Adafactor* ([`Adafactor`])
+//!   keeps Adam's second moment of a matrix as a row and a column statistic, R + C numbers instead of R·C;
+//!   *SparseAdam* ([`SparseAdam`]) updates only the embedding rows a batch touches; *Muon* ([`Muon`]) steps a
+//!   weight matrix along the orthogonalized momentum, equally in every direction the gradient has.
 //!
 //! # Using an optimizer
 //!
@@ -146,15 +151,17 @@
 //! where PyTorch's CPU kernels use them (its AVX2/AVX-512 dispatch, the normal case on x86-64). The tests compare
 //! every parameter and state value after every step with fixtures written by PyTorch itself:
 //!
-//! - SGD and Adamax match bit for bit.
+//! - SGD, Adamax, ASGD and Rprop match bit for bit.
 //! - The others use a square root, which PyTorch's CPU build takes from MKL and which is not correctly rounded
 //!   (about 18% of `f32` inputs are one ulp off); descent's is IEEE-exact. Each step, taken from PyTorch's values
-//!   of the step before, agrees within 2 to 6 ulps (of the largest magnitude the step involves), depending on the
-//!   roots the rule takes.
+//!   of the step before, agrees within 1 to 6 ulps (of the largest magnitude the step involves), depending on the
+//!   roots the rule takes and, for Adafactor, the order its norms are summed in.
+//! - Muon orthogonalizes in bfloat16 as PyTorch does, with the products summed in another order: its momentum
+//!   matches bit for bit, its step within four bfloat16 roundings of the step's largest value.
 //!
 //! Deliberate differences, each documented on its type: hyperparameters must be finite (PyTorch accepts an
 //! infinite learning rate); Adagrad uses each group's own `initial_accumulator_value`; clipping by norm measures
-//! the norm in `f64`. Non-finite gradients are not rejected: as in PyTorch, they propagate into the parameters and
+//! the norm in `f64`; SparseAdam reads a dense gradient, whose all-zero rows are the rows it does not touch. Non-finite gradients are not rejected: as in PyTorch, they propagate into the parameters and
 //! the state.
 
 pub mod checkpoint;
