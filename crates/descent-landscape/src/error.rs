@@ -6,10 +6,15 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum LandscapeError {
     /// A surface name that is not built in.
-    #[error("unknown function {name:?} (built in: {known}; or an expression in x and y, e.g. 'x^2 - y^2')")]
+    #[error(
+        "unknown function {name:?} ({}built in: {known}; or an expression in x and y, e.g. 'x^2 - y^2')",
+        .suggestion.as_ref().map(|s| format!("did you mean {s:?}? ")).unwrap_or_default()
+    )]
     UnknownSurface {
         /// The name given (its first 60 characters, if longer).
         name: String,
+        /// The built-in name closest to it, if one is close (a typo's distance).
+        suggestion: Option<String>,
         /// The built-in names.
         known: String,
     },

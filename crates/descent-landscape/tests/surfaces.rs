@@ -189,6 +189,18 @@ fn an_expression_equals_the_builtin_it_spells() {
 #[test]
 fn bad_names_dimensions_and_expressions_are_errors() {
     assert!(matches!(surfaces::by_name("rosenbrok", 2), Err(LandscapeError::UnknownSurface { .. })));
+    let suggestion = |name: &str| match surfaces::by_name(name, 2) {
+        Err(LandscapeError::UnknownSurface { suggestion, .. }) => suggestion,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(suggestion("rosenbrok").as_deref(), Some("rosenbrock"));
+    assert_eq!(suggestion("Himmelblau2").as_deref(), Some("himmelblau"));
+    assert_eq!(suggestion("sadle").as_deref(), Some("saddle"));
+    assert_eq!(suggestion("xyzzy"), None, "nothing is close");
+    assert!(surfaces::by_name("spher", 2)
+        .unwrap_err()
+        .to_string()
+        .starts_with("unknown function \"spher\" (did you mean \"sphere\"? built in: sphere,"));
     assert_eq!(
         surfaces::by_name("beale", 3).unwrap_err().to_string(),
         "beale is defined in 2 dimensions, got a point with 3"

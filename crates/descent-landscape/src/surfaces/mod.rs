@@ -91,7 +91,15 @@ pub fn by_name(name: &str, dim: usize) -> Result<BuiltinSurface, LandscapeError>
     let normalized = name.to_ascii_lowercase().replace('-', "_");
     let Some(def) = all().into_iter().find(|b| b.name == normalized) else {
         let known: Vec<&str> = all().iter().map(|b| b.name).collect();
-        return Err(LandscapeError::UnknownSurface { name: short(name), known: known.join(", ") });
+        // A typo's distance: one edit in a short name, two in a longer one.
+        let limit = if normalized.chars().count() <= 4 { 1 } else { 2 };
+        let suggestion = known
+            .iter()
+            .map(|&candidate| (strsim::levenshtein(&normalized, candidate), candidate))
+            .filter(|&(distance, _)| distance <= limit)
+            .min_by_key(|&(distance, _)| distance)
+            .map(|(_, candidate)| candidate.to_owned());
+        return Err(LandscapeError::UnknownSurface { name: short(name), suggestion, known: known.join(", ") });
     };
     if !def.dims.accepts(dim) {
         return Err(LandscapeError::Dimension {
