@@ -148,3 +148,17 @@ pub struct TensorStage<'a, T> {
     /// Its state: every tensor and scalar of its layout, and the step counter (already advanced).
     pub state: &'a mut ParamState<T>,
 }
+
+/// The element-wise part of a rule that does its whole step in the per-tensor stage (Muon, Adafactor, …): no
+/// coefficients and no update. Used inside the rule's `impl Rule` block.
+macro_rules! no_elementwise_update {
+    () => {
+        type Coefficients<L: $crate::Lane> = ();
+
+        fn coefficients<L: $crate::Lane>(&self, _step: &$crate::StepContext<'_>) {}
+
+        #[inline(always)]
+        fn update<L: $crate::Lane>(_: &(), _param: &mut L, _grad: L, _state: &mut [L]) {}
+    };
+}
+pub(crate) use no_elementwise_update;

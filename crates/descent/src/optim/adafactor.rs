@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::non_negative;
-use crate::{with_best_isa, Error, Float, Lane, Loop, Rule, Shape, StateLayout, StepContext, TensorStage};
+use crate::{with_best_isa, Error, Float, Loop, Rule, Shape, StateLayout, TensorStage};
 
 /// Adafactor (Shazeer and Stern, 2018), with PyTorch's `torch.optim.Adafactor` semantics (torch 2.5 and later).
 ///
@@ -233,12 +233,7 @@ impl Rule for Adafactor {
         with_best_isa(Apply { estimate: &estimate, param, grad, sign, floor, step, decay });
     }
 
-    type Coefficients<L: Lane> = ();
-
-    fn coefficients<L: Lane>(&self, _step: &StepContext<'_>) {}
-
-    #[inline(always)]
-    fn update<L: Lane>(_: &(), _param: &mut L, _grad: L, _state: &mut [L]) {}
+    crate::rule::no_elementwise_update!();
 }
 
 pub(crate) fn register(registry: &mut Registry) {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
 use crate::validate::{finite, non_negative};
-use crate::{with_best_isa, Error, Float, Lane, Loop, Rule, Shape, StateLayout, StepContext, TensorStage};
+use crate::{with_best_isa, Error, Float, Loop, Rule, Shape, StateLayout, TensorStage};
 
 /// Averaged SGD (Polyak and Juditsky, 1992; the schedule of Bottou, 2012): PyTorch's `torch.optim.ASGD`.
 ///
@@ -119,12 +119,7 @@ impl Rule for Asgd {
         state.set_scalar("mu", f64::from((1.0 / (t - self.t0).max(1.0)) as f32));
     }
 
-    type Coefficients<L: Lane> = ();
-
-    fn coefficients<L: Lane>(&self, _step: &StepContext<'_>) {}
-
-    #[inline(always)]
-    fn update<L: Lane>(_: &(), _param: &mut L, _grad: L, _state: &mut [L]) {}
+    crate::rule::no_elementwise_update!();
 }
 
 pub(crate) fn register(registry: &mut Registry) {

@@ -6,7 +6,7 @@ use crate::newton_schulz::orthogonalize;
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::non_negative;
-use crate::{Error, Float, Lane, Rule, Shape, StateLayout, StepContext, TensorStage};
+use crate::{Error, Float, Rule, Shape, StateLayout, TensorStage};
 
 /// How Muon scales the learning rate of an A × B matrix (PyTorch's `adjust_lr_fn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,12 +151,7 @@ impl Rule for Muon {
         }
     }
 
-    type Coefficients<L: Lane> = ();
-
-    fn coefficients<L: Lane>(&self, _step: &StepContext<'_>) {}
-
-    #[inline(always)]
-    fn update<L: Lane>(_: &(), _param: &mut L, _grad: L, _state: &mut [L]) {}
+    crate::rule::no_elementwise_update!();
 }
 
 pub(crate) fn register(registry: &mut Registry) {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
 use crate::validate::unit_open;
-use crate::{Error, Float, Lane, Rule, Shape, StateLayout, StepContext, TensorStage};
+use crate::{Error, Float, Rule, Shape, StateLayout, TensorStage};
 
 /// SparseAdam: PyTorch's `torch.optim.SparseAdam`, the "lazy" Adam of embedding tables.
 ///
@@ -98,12 +98,7 @@ impl Rule for SparseAdam {
         }
     }
 
-    type Coefficients<L: Lane> = ();
-
-    fn coefficients<L: Lane>(&self, _step: &StepContext<'_>) {}
-
-    #[inline(always)]
-    fn update<L: Lane>(_: &(), _param: &mut L, _grad: L, _state: &mut [L]) {}
+    crate::rule::no_elementwise_update!();
 }
 
 pub(crate) fn register(registry: &mut Registry) {
