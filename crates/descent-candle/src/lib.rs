@@ -100,8 +100,8 @@ impl DescentOptimizer {
     /// An optimizer of named variables in the groups `groups` chooses. Variables are registered in the order
     /// given, under their names (which checkpoints use).
     pub fn with_groups(vars: Vec<(String, Var)>, groups: ParamGroups) -> Result<Self, descent::Error> {
-        if let Some(spec) = groups.specs().find(|spec| spec.looks_ahead()) {
-            // Candle hands out gradients at the variables; a look-ahead rule needs them elsewhere.
+        if let Some(spec) = groups.specs().find(|spec| spec.needs_closure()) {
+            // Candle hands out gradients at the variables; a look-ahead rule or L-BFGS asks for its own.
             return Err(descent::Error::NeedsClosure { optimizer: spec.class() });
         }
         if let Some(spec) = groups.specs().find(|spec| spec.needs_all_gradients()) {

@@ -97,7 +97,7 @@ pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliErr
         // Every registered optimizer that steps with a gradient, at its defaults.
         descent::catalog()
             .iter()
-            .filter(|entry| !entry.defaults().looks_ahead())
+            .filter(|entry| !entry.defaults().needs_closure())
             .map(|entry| Entrant { label: entry.name().to_owned(), spec: entry.defaults().clone() })
             .collect()
     } else {
@@ -189,7 +189,7 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
     let mut params: Vec<Vec<T>> = lens.iter().map(|&n| vec![T::from_f64(0.5); n]).collect();
     let grads: Vec<Vec<T>> = lens.iter().map(|&n| (0..n).map(|i| T::from_f64(gradient(i))).collect()).collect();
     let grad_slices: Vec<Option<&[T]>> = grads.iter().map(|g| Some(g.as_slice())).collect();
-    if entrant.spec.looks_ahead() {
+    if entrant.spec.needs_closure() {
         let spec = &entrant.spec;
         return Err(bench_error(entrant, Error::NeedsClosure { optimizer: spec.class() }));
     }

@@ -85,7 +85,12 @@ fn markdown(out: &mut dyn Write) -> Result<(), CliError> {
         let mut names = vec![format!("`{}`", entry.name())];
         names.extend(entry.alias_names().iter().map(|a| format!("`{a}`")));
         let defaults = entry.defaults();
+        let shared = defaults.shared_state();
         let state = match (defaults.layout(&Shape::from(1)), defaults.layout(&Shape::from([2, 2]))) {
+            _ if !shared.is_empty() => {
+                let names: Vec<String> = shared.iter().map(|n| format!("`{n}`")).collect();
+                format!("for all parameters together: {}", names.join(", "))
+            }
             (Ok(vector), Ok(matrix)) if vector == matrix => describe(&vector),
             (Ok(vector), Ok(matrix)) => format!("{}; for matrices {}", describe(&vector), describe(&matrix)),
             (Err(_), Ok(matrix)) => format!("{} (matrices only)", describe(&matrix)),

@@ -63,6 +63,7 @@ pub fn execute(command: &RunCommand, out: &mut dyn Write) -> Result<(), CliError
                 "steps": config.steps,
                 "noise": config.noise.map(|n| json!({"sigma": n.sigma(), "seed": n.seed()})),
                 "diverged": trajectory.diverged,
+                "evaluations": trajectory.evaluations.last(),
                 "trajectory": rows(&trajectory),
             });
             serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
@@ -89,7 +90,8 @@ fn rows(trajectory: &Trajectory) -> Vec<serde_json::Value> {
         .points
         .iter()
         .zip(&trajectory.losses)
+        .zip(&trajectory.evaluations)
         .enumerate()
-        .map(|(step, (point, loss))| json!({"step": step, "x": point, "loss": loss}))
+        .map(|(step, ((point, loss), evaluations))| json!({"step": step, "x": point, "loss": loss, "evaluations": evaluations}))
         .collect()
 }

@@ -280,7 +280,7 @@ impl Plan {
             .map(|g| Ok((g.pattern.clone(), entrant.spec.with_keys(&g.keys)?)))
             .collect::<Result<Vec<_>, CliError>>()
             .map_err(|e| CliError::Usage(format!("{}: --group: {e}", entrant.label)))?;
-        if entrant.spec.looks_ahead() {
+        if entrant.spec.needs_closure() {
             let error = descent::Error::NeedsClosure { optimizer: entrant.spec.class() };
             return Err(CliError::Usage(format!("{}: {error}", entrant.label)));
         }

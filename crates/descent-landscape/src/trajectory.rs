@@ -45,6 +45,9 @@ pub struct Trajectory {
     pub points: Vec<Vec<f64>>,
     /// J at each point (without noise).
     pub losses: Vec<f64>,
+    /// The gradient evaluations made up to each point (0 at θ₀; one per step, except for L-BFGS, whose
+    /// iterations and line search evaluate several times per step).
+    pub evaluations: Vec<u64>,
     /// Whether the run stopped early because a point or its loss stopped being finite.
     pub diverged: bool,
 }
@@ -112,7 +115,8 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
     let mut at = vec![0.0; dim];
     let mut grad = vec![0.0; dim];
     let start: Vec<f64> = theta.iter().map(|v| v.to_f64()).collect();
-    let mut trajectory = Trajectory { losses: vec![surface.value(&start)], points: vec![start], diverged: false };
+    let mut trajectory =
+        Trajectory { losses: vec![surface.value(&start)], points: vec![start], evaluations: vec![0], diverged: false };
     for _ in 0..run.steps {
         optimizer.step(&mut theta, |point, out| {
             for (a, p) in at.iter_mut().zip(point) {
@@ -125,14 +129,15 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
             for (o, g) in out.iter_mut().zip(&grad) {
                 *o = T::from_f64(*g);
             }
-            // The loss at the point is not needed: the trajectory records it at the parameters.
-            f64::NAN
+            // L-BFGS's line search compares losses.
+            surface.value(&at)
         })?;
         let point: Vec<f64> = theta.iter().map(|v| v.to_f64()).collect();
         let loss = surface.value(&point);
         let finite = loss.is_finite() && point.iter().all(|v| v.is_finite());
         trajectory.points.push(point);
         trajectory.losses.push(loss);
+        trajectory.evaluations.push(optimizer.evaluations());
         if !finite {
             trajectory.diverged = true;
             break;

@@ -174,18 +174,20 @@ impl<R: Rule, T: Float> DynOptimizer<T> for Optimizer<R, T> {
 pub struct FlatOptimizer<T: Float> {
     optimizer: Box<dyn DynOptimizer<T>>,
     len: usize,
+    evaluations: u64,
 }
 
 impl<T: Float> FlatOptimizer<T> {
     pub(crate) fn new(optimizer: Box<dyn DynOptimizer<T>>, len: usize) -> Self {
-        FlatOptimizer { optimizer, len }
+        FlatOptimizer { optimizer, len, evaluations: 0 }
     }
 
-    /// Takes one step: calls `gradient_at(point, grad)` once, which must write the gradient at `point` into every
-    /// element of `grad` and return the loss there, then updates `theta`. Returns the loss.
+    /// Takes one step: calls `gradient_at(point, grad)`, which must write the gradient at `point` into every
+    /// element of `grad` and return the loss there, then updates `theta`. Returns the loss at the first point.
     ///
-    /// The point is `theta` itself for every optimizer but the look-ahead ones, which ask at θ + γ·v. A `theta`
-    /// of the wrong length is an error and changes nothing (the closure is not called).
+    /// The point is `theta` itself for most optimizers, θ + γ·v for the look-ahead ones; L-BFGS calls the closure
+    /// as often as its iterations and line search need, at points of its choosing (so the loss must be the true
+    /// one). A `theta` of the wrong length is an error and changes nothing (the closure is not called).
     pub fn step(&mut self, theta: &mut [T], mut gradient_at: impl FnMut(&[T], &mut [T]) -> f64) -> Result<f64, Error> {
         if theta.len() != self.len {
             return Err(Error::ParameterLengthMismatch {
@@ -194,7 +196,16 @@ impl<T: Float> FlatOptimizer<T> {
                 got: theta.len(),
             });
         }
-        self.optimizer.step_with_closure(&mut [theta], &mut |points, grads| gradient_at(points[0], grads[0]))
+        let evaluations = &mut self.evaluations;
+        self.optimizer.step_with_closure(&mut [theta], &mut |points, grads| {
+            *evaluations += 1;
+            gradient_at(points[0], grads[0])
+        })
+    }
+
+    /// How many times the steps so far have called their closure: one per step, except for L-BFGS.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
     }
 
     /// The learning rate.

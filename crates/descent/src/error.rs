@@ -142,9 +142,11 @@ pub enum Error {
         name: String,
     },
 
-    /// A rule that evaluates the gradient away from the parameters was stepped with a gradient.
+    /// An optimizer that asks for its gradients itself (at a look-ahead point, or along a line search) was stepped
+    /// with a gradient.
     #[error(
-        "{optimizer} evaluates the gradient at a look-ahead point, so it steps only with a closure (step_with_closure)"
+        "{optimizer} asks for its gradients itself (at a look-ahead point or along a line search), so it steps only \
+         with a closure (step_with_closure)"
     )]
     NeedsClosure {
         /// The optimizer.

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
-use crate::{hyper, DynOptimizer, Error, Group, Optimizer, Param, Rule, Shape, Spec, StateLayout};
+use crate::{DynOptimizer, Error, Group, Optimizer, Param, Rule, Shape, Spec, StateLayout};
 
 /// A rule behind a trait object: what a [`Spec`] holds, so that any [`Rule`], built in or not, runs wherever a
 /// spec is accepted.
@@ -22,13 +22,47 @@ pub(crate) trait AnyRule: Debug + Send + Sync {
     fn with(&self, changes: &Map<String, Value>) -> Result<Arc<dyn AnyRule>, Error>;
     fn validate(&self) -> Result<(), Error>;
     fn looks_ahead(&self) -> bool;
+    /// Whether it steps only with a closure (a look-ahead rule, L-BFGS).
+    fn needs_closure(&self) -> bool;
     fn needs_all_gradients(&self) -> bool;
+    /// The names of the state it keeps for all parameters together.
+    fn shared_state(&self) -> Vec<&'static str>;
     fn layout(&self, shape: &Shape) -> Result<StateLayout, Error>;
     fn same(&self, other: &dyn AnyRule) -> bool;
     /// A `Box<Box<dyn DynOptimizer<T>>>` for `T` named `dtype`, over `groups` (whose rules must all be this one's
     /// type).
     fn build(&self, dtype: &str, groups: &[(Spec, Vec<Param>)]) -> Result<Box<dyn Any>, Error>;
 }
+
+/// The methods of [`AnyRule`] that only read and write hyperparameters, the same for every optimizer: used inside
+/// each `impl AnyRule` block.
+macro_rules! hyperparameter_methods {
+    () => {
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+
+        fn hyperparameters(&self) -> serde_json::Map<String, serde_json::Value> {
+            $crate::hyper::to_object(self)
+        }
+
+        fn with(
+            &self,
+            changes: &serde_json::Map<String, serde_json::Value>,
+        ) -> Result<std::sync::Arc<dyn $crate::registry::AnyRule>, $crate::Error> {
+            Ok(std::sync::Arc::new($crate::hyper::with(self, changes)?))
+        }
+
+        fn validate(&self) -> Result<(), $crate::Error> {
+            $crate::hyper::Hyperparameters::check(self)
+        }
+
+        fn same(&self, other: &dyn $crate::registry::AnyRule) -> bool {
+            other.as_any().downcast_ref::<Self>() == Some(self)
+        }
+    };
+}
+pub(crate) use hyperparameter_methods;
 
 impl<R: Rule> AnyRule for R {
     fn class(&self) -> &'static str {
@@ -40,23 +74,13 @@ impl<R: Rule> AnyRule for R {
         name.rsplit("::").next().unwrap_or(name)
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn hyperparameters(&self) -> Map<String, Value> {
-        hyper::to_object(self)
-    }
-
-    fn with(&self, changes: &Map<String, Value>) -> Result<Arc<dyn AnyRule>, Error> {
-        Ok(Arc::new(hyper::with(self, changes)?))
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        Rule::validate(self)
-    }
+    hyperparameter_methods!();
 
     fn looks_ahead(&self) -> bool {
+        R::LOOKS_AHEAD
+    }
+
+    fn needs_closure(&self) -> bool {
         R::LOOKS_AHEAD
     }
 
@@ -64,12 +88,15 @@ impl<R: Rule> AnyRule for R {
         R::GLOBAL_STAGE
     }
 
-    fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {
-        Rule::layout(self, shape)
+    fn shared_state(&self) -> Vec<&'static str> {
+        let layout = Rule::global_layout(self).unwrap_or_default();
+        let mut names = layout.names();
+        names.extend(layout.scalar_names());
+        names
     }
 
-    fn same(&self, other: &dyn AnyRule) -> bool {
-        other.as_any().downcast_ref::<R>() == Some(self)
+    fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {
+        Rule::layout(self, shape)
     }
 
     fn build(&self, dtype: &str, groups: &[(Spec, Vec<Param>)]) -> Result<Box<dyn Any>, Error> {
@@ -109,6 +136,11 @@ impl Entry {
     /// An entry called `name` (lower case, as written in specs) whose unset keys take the values of `defaults`.
     pub fn new<R: Rule>(name: &'static str, summary: &'static str, defaults: R) -> Self {
         Entry { name, aliases: &[], summary, torch: None, defaults: Spec::named(name, Arc::new(defaults)) }
+    }
+
+    /// An entry for an optimizer that is not a [`Rule`] (L-BFGS).
+    pub(crate) fn of(name: &'static str, summary: &'static str, defaults: Arc<dyn AnyRule>) -> Self {
+        Entry { name, aliases: &[], summary, torch: None, defaults: Spec::named(name, defaults) }
     }
 
     /// Other names accepted for it.

@@ -120,8 +120,8 @@ impl Spec {
         self.rule.type_name()
     }
 
-    /// The hyperparameters, if the rule is an `R`.
-    pub fn rule<R: Rule>(&self) -> Option<&R> {
+    /// The hyperparameters, if the rule is an `R` (a [`Rule`], or [`Lbfgs`](crate::Lbfgs)).
+    pub fn rule<R: std::any::Any>(&self) -> Option<&R> {
         self.rule.as_any().downcast_ref()
     }
 
@@ -171,6 +171,16 @@ impl Spec {
     /// Whether the rule evaluates the gradient at a look-ahead point, and so steps only with a closure.
     pub fn looks_ahead(&self) -> bool {
         self.rule.looks_ahead()
+    }
+
+    /// Whether the optimizer steps only with a closure: a look-ahead rule, or L-BFGS.
+    pub fn needs_closure(&self) -> bool {
+        self.rule.needs_closure()
+    }
+
+    /// The names of the state the optimizer keeps for all parameters together (L-BFGS's history), if any.
+    pub fn shared_state(&self) -> Vec<&'static str> {
+        self.rule.shared_state()
     }
 
     /// Whether the rule has a global stage, and so needs every gradient of a step at once.
@@ -436,6 +446,8 @@ mod syntax {
                 "None" => Ok(Value::Null),
                 "True" | "true" => Ok(Value::Bool(true)),
                 "False" | "false" => Ok(Value::Bool(false)),
+                // Integers stay integers, for counts (`max_iter=5`); floats take them too.
+                _ if word.parse::<i64>().is_ok() => Ok(Value::Number(word.parse::<i64>().expect("checked").into())),
                 _ => match word.parse::<f64>() {
                     Ok(v) => Number::from_f64(v)
                         .map(Value::Number)

@@ -162,7 +162,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
 }
 
 /// A state as plain data.
-fn record<T: Clone>(state: &ParamState<T>) -> StateRecord<T> {
+pub(crate) fn record<T: Clone>(state: &ParamState<T>) -> StateRecord<T> {
     StateRecord {
         step: state.step,
         tensors: state.tensors.iter().map(|t| (t.name.to_owned(), t.shape.clone(), t.values.clone())).collect(),

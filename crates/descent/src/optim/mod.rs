@@ -13,6 +13,7 @@ pub mod adam;
 pub mod adamax;
 pub mod adamw;
 pub mod asgd;
+pub mod lbfgs;
 pub mod lookahead_nesterov;
 pub mod muon;
 pub mod nadam;
@@ -38,6 +39,7 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     adafactor::register,
     muon::register,
     sparse_adam::register,
+    lbfgs::register,
     lookahead_nesterov::register,
 ];
 
