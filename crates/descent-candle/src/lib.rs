@@ -38,6 +38,13 @@
 //! variable's storage and its gradient's: a step allocates no tensor. Variables of `f32` and `f64` are supported
 //! (on the CPU device); a variable without a gradient in a step is skipped, as PyTorch skips a parameter whose
 //! `.grad` is `None`.
+//!
+//! Optimizers that ask for their gradients themselves (L-BFGS, the article's look-ahead Nesterov) or that need
+//! every gradient at once step through [`DescentOptimizer::step_with_closure`], which hands them a closure that
+//! evaluates the loss, as PyTorch's `optimizer.step(closure)` does; [`candle_nn::Optimizer::step`] refuses them
+//! with an error that says so.
+
+mod closure;
 
 use std::cell::RefCell;
 
@@ -100,14 +107,6 @@ impl DescentOptimizer {
     /// An optimizer of named variables in the groups `groups` chooses. Variables are registered in the order
     /// given, under their names (which checkpoints use).
     pub fn with_groups(vars: Vec<(String, Var)>, groups: ParamGroups) -> Result<Self, descent::Error> {
-        if let Some(spec) = groups.specs().find(|spec| spec.needs_closure()) {
-            // Candle hands out gradients at the variables; a look-ahead rule or L-BFGS asks for its own.
-            return Err(descent::Error::NeedsClosure { optimizer: spec.class() });
-        }
-        if let Some(spec) = groups.specs().find(|spec| spec.needs_all_gradients()) {
-            // The adapter steps each variable as candle hands it over, one at a time.
-            return Err(descent::Error::NeedsAllGradients { optimizer: spec.class() });
-        }
         let group_count = groups.specs().count();
         let mut members: [Vec<Vec<Param>>; 2] = [vec![Vec::new(); group_count], vec![Vec::new(); group_count]];
         let mut slots: Vec<Slot> = Vec::with_capacity(vars.len());

@@ -110,8 +110,83 @@ fn what_cannot_be_optimized_is_an_error() {
     let half = Var::from_tensor(&Tensor::new(&[1.0f32], &Device::Cpu).unwrap().to_dtype(DType::F16).unwrap()).unwrap();
     let err = DescentOptimizer::new(vec![half], "adam".parse().unwrap()).unwrap_err();
     assert!(err.to_string().contains("f32 and f64 variables, not F16"), "{err}");
-    let (w, _, _) = setup(false);
-    let err = DescentOptimizer::new(vec![w], "nag".parse().unwrap()).unwrap_err();
+    let (w, b, _) = setup(false);
+    let before = values(&w);
+    let mut opt = DescentOptimizer::new(vec![w.clone()], "nag".parse().unwrap()).unwrap();
+    let grads = loss(&w, &b).backward().unwrap();
+    let err = opt.step(&grads).unwrap_err();
     assert!(err.to_string().contains("only with a closure"), "{err}");
+    assert_eq!(values(&w), before);
     assert!(DescentOptimizer::new(vec![], "adam".parse().unwrap()).is_ok(), "an empty optimizer, as candle's");
+}
+
+/// J = Σ cᵢ·wᵢ: its gradient is c exactly, in any element type.
+fn linear(w: &Var) -> candle_core::Result<Tensor> {
+    let c = Tensor::arange(-6.0f64, 6.0, &Device::Cpu)?.reshape((3, 4))?.affine(0.25, 0.125)?.to_dtype(w.dtype())?;
+    (w.as_tensor() * c)?.sum_all()
+}
+
+#[test]
+fn a_closure_step_equals_the_same_step_on_plain_slices() {
+    for text in ["nag(lr=0.1)", "lbfgs(lr=0.01, max_iter=3)", "adam(lr=0.1)"] {
+        let spec: Spec = text.parse().unwrap();
+        let (w, _, _) = setup(true);
+        let mut opt = DescentOptimizer::new(vec![w.clone()], spec.clone()).unwrap();
+        let mut direct = spec.build::<f64>([Param::named("0", [3, 4])]).unwrap();
+        let mut plain = values(&w);
+        let c: Vec<f64> = (0..12).map(|i| (i as f64 - 6.0) * 0.25 + 0.125).collect();
+        for _ in 0..4 {
+            let ours = opt.step_with_closure(|| linear(&w)).unwrap();
+            let theirs = direct
+                .step_with_closure(&mut [&mut plain], &mut |points, grads| {
+                    grads[0].copy_from_slice(&c);
+                    points[0].iter().zip(&c).map(|(p, c)| p * c).sum()
+                })
+                .unwrap();
+            assert_eq!(values(&w), plain, "{text}");
+            assert!((ours - theirs).abs() <= 1e-12 * theirs.abs().max(1.0), "{text}: {ours} vs {theirs}");
+        }
+        assert_eq!(opt.optimizer_f64().unwrap().state_dict(), direct.state_dict(), "{text}");
+    }
+}
+
+#[test]
+fn lbfgs_through_candle_finds_a_quadratic_minimum() {
+    let w = Var::from_tensor(&Tensor::new(&[3.0f32, -2.0, 0.5], &Device::Cpu).unwrap()).unwrap();
+    let spec: Spec = "lbfgs(line_search_fn=\"strong_wolfe\")".parse().unwrap();
+    let mut opt = DescentOptimizer::new(vec![w.clone()], spec).unwrap();
+    let target = Tensor::new(&[1.0f32, 2.0, 3.0], &Device::Cpu).unwrap();
+    opt.step_with_closure(|| (w.as_tensor() - &target)?.sqr()?.sum_all()).unwrap();
+    for (v, t) in values(&w).iter().zip([1.0, 2.0, 3.0]) {
+        assert!((v - t).abs() < 1e-5, "{v} vs {t}");
+    }
+}
+
+#[test]
+fn a_failing_closure_leaves_variables_and_state_as_they_were() {
+    let (w, _, _) = setup(false);
+    let mut opt = DescentOptimizer::new(vec![w.clone()], "lbfgs(max_iter=5)".parse().unwrap()).unwrap();
+    opt.step_with_closure(|| linear(&w)).unwrap();
+    let (before, state) = (values(&w), opt.optimizer_f32().unwrap().state_dict());
+    let mut calls = 0;
+    let err = opt
+        .step_with_closure(|| {
+            calls += 1;
+            if calls == 3 {
+                Err(candle_core::Error::Msg("the data loader failed".into()))
+            } else {
+                linear(&w)
+            }
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("the data loader failed"), "{err}");
+    assert_eq!(values(&w), before);
+    assert_eq!(opt.optimizer_f32().unwrap().state_dict(), state);
+    let (mixed, b, _) = setup(false);
+    let mut both = DescentOptimizer::new(vec![mixed, b], "adam".parse().unwrap()).unwrap();
+    assert!(both
+        .step_with_closure(|| Tensor::new(0.0f64, &Device::Cpu))
+        .unwrap_err()
+        .to_string()
+        .contains("same element type"));
 }

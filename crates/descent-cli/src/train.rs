@@ -200,6 +200,11 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
         .enumerate()
         .map(|(index, entrant)| Plan::new(index, entrant, &dataset, &sizes, command))
         .collect::<Result<Vec<_>, CliError>>()?;
+    let model = Mlp::new(&sizes, command.seed)?;
+    for plan in &plans {
+        plan.optimizer(&model)?;
+    }
+    drop(model);
     if let Some(folder) = plans.first().and_then(|p| p.save_to.as_deref()).and_then(Path::parent) {
         std::fs::create_dir_all(folder)
             .map_err(|e| CliError::Usage(format!("cannot create the checkpoint folder {}: {e}", folder.display())))?;
@@ -267,6 +272,17 @@ struct Plan {
 }
 
 impl Plan {
+    /// The optimizer of `model`'s variables in the plan's groups.
+    fn optimizer(&self, model: &Mlp) -> Result<DescentOptimizer, CliError> {
+        let mut groups = ParamGroups::new(self.entrant.spec.clone());
+        for (pattern, spec) in &self.groups {
+            let pattern = pattern.clone();
+            groups = groups.group(spec.clone(), move |name| name.contains(&pattern));
+        }
+        DescentOptimizer::with_groups(model.named_vars(), groups)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", self.entrant.label)))
+    }
+
     fn new(
         index: usize,
         entrant: &Entrant,
@@ -280,10 +296,6 @@ impl Plan {
             .map(|g| Ok((g.pattern.clone(), entrant.spec.with_keys(&g.keys)?)))
             .collect::<Result<Vec<_>, CliError>>()
             .map_err(|e| CliError::Usage(format!("{}: --group: {e}", entrant.label)))?;
-        if entrant.spec.needs_closure() {
-            let error = descent::Error::NeedsClosure { optimizer: entrant.spec.class() };
-            return Err(CliError::Usage(format!("{}: {error}", entrant.label)));
-        }
         let identity = json!({
             "dataset": dataset.name,
             "train_images": dataset.train.count(),
@@ -409,13 +421,7 @@ fn restore(saved: &Checkpoint<f32>, model: &Mlp, optimizer: &mut DescentOptimize
 fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) -> Result<Training, CliError> {
     let entrant = &plan.entrant;
     let model = Mlp::new(sizes, command.seed)?;
-    let mut groups = ParamGroups::new(entrant.spec.clone());
-    for (pattern, spec) in &plan.groups {
-        let pattern = pattern.clone();
-        groups = groups.group(spec.clone(), move |name| name.contains(&pattern));
-    }
-    let mut optimizer = DescentOptimizer::with_groups(model.named_vars(), groups)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", entrant.label)))?;
+    let mut optimizer = plan.optimizer(&model)?;
     let mut training = Training { entrant: entrant.clone(), epochs: Vec::new(), diverged: false };
     if let Some(saved) = &plan.resume {
         restore(saved, &model, &mut optimizer)?;
@@ -425,6 +431,7 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
     let count = data.train.1.dim(0)?;
     let batches = count.div_ceil(command.batch_size);
     let bar = progress::bar((command.epochs.saturating_sub(done) * batches) as u64, &entrant.label);
+    let closure = entrant.spec.needs_closure();
     for epoch in done + 1..=command.epochs {
         // The same order for every optimizer, and for a run resumed at this epoch: a function of the seed and the
         // epoch alone.
@@ -437,16 +444,29 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
             let index = Tensor::from_slice(batch, batch.len(), &Device::Cpu)?;
             let images = data.train.0.index_select(&index, 0)?;
             let labels = data.train.1.index_select(&index, 0)?;
-            let loss = candle_nn::loss::cross_entropy(&model.forward(&images)?, &labels)?;
-            let value = f64::from(loss.to_scalar::<f32>()?);
+            let batch_loss = || candle_nn::loss::cross_entropy(&model.forward(&images)?, &labels);
+            let value = if closure {
+                // The optimizer evaluates the batch's loss where it needs to (L-BFGS: several times); the step
+                // time is the whole of it.
+                let before_step = Instant::now();
+                let value = optimizer.step_with_closure(batch_loss)?;
+                stepping += before_step.elapsed();
+                value
+            } else {
+                let loss = batch_loss()?;
+                let value = f64::from(loss.to_scalar::<f32>()?);
+                if value.is_finite() {
+                    let grads = loss.backward()?;
+                    let before_step = Instant::now();
+                    optimizer.step(&grads)?;
+                    stepping += before_step.elapsed();
+                }
+                value
+            };
             if !value.is_finite() {
                 training.diverged = true;
                 break;
             }
-            let grads = loss.backward()?;
-            let before_step = Instant::now();
-            optimizer.step(&grads)?;
-            stepping += before_step.elapsed();
             loss_sum += value * batch.len() as f64;
             bar.inc(1);
         }

@@ -461,7 +461,10 @@ fn training_reads_idx_folders_and_rejects_bad_ones() {
     );
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "21"], "got 21");
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--optimizers", "adam(betas=2)"], "adam: betas:");
-    fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--optimizers", "nag"], "only with a closure");
+    fails(
+        &["train", "--data-dir", dir_arg, "--batch-size", "5", "--optimizers", "lbfgs", "--group", "bias: lr=0.5"],
+        "lbfgs: LBFGS: doesn't support per-parameter options (parameter groups)",
+    );
     fails(&["train", "--data-dir", dir_arg, "--batch-size", "5", "--hidden", "256,0"], "\"0\" is not a layer size");
     fails(
         &["train", "--data-dir", dir_arg, "--batch-size", "5", "--epochs", "0"],

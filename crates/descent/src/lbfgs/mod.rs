@@ -474,7 +474,7 @@ impl<T: Float> DynOptimizer<T> for LbfgsOptimizer<T> {
     fn add_group(&mut self, _spec: &Spec, _params: Vec<Param>) -> Result<(), Error> {
         Err(Error::InvalidCombination {
             optimizer: NAME,
-            reason: "LBFGS doesn't support per-parameter options (parameter groups)",
+            reason: "doesn't support per-parameter options (parameter groups)",
         })
     }
 

@@ -157,7 +157,7 @@ impl AnyRule for Lbfgs {
         let [(spec, params)] = groups else {
             return Err(Error::InvalidCombination {
                 optimizer: NAME,
-                reason: "LBFGS doesn't support per-parameter options (parameter groups)",
+                reason: "doesn't support per-parameter options (parameter groups)",
             });
         };
         let Some(hyper) = spec.rule::<Lbfgs>() else {
