@@ -81,6 +81,9 @@ struct Header {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroupHeader {
+    /// The group's optimizer, in a composite's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    optimizer: Option<String>,
     hyperparameters: Map<String, Value>,
     params: Vec<usize>,
 }
@@ -143,7 +146,11 @@ pub fn to_bytes<T: Float>(checkpoint: &Checkpoint<T>) -> Result<Vec<u8>, Error> 
         groups: dict
             .groups
             .iter()
-            .map(|g| GroupHeader { hyperparameters: g.hyperparameters.clone(), params: g.params.clone() })
+            .map(|g| GroupHeader {
+                optimizer: g.optimizer.clone(),
+                hyperparameters: g.hyperparameters.clone(),
+                params: g.params.clone(),
+            })
             .collect(),
         params,
         global,
@@ -273,7 +280,7 @@ pub fn from_bytes<T: Float>(bytes: &[u8]) -> Result<Checkpoint<T>, Error> {
     let groups = header
         .groups
         .into_iter()
-        .map(|g| GroupRecord { hyperparameters: g.hyperparameters, params: g.params })
+        .map(|g| GroupRecord { optimizer: g.optimizer, hyperparameters: g.hyperparameters, params: g.params })
         .collect();
     Ok(Checkpoint {
         optimizer: StateDict { optimizer: header.optimizer, groups, params, global },

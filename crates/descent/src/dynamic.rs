@@ -13,8 +13,8 @@ pub type Closure<'a, T> = dyn FnMut(&[&[T]], &mut [&mut [T]]) -> f64 + 'a;
 /// The operations of an [`Optimizer`], for an optimizer whose rule is chosen at run time (`Box<dyn DynOptimizer<T>>`,
 /// built by [`Spec::build`] or [`Spec::build_groups`]). Every method is the `Optimizer` method of the same name.
 pub trait DynOptimizer<T: Float>: Debug + Send + Sync {
-    /// The rule's class name, e.g. `"Adam"`.
-    fn name(&self) -> &'static str;
+    /// The optimizer's class name, e.g. `"Adam"` (`"Muon+AdamW"` for a [`Composite`](crate::Composite)).
+    fn name(&self) -> String;
 
     /// See [`Optimizer::step`].
     fn step(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<(), Error>;
@@ -79,8 +79,8 @@ pub trait DynOptimizer<T: Float>: Debug + Send + Sync {
 }
 
 impl<R: Rule, T: Float> DynOptimizer<T> for Optimizer<R, T> {
-    fn name(&self) -> &'static str {
-        R::NAME
+    fn name(&self) -> String {
+        R::NAME.to_owned()
     }
 
     fn step(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<(), Error> {

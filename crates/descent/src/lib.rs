@@ -166,6 +166,7 @@
 
 pub mod checkpoint;
 mod clip;
+mod composite;
 mod dynamic;
 mod error;
 mod hyper;
@@ -185,6 +186,7 @@ mod torch_ops;
 mod validate;
 
 pub use clip::{clip_grad_norm, clip_grad_value, total_norm, Clip};
+pub use composite::Composite;
 pub use dynamic::{Closure, DynOptimizer, FlatOptimizer};
 pub use error::Error;
 pub use kernel::{with_best_isa, Loop};

@@ -115,6 +115,11 @@ impl Spec {
         self.rule.class()
     }
 
+    /// The Rust type of the rule: specs of one kind share an optimizer.
+    pub(crate) fn kind(&self) -> std::any::TypeId {
+        self.rule.as_any().type_id()
+    }
+
     /// The name of the rule's Rust type, e.g. `"Adam"` (`"Sgd"` for `sgd`, `momentum` and `nesterov`).
     pub fn type_name(&self) -> &'static str {
         self.rule.type_name()
@@ -203,13 +208,17 @@ impl Spec {
         Spec::build_groups([(self.clone(), params.into_iter().collect())])
     }
 
-    /// An optimizer with one group per `(spec, params)` pair; every spec must name the same rule type (with its
-    /// own hyperparameters: `adamw` and `adamw(weight_decay=0)`, say).
+    /// An optimizer with one group per `(spec, params)` pair, each with its own hyperparameters (`adamw` and
+    /// `adamw(weight_decay=0)`, say). Groups of different optimizers (`muon` for the hidden weight matrices, `adamw`
+    /// for the rest) give a [`Composite`](crate::Composite) that steps them all.
     pub fn build_groups<T: Float>(
         groups: impl IntoIterator<Item = (Spec, Vec<Param>)>,
     ) -> Result<Box<dyn DynOptimizer<T>>, Error> {
         let groups: Vec<(Spec, Vec<Param>)> = groups.into_iter().collect();
         let Some((first, _)) = groups.first() else { return Err(Error::EmptyParameterList) };
+        if groups.iter().any(|(spec, _)| spec.kind() != first.kind()) {
+            return Ok(Box::new(crate::Composite::new(groups)?));
+        }
         let built = first.rule.build(T::NAME, &groups)?;
         Ok(*built.downcast::<Box<dyn DynOptimizer<T>>>().expect("f32 and f64 are the element types"))
     }

@@ -23,6 +23,9 @@ pub struct StateDict<T> {
 /// One parameter group of a [`StateDict`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupRecord {
+    /// The group's optimizer, in the state of a [`Composite`](crate::Composite) of several (`None` otherwise: the
+    /// group is the dict's optimizer's).
+    pub optimizer: Option<String>,
     /// Every hyperparameter, under PyTorch's keys.
     pub hyperparameters: Map<String, Value>,
     /// The positions of the group's parameters.
@@ -59,6 +62,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             .iter()
             .enumerate()
             .map(|(g, hyper)| GroupRecord {
+                optimizer: None,
                 hyperparameters: hyper::to_object(hyper),
                 params: (0..self.params.len()).filter(|&p| self.params[p].group == g).collect(),
             })
@@ -104,6 +108,9 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         let mut groups = Vec::with_capacity(dict.groups.len());
         for (g, record) in dict.groups.iter().enumerate() {
             let ours: Vec<usize> = (0..self.params.len()).filter(|&p| self.params[p].group == g).collect();
+            if record.optimizer.as_deref().is_some_and(|name| name != R::NAME) {
+                return mismatch(format!("group {g} is of {} in the state, not {}", record.optimizer.as_deref().unwrap_or(""), R::NAME));
+            }
             if record.params != ours {
                 return mismatch(format!("group {g} holds parameters {:?} in the state, {ours:?} here", record.params));
             }

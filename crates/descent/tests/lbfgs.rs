@@ -73,7 +73,7 @@ fn torch_state<T: Float>(record: &Value, hyper: &Value, names: &[String], shapes
     hyperparameters.extend(hyper.as_object().unwrap().clone());
     StateDict {
         optimizer: "LBFGS".into(),
-        groups: vec![descent::GroupRecord { hyperparameters, params: (0..names.len()).collect() }],
+        groups: vec![descent::GroupRecord { optimizer: None, hyperparameters, params: (0..names.len()).collect() }],
         params: names
             .iter()
             .zip(shapes)

@@ -449,8 +449,8 @@ impl<T: Float> History<T> {
 }
 
 impl<T: Float> DynOptimizer<T> for LbfgsOptimizer<T> {
-    fn name(&self) -> &'static str {
-        NAME
+    fn name(&self) -> String {
+        NAME.to_owned()
     }
 
     fn step(&mut self, _params: &mut [&mut [T]], _grads: &[Option<&[T]>]) -> Result<(), Error> {
@@ -556,6 +556,7 @@ impl<T: Float> DynOptimizer<T> for LbfgsOptimizer<T> {
         StateDict {
             optimizer: NAME.to_owned(),
             groups: vec![GroupRecord {
+                optimizer: None,
                 hyperparameters: hyper::to_object(&self.hyper),
                 params: (0..self.params.len()).collect(),
             }],
