@@ -10,6 +10,7 @@ mod idx;
 mod limits;
 mod list;
 mod mlp;
+mod model_spec;
 mod output;
 mod plot;
 mod progress;

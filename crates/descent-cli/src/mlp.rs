@@ -40,6 +40,11 @@ impl Mlp {
             .collect()
     }
 
+    /// The names of the hidden layers' weight matrices: every weight but the output layer's (what Muon is for).
+    pub fn hidden_weights(&self) -> Vec<String> {
+        (0..self.layers.len() - 1).map(|i| format!("layers.{i}.weight")).collect()
+    }
+
     /// The logits of a batch of inputs (`batch × sizes[0]`).
     pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
         let last = self.layers.len() - 1;

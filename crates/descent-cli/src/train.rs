@@ -11,22 +11,21 @@ use clap::{Args, ValueEnum};
 use descent::checkpoint::{self, Checkpoint};
 use descent::Spec;
 use descent_candle::{DescentOptimizer, ParamGroups};
-use descent_landscape::Entrant;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::args::{parse_entrant, ReportFormat};
+use crate::args::ReportFormat;
 use crate::curves;
 use crate::digits::{self, Dataset, Source, Split, CLASSES};
 use crate::error::CliError;
 use crate::limits;
 use crate::mlp::Mlp;
+use crate::model_spec::ModelSpec;
 use crate::output::check_writable;
 use crate::plot::PICTURE_FORMATS;
 use crate::progress;
-use crate::race::entrants;
 use crate::table::Table;
 
 /// Arguments of `descent train`.
@@ -45,8 +44,8 @@ pub struct TrainCommand {
     /// The optimizers [default: the seven of the article at learning rates that suit this network: sgd(lr=0.1),
     /// momentum(lr=0.01), nesterov(lr=0.01), adagrad(lr=0.01), rmsprop(lr=0.001), adadelta(lr=1.0),
     /// adam(lr=0.001)].
-    #[arg(long, num_args = 1.., value_name = "SPEC", value_parser = parse_entrant)]
-    optimizers: Vec<Entrant>,
+    #[arg(long, num_args = 1.., value_name = "SPEC", value_parser = ModelSpec::parse)]
+    optimizers: Vec<ModelSpec>,
 
     /// Passes over the training images.
     #[arg(long, default_value_t = 5, value_name = "N", value_parser = limits::count(limits::MAX_EPOCHS))]
@@ -150,7 +149,7 @@ pub struct Epoch {
 #[derive(Debug, Clone)]
 pub struct Training {
     /// The optimizer.
-    pub entrant: Entrant,
+    pub entrant: ModelSpec,
     /// Its epochs, up to the last finished one.
     pub epochs: Vec<Epoch>,
     /// Whether its loss stopped being finite (the run then stopped).
@@ -158,8 +157,8 @@ pub struct Training {
 }
 
 /// The seven optimizers of the article, at learning rates that suit an MLP on MNIST-like data.
-fn default_optimizers() -> Vec<Entrant> {
-    entrants(&[
+fn default_optimizers() -> Vec<ModelSpec> {
+    [
         ("SGD", "sgd(lr=0.1)"),
         ("Momentum", "momentum(lr=0.01)"),
         ("Nesterov", "nesterov(lr=0.01)"),
@@ -167,7 +166,10 @@ fn default_optimizers() -> Vec<Entrant> {
         ("RMSprop", "rmsprop(lr=0.001)"),
         ("AdaDelta", "adadelta(lr=1.0)"),
         ("Adam", "adam(lr=0.001)"),
-    ])
+    ]
+    .iter()
+    .map(|(label, spec)| ModelSpec::single(label, spec.parse().expect("built-in specs parse")))
+    .collect()
 }
 
 /// Runs the command, printing to `out`.
@@ -262,7 +264,7 @@ impl Tensors {
 
 /// One optimizer's run, checked before any training: its groups, where it saves, and what it resumes from.
 struct Plan {
-    entrant: Entrant,
+    entrant: ModelSpec,
     /// Each `--group`'s pattern with this optimizer's spec for it.
     groups: Vec<(String, Spec)>,
     /// What the run is: compared with a checkpoint's before resuming from it.
@@ -274,7 +276,11 @@ struct Plan {
 impl Plan {
     /// The optimizer of `model`'s variables in the plan's groups.
     fn optimizer(&self, model: &Mlp) -> Result<DescentOptimizer, CliError> {
-        let mut groups = ParamGroups::new(self.entrant.spec.clone());
+        let mut groups = ParamGroups::new(self.entrant.rest.clone());
+        if let Some(hidden) = &self.entrant.hidden {
+            let names = model.hidden_weights();
+            groups = groups.group(hidden.clone(), move |name| names.iter().any(|n| n == name));
+        }
         for (pattern, spec) in &self.groups {
             let pattern = pattern.clone();
             groups = groups.group(spec.clone(), move |name| name.contains(&pattern));
@@ -285,7 +291,7 @@ impl Plan {
 
     fn new(
         index: usize,
-        entrant: &Entrant,
+        entrant: &ModelSpec,
         dataset: &Dataset,
         sizes: &[usize],
         command: &TrainCommand,
@@ -293,7 +299,7 @@ impl Plan {
         let groups = command
             .groups
             .iter()
-            .map(|g| Ok((g.pattern.clone(), entrant.spec.with_keys(&g.keys)?)))
+            .map(|g| Ok((g.pattern.clone(), entrant.rest.with_keys(&g.keys)?)))
             .collect::<Result<Vec<_>, CliError>>()
             .map_err(|e| CliError::Usage(format!("{}: --group: {e}", entrant.label)))?;
         let identity = json!({
@@ -304,7 +310,7 @@ impl Plan {
             "batch_size": command.batch_size,
             "seed": command.seed,
             "optimizer": entrant.label,
-            "spec": format!("{:#}", entrant.spec),
+            "spec": format!("{entrant:#}"),
             "groups": groups.iter().map(|(pattern, spec)| json!([pattern, format!("{spec:#}")])).collect::<Vec<_>>(),
         });
         let file = format!("{index}-{}.safetensors", file_label(&entrant.label));
@@ -431,7 +437,7 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
     let count = data.train.1.dim(0)?;
     let batches = count.div_ceil(command.batch_size);
     let bar = progress::bar((command.epochs.saturating_sub(done) * batches) as u64, &entrant.label);
-    let closure = entrant.spec.needs_closure();
+    let closure = entrant.needs_closure();
     for epoch in done + 1..=command.epochs {
         // The same order for every optimizer, and for a run resumed at this epoch: a function of the seed and the
         // epoch alone.
@@ -551,7 +557,7 @@ fn write_tables(
         let end = training.epochs.last();
         last.row(vec![
             training.entrant.label.clone(),
-            training.entrant.spec.to_string(),
+            training.entrant.to_string(),
             end.map_or("-".into(), |e| format!("{:.2}%", 100.0 * e.test_accuracy)),
             end.map_or("-".into(), |e| format!("{:.4}", e.test_loss)),
             format!("{seconds:.2}"),
@@ -575,7 +581,7 @@ fn json_report(
             t.epochs.iter().map(|e| {
                 json!({
                     "optimizer": t.entrant.label,
-                    "spec": t.entrant.spec.to_string(),
+                    "spec": t.entrant.to_string(),
                     "epoch": e.epoch,
                     "train_loss": e.train_loss,
                     "test_loss": e.test_loss,
@@ -591,8 +597,8 @@ fn json_report(
         .map(|t| {
             json!({
                 "optimizer": t.entrant.label,
-                "spec": t.entrant.spec.to_string(),
-                "hyperparameters": t.entrant.spec.hyperparameters(),
+                "spec": t.entrant.to_string(),
+                "hyperparameters": t.entrant.hyperparameters(),
                 "epochs_completed": t.epochs.len(),
                 "final_test_accuracy": t.epochs.last().map(|e| e.test_accuracy),
                 "diverged": t.diverged,

@@ -418,6 +418,35 @@ fn training_on_the_embedded_digits_really_learns() {
 }
 
 #[test]
+fn training_runs_hybrids_and_closure_optimizers() {
+    let text = ok(&[
+        "train",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "500",
+        "--optimizers",
+        "muon(lr=0.02) + adamw(lr=1e-3)",
+        "lbfgs(lr=0.1, max_iter=1, history_size=10)",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let optimizers = json["optimizers"].as_array().unwrap();
+    assert_eq!(optimizers[0]["spec"], "muon(lr=0.02) + adamw");
+    assert_eq!(optimizers[0]["hyperparameters"]["hidden"]["momentum"], 0.95);
+    assert_eq!(optimizers[0]["hyperparameters"]["rest"]["weight_decay"], 0.01);
+    // Guessing gets 10%.
+    for (k, least) in [(0, 0.75), (1, 0.6)] {
+        let accuracy = optimizers[k]["final_test_accuracy"].as_f64().unwrap();
+        assert!(accuracy > least, "{}: {accuracy}", optimizers[k]["optimizer"]);
+    }
+    fails(&["train", "--optimizers", "muon + adamw + sgd"], "a hybrid has two optimizers");
+    fails(&["train", "--optimizers", "lbfgs + adamw"], "LBFGS: cannot share a step with other optimizers");
+    fails(&["train", "--optimizers", "adamw + muon"], "Muon optimizes only");
+}
+
+#[test]
 fn training_reads_idx_folders_and_rejects_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path();
@@ -526,6 +555,7 @@ fn training_resumes_from_checkpoints_bit_for_bit() {
             "--optimizers",
             "adamw(lr=0.003)",
             "momentum(lr=0.02)",
+            "muon(lr=0.02) + adamw(lr=0.003)",
             "--group",
             "bias: lr=0.001",
             "--format",
@@ -533,13 +563,20 @@ fn training_resumes_from_checkpoints_bit_for_bit() {
         ]
     };
     let straight = rows_without_timings(&ok(&args("3")));
-    assert_eq!(straight.len(), 6);
+    assert_eq!(straight.len(), 9);
 
     let mut first = args("1");
     first.extend(["--checkpoint", saved_arg]);
     ok(&first);
     let names: Vec<String> = files(&saved).into_iter().map(|(name, _)| name).collect();
-    assert_eq!(names, ["0-adamw_lr_0.003_.safetensors", "1-momentum_lr_0.02_.safetensors"]);
+    assert_eq!(
+        names,
+        [
+            "0-adamw_lr_0.003_.safetensors",
+            "1-momentum_lr_0.02_.safetensors",
+            "2-muon_lr_0.02____adamw_lr_0.003_.safetensors"
+        ]
+    );
     let mut resumed = args("3");
     resumed.extend(["--resume", saved_arg]);
     // In a fresh process: epochs 2 and 3 continue from the saved weights, optimizer state and batch order.

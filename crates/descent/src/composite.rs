@@ -116,7 +116,11 @@ impl<T: Float> Composite<T> {
             let registered = self.param(position).expect("counted");
             let label = || registered.label(position);
             if param.len() != registered.len() {
-                return Err(Error::ParameterLengthMismatch { param: label(), expected: registered.len(), got: param.len() });
+                return Err(Error::ParameterLengthMismatch {
+                    param: label(),
+                    expected: registered.len(),
+                    got: param.len(),
+                });
             }
             if let Some(Some(grad)) = grads.map(|g| g[position]) {
                 if grad.len() != registered.len() {
@@ -360,7 +364,9 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
             for &position in &record.params {
                 match self.positions.get(position) {
                     Some(&(p, local)) if p == part => params.push(local),
-                    _ => return mismatch(format!("group {g} holds parameter {position}, which is not its optimizer's")),
+                    _ => {
+                        return mismatch(format!("group {g} holds parameter {position}, which is not its optimizer's"))
+                    }
                 }
             }
             parts[part].groups.push(GroupRecord {

@@ -109,7 +109,11 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         for (g, record) in dict.groups.iter().enumerate() {
             let ours: Vec<usize> = (0..self.params.len()).filter(|&p| self.params[p].group == g).collect();
             if record.optimizer.as_deref().is_some_and(|name| name != R::NAME) {
-                return mismatch(format!("group {g} is of {} in the state, not {}", record.optimizer.as_deref().unwrap_or(""), R::NAME));
+                return mismatch(format!(
+                    "group {g} is of {} in the state, not {}",
+                    record.optimizer.as_deref().unwrap_or(""),
+                    R::NAME
+                ));
             }
             if record.params != ours {
                 return mismatch(format!("group {g} holds parameters {:?} in the state, {ours:?} here", record.params));

@@ -65,7 +65,8 @@ fn each_part_steps_exactly_as_it_would_alone() {
     let mut theirs = start();
     for step in 1..=6 {
         let g = grads(step);
-        let given: Vec<Option<&[f32]>> = g.iter().enumerate().map(|(k, g)| present(step, k).then_some(&g[..])).collect();
+        let given: Vec<Option<&[f32]>> =
+            g.iter().enumerate().map(|(k, g)| present(step, k).then_some(&g[..])).collect();
         let mut slices: Vec<&mut [f32]> = ours.iter_mut().map(Vec::as_mut_slice).collect();
         hybrid.step(&mut slices, &given).unwrap();
         let [b, w, c, m, n] = &mut theirs[..] else { unreachable!() };
@@ -165,11 +166,15 @@ fn groups_come_and_go() {
     assert_eq!(hybrid.name(), "AdamW+Muon+SGD");
     assert_eq!(hybrid.group_of(5), Some(4));
     assert_eq!(hybrid.group_of(6), Some(5));
-    assert!(matches!(hybrid.add_group(&spec("adam"), vec![Param::named("W", 2)]), Err(Error::DuplicateParameterName(_))));
+    assert!(matches!(
+        hybrid.add_group(&spec("adam"), vec![Param::named("W", 2)]),
+        Err(Error::DuplicateParameterName(_))
+    ));
     // Removing Muon's first group moves every later parameter up.
     let removed = hybrid.remove_group(1).unwrap();
     assert_eq!(removed, [Param::named("W", [12, 7])]);
-    let names: Vec<_> = (0..hybrid.param_count()).map(|p| hybrid.param(p).unwrap().name().unwrap().to_owned()).collect();
+    let names: Vec<_> =
+        (0..hybrid.param_count()).map(|p| hybrid.param(p).unwrap().name().unwrap().to_owned()).collect();
     assert_eq!(names, ["b", "c", "M", "N", "P", "s"]);
     assert_eq!((0..6).map(|p| hybrid.group_of(p).unwrap()).collect::<Vec<_>>(), [0, 1, 2, 2, 3, 4]);
     // Removing the only SGD group removes the part.
@@ -186,11 +191,8 @@ fn groups_come_and_go() {
 #[test]
 fn optimizers_that_need_the_whole_step_do_not_mix() {
     for other in ["lbfgs", "nag"] {
-        let err = Spec::build_groups::<f32>([
-            (spec("adamw"), vec![Param::new(3)]),
-            (spec(other), vec![Param::new(2)]),
-        ])
-        .unwrap_err();
+        let err = Spec::build_groups::<f32>([(spec("adamw"), vec![Param::new(3)]), (spec(other), vec![Param::new(2)])])
+            .unwrap_err();
         assert!(err.to_string().contains("cannot share a step with other optimizers"), "{other}: {err}");
     }
     let err = Spec::build_groups::<f32>([
