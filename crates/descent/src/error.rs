@@ -142,6 +142,17 @@ pub enum Error {
         name: String,
     },
 
+    /// A sparse gradient names a row the parameter does not have.
+    #[error("parameter {param}: row {index} of a sparse gradient is past its {rows} rows")]
+    RowOutOfRange {
+        /// The parameter.
+        param: String,
+        /// The row given.
+        index: usize,
+        /// The rows it has.
+        rows: usize,
+    },
+
     /// An optimizer that asks for its gradients itself (at a look-ahead point, or along a line search) was stepped
     /// with a gradient.
     #[error(

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
 use crate::validate::unit_open;
-use crate::{Error, Float, Rule, Shape, StateLayout, TensorStage};
+use crate::{Error, Float, Optimizer, Rule, Shape, StateLayout, TensorStage};
 
 /// SparseAdam: PyTorch's `torch.optim.SparseAdam`, the "lazy" Adam of embedding tables.
 ///
@@ -21,9 +21,10 @@ use crate::{Error, Float, Rule, Shape, StateLayout, TensorStage};
 /// m ← m + (g − m)·(1 − β₁) and v ← v + (g² − v)·(1 − β₂), each rounded as PyTorch's separate operations, the step
 /// size in `f64`, and θ ← θ + (−step size)·(m / (√v + ε)).
 ///
-/// descent's gradients are dense: a row (the slice along the first dimension; an element of a vector) whose gradient
-/// is all zero is a row the gradient does not touch, as in the sparse gradient PyTorch's `to_sparse` makes of it.
-/// A touched row with some zero entries is updated whole. ε is added outside the root, and unlike PyTorch's Adam
+/// The gradient comes as PyTorch's sparse gradients do, as the indices of the rows it touches (the slices along the
+/// first dimension; elements of a vector) and their values, through [`Optimizer::step_rows`]; or dense, through the
+/// usual steps, where a row whose gradient is all zero is a row the gradient does not touch (as in the sparse
+/// gradient PyTorch's `to_sparse` makes of it) and a touched row with some zero entries is updated whole. ε is added outside the root, and unlike PyTorch's Adam
 /// the bias correction √(1 − β₂ᵗ) multiplies the step size.
 ///
 /// State: `step`, `exp_avg` (m), `exp_avg_sq` (v).
@@ -43,6 +44,117 @@ pub struct SparseAdam {
 impl Default for SparseAdam {
     fn default() -> Self {
         SparseAdam { lr: 1e-3, betas: (0.9, 0.999), eps: 1e-8, maximize: false }
+    }
+}
+
+impl SparseAdam {
+    /// The step's coefficients at step `t`.
+    fn moments<T: Float>(&self, t: f64) -> Moments<T> {
+        let (beta1, beta2) = self.betas;
+        let step_size = self.lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
+        Moments {
+            keep1: T::from_f64(1.0 - beta1),
+            keep2: T::from_f64(1.0 - beta2),
+            minus_step: T::from_f64(-step_size),
+            eps: T::from_f64(self.eps),
+            maximize: self.maximize,
+        }
+    }
+}
+
+/// One step's coefficients, in the element type.
+struct Moments<T> {
+    keep1: T,
+    keep2: T,
+    minus_step: T,
+    eps: T,
+    maximize: bool,
+}
+
+impl<T: Float> Moments<T> {
+    /// Updates one row: its values, gradient and moments.
+    fn update(&self, param: &mut [T], grad: &[T], exp_avg: &mut [T], exp_avg_sq: &mut [T]) {
+        for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(exp_avg).zip(exp_avg_sq) {
+            let g = if self.maximize { -g } else { g };
+            *m = *m + (g - *m) * self.keep1;
+            *v = *v + (g * g - *v) * self.keep2;
+            *p = *p + self.minus_step * (*m / (v.sqrt() + self.eps));
+        }
+    }
+}
+
+/// The length of a row: the slice along the first dimension (an element, for a vector).
+fn row_len(shape: &Shape) -> usize {
+    if shape.rank() >= 2 {
+        shape.dims()[1..].iter().product::<usize>().max(1)
+    } else {
+        1
+    }
+}
+
+impl<T: Float> Optimizer<SparseAdam, T> {
+    /// Steps the parameter at `position` with a sparse gradient, as an embedding produces it: the indices of the
+    /// rows it touches (along the first dimension; elements, for a vector) and their values, one row after another.
+    /// This is PyTorch's sparse COO gradient: repeated indices are summed (`coalesce`), and a row that is listed is
+    /// updated even if its values are zero. The other rows, their moments and the other parameters do not change;
+    /// the parameter's step count advances. The work is proportional to the rows touched.
+    ///
+    /// An index past the first dimension, or `values` of other than `rows.len()` rows, is an error that changes
+    /// nothing.
+    ///
+    /// ```
+    /// use descent::{Optimizer, Param, SparseAdam};
+    ///
+    /// let mut table = vec![0.0_f32; 4 * 3]; // 4 tokens, 3 features
+    /// let mut opt = Optimizer::new(SparseAdam::default(), [Param::named("embedding", [4, 3])])?;
+    /// opt.step_rows(0, &mut table, &[2, 0, 2], &[1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 1.0, 1.0, 1.0])?;
+    /// assert!(table[3..6].iter().all(|&v| v == 0.0), "row 1 is untouched");
+    /// assert!(table[6..9].iter().all(|&v| v < 0.0), "row 2 stepped against the sum of its two gradients");
+    /// # Ok::<(), descent::Error>(())
+    /// ```
+    pub fn step_rows(&mut self, position: usize, param: &mut [T], rows: &[usize], values: &[T]) -> Result<(), Error> {
+        let count = self.params.len();
+        let slot = self.params.get_mut(position).ok_or(Error::NoSuchParameter { position, count })?;
+        let registered = &slot.cold.param;
+        let label = || registered.label(position);
+        if param.len() != slot.len {
+            return Err(Error::ParameterLengthMismatch { param: label(), expected: slot.len, got: param.len() });
+        }
+        let row = row_len(&registered.shape);
+        let height = slot.len / row;
+        if values.len() != rows.len() * row {
+            return Err(Error::GradientLengthMismatch {
+                param: label(),
+                expected: rows.len() * row,
+                got: values.len(),
+            });
+        }
+        if let Some(&index) = rows.iter().find(|&&index| index >= height) {
+            return Err(Error::RowOutOfRange { param: label(), index, rows: height });
+        }
+        // Coalesce: each row once, in order, with its values summed in the order given.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&k| rows[k]);
+        let mut summed: Vec<(usize, Vec<T>)> = Vec::new();
+        for k in order {
+            let given = &values[k * row..(k + 1) * row];
+            match summed.last_mut() {
+                Some((index, sum)) if *index == rows[k] => sum.iter_mut().zip(given).for_each(|(s, &v)| *s = *s + v),
+                _ => summed.push((rows[k], given.to_vec())),
+            }
+        }
+        let hyper = self.groups[slot.group];
+        let state = slot.state.get_or_insert_with(|| slot.cold.layout.create(&slot.cold.param.shape));
+        let step = state.step.as_mut().expect("SparseAdam counts steps");
+        *step += 1.0;
+        let moments = hyper.moments::<T>(f64::from(*step));
+        let [exp_avg, exp_avg_sq] = &mut state.tensors[..] else { unreachable!("the layout has two moments") };
+        for (index, grad) in summed {
+            let at = index * row..(index + 1) * row;
+            let (m, v) = (&mut exp_avg.values_mut()[at.clone()], &mut exp_avg_sq.values_mut()[at.clone()]);
+            moments.update(&mut param[at], &grad, m, v);
+        }
+        Ok(())
     }
 }
 
@@ -73,27 +185,15 @@ impl Rule for SparseAdam {
     /// The whole step, row by row: rows without gradient are left as they are.
     fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
         let TensorStage { shape, param, grad, state } = stage;
-        let t = state.step().map_or(1.0, f64::from);
-        let (beta1, beta2) = self.betas;
-        let step_size = self.lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t));
-        let (keep1, keep2) = (T::from_f64(1.0 - beta1), T::from_f64(1.0 - beta2));
-        let (minus_step, eps) = (T::from_f64(-step_size), T::from_f64(self.eps));
-        let row = if shape.rank() >= 2 { param.len() / shape.dims()[0].max(1) } else { 1 };
+        let moments = self.moments::<T>(state.step().map_or(1.0, f64::from));
+        let row = row_len(shape);
         let [exp_avg, exp_avg_sq] = &mut state.tensors[..] else { unreachable!("the layout has two moments") };
         let (exp_avg, exp_avg_sq) = (exp_avg.values_mut(), exp_avg_sq.values_mut());
         let zero = T::from_f64(0.0);
-        for (r, g) in grad.chunks(row.max(1)).enumerate() {
-            if g.iter().all(|&v| v == zero) {
-                continue;
-            }
-            let at = r * row;
-            for (i, &g) in g.iter().enumerate() {
-                let g = if self.maximize { -g } else { g };
-                let (m, v) = (&mut exp_avg[at + i], &mut exp_avg_sq[at + i]);
-                *m = *m + (g - *m) * keep1;
-                *v = *v + (g * g - *v) * keep2;
-                let p = &mut param[at + i];
-                *p = *p + minus_step * (*m / (v.sqrt() + eps));
+        for (r, g) in grad.chunks(row).enumerate() {
+            if g.iter().any(|&v| v != zero) {
+                let at = r * row..(r + 1) * row;
+                moments.update(&mut param[at.clone()], g, &mut exp_avg[at.clone()], &mut exp_avg_sq[at]);
             }
         }
     }
