@@ -14,6 +14,7 @@ use descent::{
     MAX_ELEMENTWISE_TENSORS,
 };
 use descent_landscape::Entrant;
+use rayon::prelude::*;
 use serde_json::json;
 
 use crate::args::{parse_entrant, Dtype, ReportFormat};
@@ -24,8 +25,9 @@ use crate::table::Table;
 /// Arguments of `descent bench`.
 #[derive(Debug, Args)]
 pub struct BenchCommand {
-    /// The optimizers to time [default: every optimizer `descent list` shows that steps with a gradient: sgd,
-    /// momentum, nesterov, adagrad, rmsprop, adadelta, adam, adamw].
+    /// The optimizers to time [default: every optimizer `descent list` shows that steps with a gradient]. Those
+    /// that ask for their gradients (lbfgs, nag) step with a closure that computes the gradient of a quadratic,
+    /// ½·Σ cᵢ·θᵢ², in one pass; their time includes it.
     #[arg(long = "optimizer", num_args = 1.., value_name = "SPEC", value_parser = parse_entrant)]
     optimizers: Vec<Entrant>,
 
@@ -189,18 +191,20 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
     let mut params: Vec<Vec<T>> = lens.iter().map(|&n| vec![T::from_f64(0.5); n]).collect();
     let grads: Vec<Vec<T>> = lens.iter().map(|&n| (0..n).map(|i| T::from_f64(gradient(i))).collect()).collect();
     let grad_slices: Vec<Option<&[T]>> = grads.iter().map(|g| Some(g.as_slice())).collect();
-    if entrant.spec.needs_closure() {
-        let spec = &entrant.spec;
-        return Err(bench_error(entrant, Error::NeedsClosure { optimizer: spec.class() }));
-    }
     let specs = lens.iter().map(|&n| Param::new(shape_for(&entrant.spec, n, command.rows)));
     let mut optimizer = entrant.spec.build::<T>(specs).map_err(|e| bench_error(entrant, e))?;
+    let closure = entrant.spec.needs_closure();
     let step = |optimizer: &mut dyn DynOptimizer<T>, params: &mut Vec<Vec<T>>| {
         let mut slices: Vec<&mut [T]> = params.iter_mut().map(Vec::as_mut_slice).collect();
-        optimizer.step(&mut slices, &grad_slices).expect("lengths match");
+        if closure {
+            optimizer.step_with_closure(&mut slices, &mut quadratic).expect("lengths match");
+        } else {
+            optimizer.step(&mut slices, &grad_slices).expect("lengths match");
+        }
     };
-    // Warm up: the first step creates the state.
-    for _ in 0..2 {
+    // Warm up: the first step creates the state; L-BFGS fills its history.
+    let history = entrant.spec.hyperparameters().get("history_size").and_then(serde_json::Value::as_u64);
+    for _ in 0..history.map_or(2, |m| m + 2) {
         step(optimizer.as_mut(), &mut params);
     }
     let state_tensors = optimizer.state(0).map_or(0, |s| s.names().len());
@@ -255,6 +259,35 @@ fn shape_for(spec: &Spec, n: usize, rows: Option<usize>) -> Shape {
 
 fn bench_error(entrant: &Entrant, error: Error) -> CliError {
     CliError::Usage(format!("cannot benchmark {}: {error}", entrant.label))
+}
+
+/// Elements per parallel task of the quadratic's closure.
+const CHUNK: usize = 1 << 15;
+
+/// The closure that optimizers which ask for their gradients (L-BFGS, the look-ahead Nesterov) step with: the loss
+/// J = ½·Σ cᵢ·θᵢ² with curvatures cᵢ from 1 to 10.9, its gradient cᵢ·θᵢ written in one parallel pass.
+fn quadratic<T: Float>(points: &[&[T]], grads: &mut [&mut [T]]) -> f64 {
+    let curvature = |i: usize| 1.0 + (i % 100) as f64 * 0.1;
+    let mut loss = 0.0;
+    for (point, grad) in points.iter().zip(grads.iter_mut()) {
+        loss += grad
+            .par_chunks_mut(CHUNK)
+            .zip(point.par_chunks(CHUNK))
+            .enumerate()
+            .map(|(chunk, (grad, point))| {
+                let mut sum = 0.0;
+                for (i, (g, &p)) in grad.iter_mut().zip(point).enumerate() {
+                    let (c, p) = (curvature(chunk * CHUNK + i), p.to_f64());
+                    *g = T::from_f64(c * p);
+                    sum += 0.5 * c * p * p;
+                }
+                sum
+            })
+            .collect::<Vec<f64>>()
+            .iter()
+            .sum::<f64>();
+    }
+    loss
 }
 
 /// Gradients of a realistic spread, different for every element.

@@ -57,17 +57,19 @@ fn reduce<T: Float>(len: usize, part: impl Fn(usize, usize) -> T + Sync, combine
     parts.into_iter().reduce(combine).unwrap_or_default()
 }
 
-/// Eight running sums, so that the products vectorize; added pairwise at the end.
-fn lanes<T: Float>(len: usize, term: impl Fn(usize) -> T) -> T {
+/// Σ term(aᵢ, bᵢ) in eight running sums, so that the loop vectorizes; the sums are added pairwise at the end.
+#[inline(always)]
+fn lanes<T: Float>(a: &[T], b: &[T], term: impl Fn(T, T) -> T) -> T {
     let mut sums = [T::default(); 8];
-    let whole = len / 8 * 8;
-    for base in (0..whole).step_by(8) {
-        for (k, sum) in sums.iter_mut().enumerate() {
-            *sum = *sum + term(base + k);
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b[..a.len()].chunks_exact(8));
+    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for k in 0..8 {
+            sums[k] = sums[k] + term(x[k], y[k]);
         }
     }
-    for (sum, i) in sums.iter_mut().zip(whole..len) {
-        *sum = *sum + term(i);
+    for ((sum, &x), &y) in sums.iter_mut().zip(a_rest).zip(b_rest) {
+        *sum = *sum + term(x, y);
     }
     ((sums[0] + sums[4]) + (sums[2] + sums[6])) + ((sums[1] + sums[5]) + (sums[3] + sums[7]))
 }
@@ -82,8 +84,7 @@ impl<T: Float> Loop for Dot<'_, T> {
 
     #[inline(always)]
     fn run(self) -> T {
-        let (a, b) = (self.a, &self.b[..self.a.len()]);
-        lanes(a.len(), |i| a[i] * b[i])
+        lanes(self.a, self.b, |x, y| x * y)
     }
 }
 
@@ -96,8 +97,7 @@ impl<T: Float> Loop for AbsSum<'_, T> {
 
     #[inline(always)]
     fn run(self) -> T {
-        let a = self.a;
-        lanes(a.len(), |i| a[i].abs())
+        lanes(self.a, self.a, |x, _| x.abs())
     }
 }
 
