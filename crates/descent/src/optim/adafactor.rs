@@ -1,7 +1,11 @@
 //! Adafactor: Adam's second moment in factored form, a row and a column statistic per matrix.
 
+use std::ops::Range;
+
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::CHUNK;
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::non_negative;
@@ -56,7 +60,16 @@ impl Default for Adafactor {
 
 /// PyTorch's `values.norm(2).item()`: the Euclidean norm, summed in `f64` and rounded to the element type.
 fn norm<T: Float>(values: &[T]) -> f64 {
-    T::from_f64(values.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>().sqrt()).to_f64()
+    let sum = in_chunks(values.len(), |range| with_best_isa(SumOfSquares { values: &values[range] }));
+    T::from_f64(sum.sqrt()).to_f64()
+}
+
+/// Σ part(range) over the chunks of [`CHUNK`] elements of `0..len`, on rayon's threads, the chunks' sums added in
+/// order: the same sum whatever the number of threads.
+fn in_chunks(len: usize, part: impl Fn(Range<usize>) -> f64 + Sync) -> f64 {
+    let chunks = len.div_ceil(CHUNK);
+    let parts: Vec<f64> = (0..chunks).into_par_iter().map(|c| part(c * CHUNK..((c + 1) * CHUNK).min(len))).collect();
+    parts.iter().sum()
 }
 
 /// `vector_norm(values).square() / count` of values whose squares sum to `sum_of_squares`, as PyTorch's operations
@@ -74,27 +87,72 @@ enum Estimate<'a, T> {
     Factored { rows: usize, cols: usize, row_var: &'a [T], col_var: &'a [T], scales: &'a [T] },
 }
 
-/// Calls `visit(i, u_i)` for every value of the update u = g / √max(v̂, ε₁²), in order.
+/// One value of the update, u = g / √max(v̂, ε₁²) (with the sign of `maximize`).
 #[inline(always)]
-fn each_update<T: Float>(estimate: &Estimate<'_, T>, grad: &[T], sign: T, floor: T, mut visit: impl FnMut(usize, T)) {
-    let one = T::from_f64(1.0);
-    let update = |g: T, v: T| g * sign * (one / v.maximum(floor).sqrt());
+fn update<T: Float>(g: T, v: T, sign: T, floor: T) -> T {
+    g * sign * (T::from_f64(1.0) / v.maximum(floor).sqrt())
+}
+
+/// Calls `visit(k, u_i)` for every value i = start + k of `range` of the update u = g / √max(v̂, ε₁²), in order;
+/// `grad` is the gradient's values in `range`.
+#[inline(always)]
+fn each_update<T: Float>(
+    estimate: &Estimate<'_, T>,
+    range: Range<usize>,
+    grad: &[T],
+    sign: T,
+    floor: T,
+    mut visit: impl FnMut(usize, T),
+) {
+    let update = |g: T, v: T| update(g, v, sign, floor);
     match estimate {
         Estimate::Full(variance) => {
-            for (i, (&g, &v)) in grad.iter().zip(variance.iter()).enumerate() {
-                visit(i, update(g, v));
+            for (k, (&g, &v)) in grad.iter().zip(&variance[range]).enumerate() {
+                visit(k, update(g, v));
             }
         }
-        Estimate::Factored { rows, cols, row_var, col_var, scales } => {
-            let mut i = 0;
-            for (b, &scale) in scales.iter().enumerate() {
-                for &r in &row_var[b * rows..(b + 1) * rows] {
-                    for &c in &col_var[b * cols..(b + 1) * cols] {
-                        visit(i, update(grad[i], r * c / scale));
-                        i += 1;
-                    }
+        Estimate::Factored { .. } => {
+            each_row_segment(estimate, range, |k, r, col_values, scale| {
+                for (offset, &c) in col_values.iter().enumerate() {
+                    visit(k + offset, update(grad[k + offset], r * c / scale));
                 }
-            }
+            });
+        }
+    }
+}
+
+/// For a factored estimate, calls `visit(k, r, c, scale)` for every piece of a row within `range`: k is where the
+/// piece starts (counted from `range.start`), r the row's factor, c the columns' factors, scale the matrix's.
+#[inline(always)]
+fn each_row_segment<T: Float>(
+    estimate: &Estimate<'_, T>,
+    range: Range<usize>,
+    mut visit: impl FnMut(usize, T, &[T], T),
+) {
+    let Estimate::Factored { rows, cols, row_var, col_var, scales } = estimate else { return };
+    let (rows, cols) = (*rows, *cols);
+    let mut i = range.start;
+    while i < range.end {
+        // The rest of the row that holds i.
+        let (matrix, within) = (i / (rows * cols), i % (rows * cols));
+        let (row, col) = (within / cols, within % cols);
+        let end = (i + cols - col).min(range.end);
+        let start = matrix * cols + col;
+        visit(i - range.start, row_var[matrix * rows + row], &col_var[start..start + (end - i)], scales[matrix]);
+        i = end;
+    }
+}
+
+/// Σ square(aᵢ, bᵢ) into eight running sums, eight values at a time, so that the loop vectorizes.
+#[inline(always)]
+fn add_squares<T: Float>(sums: &mut [f64; 8], a: &[T], b: &[T], square: impl Fn(T, T) -> f64) {
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    for ((sum, &x), &y) in sums.iter_mut().zip(a8.remainder()).zip(b8.remainder()) {
+        *sum += square(x, y);
+    }
+    for (x, y) in a8.zip(b8) {
+        for k in 0..8 {
+            sums[k] += square(x[k], y[k]);
         }
     }
 }
@@ -119,9 +177,66 @@ impl<T: Float> Loop for Variance<'_, T> {
     }
 }
 
-/// The final pass: θ ← θ·(1 − η·λ) + step·u, with hardware fused multiply-adds.
+/// Σ v² in `f64`, in eight running sums added pairwise.
+struct SumOfSquares<'a, T> {
+    values: &'a [T],
+}
+
+impl<T: Float> Loop for SumOfSquares<'_, T> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn run(self) -> f64 {
+        let mut sums = [0.0f64; 8];
+        let chunks = self.values.chunks_exact(8);
+        for (sum, v) in sums.iter_mut().zip(chunks.remainder()) {
+            *sum += v.to_f64() * v.to_f64();
+        }
+        for chunk in chunks {
+            for (sum, v) in sums.iter_mut().zip(chunk) {
+                *sum += v.to_f64() * v.to_f64();
+            }
+        }
+        ((sums[0] + sums[4]) + (sums[2] + sums[6])) + ((sums[1] + sums[5]) + (sums[3] + sums[7]))
+    }
+}
+
+/// Σ u² over a range of the update.
+struct SquaresOfUpdate<'a, T> {
+    estimate: &'a Estimate<'a, T>,
+    range: Range<usize>,
+    grad: &'a [T],
+    sign: T,
+    floor: T,
+}
+
+impl<T: Float> Loop for SquaresOfUpdate<'_, T> {
+    type Output = f64;
+
+    /// Eight running sums (a single one would make every addition wait for the one before), added pairwise.
+    #[inline(always)]
+    fn run(self) -> f64 {
+        let SquaresOfUpdate { estimate, range, grad, sign, floor } = self;
+        let mut sums = [0.0f64; 8];
+        let square = |g: T, v: T| {
+            let u = update(g, v, sign, floor).to_f64();
+            u * u
+        };
+        match estimate {
+            Estimate::Full(variance) => add_squares(&mut sums, grad, &variance[range], square),
+            Estimate::Factored { .. } => each_row_segment(estimate, range, |k, r, col_values, scale| {
+                let grad = &grad[k..k + col_values.len()];
+                add_squares(&mut sums, grad, col_values, |g, c| square(g, r * c / scale));
+            }),
+        }
+        ((sums[0] + sums[4]) + (sums[2] + sums[6])) + ((sums[1] + sums[5]) + (sums[3] + sums[7]))
+    }
+}
+
+/// The final pass over a range: θ ← θ·(1 − η·λ) + step·u, with hardware fused multiply-adds.
 struct Apply<'a, T> {
     estimate: &'a Estimate<'a, T>,
+    range: Range<usize>,
     param: &'a mut [T],
     grad: &'a [T],
     sign: T,
@@ -135,8 +250,8 @@ impl<T: Float> Loop for Apply<'_, T> {
 
     #[inline(always)]
     fn run(self) {
-        let Apply { estimate, param, grad, sign, floor, step, decay } = self;
-        each_update(estimate, grad, sign, floor, |i, u| param[i] = step.mul_add(u, param[i] * decay));
+        let Apply { estimate, range, param, grad, sign, floor, step, decay } = self;
+        each_update(estimate, range, grad, sign, floor, |k, u| param[k] = step.mul_add(u, param[k] * decay));
     }
 }
 
@@ -196,7 +311,9 @@ impl Rule for Adafactor {
         let mut scales = Vec::new();
         let estimate = if dims.len() < 2 {
             let variance = state.tensor_mut("variance").expect("the layout has variance").values_mut();
-            with_best_isa(Variance { variance, grad, sign, weight });
+            variance.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).for_each(|(variance, grad)| {
+                with_best_isa(Variance { variance, grad, sign, weight });
+            });
             Estimate::Full(state.get("variance").expect("the layout has variance"))
         } else {
             let (rows, cols) = (dims[dims.len() - 2], dims[dims.len() - 1]);
@@ -224,13 +341,19 @@ impl Rule for Adafactor {
             Estimate::Factored { rows, cols, row_var, col_var, scales: &scales }
         };
         let floor = T::from_f64(eps1 * eps1);
-        let mut sum_of_squares = 0.0f64;
-        each_update(&estimate, grad, sign, floor, |_, u| sum_of_squares += u.to_f64() * u.to_f64());
+        let estimate = &estimate;
+        let sum_of_squares = in_chunks(grad.len(), |range| {
+            let grad = &grad[range.clone()];
+            with_best_isa(SquaresOfUpdate { estimate, range, grad, sign, floor })
+        });
         let update_norm = T::from_f64(sum_of_squares.sqrt()).to_f64();
         let denom = 1.0f64.max(update_norm / (size * self.d));
         let step = T::from_f64(-alpha / denom);
         let decay = T::from_f64(if self.weight_decay != 0.0 { 1.0 - self.lr * self.weight_decay } else { 1.0 });
-        with_best_isa(Apply { estimate: &estimate, param, grad, sign, floor, step, decay });
+        param.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).enumerate().for_each(|(c, (param, grad))| {
+            let range = c * CHUNK..c * CHUNK + param.len();
+            with_best_isa(Apply { estimate, range, param, grad, sign, floor, step, decay });
+        });
     }
 
     crate::rule::no_elementwise_update!();

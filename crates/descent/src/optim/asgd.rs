@@ -1,7 +1,9 @@
 //! ASGD: SGD with a decaying step and a running average of the iterates.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::CHUNK;
 use crate::registry::{Entry, Registry};
 use crate::validate::{finite, non_negative};
 use crate::{with_best_isa, Error, Float, Loop, Rule, Shape, StateLayout, TensorStage};
@@ -113,7 +115,11 @@ impl Rule for Asgd {
         let ax = state.tensor_mut("ax").expect("the layout has ax").values_mut();
         let (param, grad) = (&mut *stage.param, stage.grad);
         let average = (mu != 1.0).then_some(mu_value);
-        with_best_isa(Step { maximize: self.maximize, weight_decay, decay, minus_eta, average, param, grad, ax });
+        // Chunks on rayon's threads, as the fused pass splits a tensor.
+        let chunks = param.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).zip(ax.par_chunks_mut(CHUNK));
+        chunks.for_each(|((param, grad), ax)| {
+            with_best_isa(Step { maximize: self.maximize, weight_decay, decay, minus_eta, average, param, grad, ax })
+        });
         let next_eta = self.lr / (1.0 + self.lambd * self.lr * t).powf(self.alpha);
         state.set_scalar("eta", f64::from(next_eta as f32));
         state.set_scalar("mu", f64::from((1.0 / (t - self.t0).max(1.0)) as f32));
