@@ -37,7 +37,10 @@ OPTIMIZERS = [
     ("asgd", "ASGD", {}, False),
     ("rprop", "Rprop", {}, False),
     ("adafactor", "Adafactor", {}, False),
+    # SparseAdam takes sparse gradients (here touching every row) and has a single path.
+    ("sparse_adam", "SparseAdam", {}, False),
 ]
+SINGLE_PATH = {"SparseAdam"}
 DTYPES = {"f32": torch.float32, "f64": torch.float64}
 
 
@@ -50,7 +53,11 @@ def time_torch(cls, kwargs, variant, params, tensors, dtype, repeats):
     ps = [torch.full((n,), 0.5, dtype=dtype) for n in lengths(params, tensors)]
     for p in ps:
         p.grad = (torch.arange(p.numel(), dtype=dtype) % 1000 - 499.5) * 1e-3
+        if cls in SINGLE_PATH:
+            p.grad = p.grad.to_sparse()
     options = {"default": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[variant]
+    if cls in SINGLE_PATH:
+        options = {}
     opt = getattr(torch.optim, cls)(ps, **kwargs, **options)
     for _ in range(2):
         opt.step()
@@ -105,7 +112,8 @@ def main():
                     for spec, cls, kwargs, has_fused in OPTIMIZERS:
                         if chosen is not None and spec not in chosen:
                             continue
-                        variants = ["default", "foreach"] + (["fused"] if has_fused else [])
+                        variants = ["default"] if cls in SINGLE_PATH else (
+                            ["default", "foreach"] + (["fused"] if has_fused else []))
                         best = {}
                         row = None
                         for _ in range(args.rounds):

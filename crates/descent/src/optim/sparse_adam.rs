@@ -1,10 +1,12 @@
 //! SparseAdam: Adam that updates only the rows a gradient touches, as embeddings need.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::CHUNK;
 use crate::registry::{Entry, Registry};
 use crate::validate::unit_open;
-use crate::{Error, Float, Optimizer, Rule, Shape, StateLayout, TensorStage};
+use crate::{with_best_isa, Error, Float, Loop, Optimizer, Rule, Shape, StateLayout, TensorStage};
 
 /// SparseAdam: PyTorch's `torch.optim.SparseAdam`, the "lazy" Adam of embedding tables.
 ///
@@ -72,13 +74,63 @@ struct Moments<T> {
 }
 
 impl<T: Float> Moments<T> {
+    /// One element's new value and moments.
+    #[inline(always)]
+    fn element(&self, p: T, g: T, m: T, v: T) -> (T, T, T) {
+        let g = if self.maximize { -g } else { g };
+        let m = m + (g - m) * self.keep1;
+        let v = v + (g * g - v) * self.keep2;
+        (p + self.minus_step * (m / (v.sqrt() + self.eps)), m, v)
+    }
+
     /// Updates one row: its values, gradient and moments.
+    #[inline(always)]
     fn update(&self, param: &mut [T], grad: &[T], exp_avg: &mut [T], exp_avg_sq: &mut [T]) {
         for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(exp_avg).zip(exp_avg_sq) {
-            let g = if self.maximize { -g } else { g };
-            *m = *m + (g - *m) * self.keep1;
-            *v = *v + (g * g - *v) * self.keep2;
-            *p = *p + self.minus_step * (*m / (v.sqrt() + self.eps));
+            (*p, *m, *v) = self.element(*p, g, *m, *v);
+        }
+    }
+
+    /// Updates the elements whose gradient is not zero; the others keep their values and moments.
+    #[inline(always)]
+    fn update_nonzero(&self, param: &mut [T], grad: &[T], exp_avg: &mut [T], exp_avg_sq: &mut [T]) {
+        let zero = T::from_f64(0.0);
+        for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(exp_avg).zip(exp_avg_sq) {
+            let (p_new, m_new, v_new) = self.element(*p, g, *m, *v);
+            let touched = g != zero;
+            *p = if touched { p_new } else { *p };
+            *m = if touched { m_new } else { *m };
+            *v = if touched { v_new } else { *v };
+        }
+    }
+}
+
+/// The touched rows of a chunk of whole rows, compiled for the CPU's instruction set.
+struct Rows<'a, T> {
+    moments: &'a Moments<T>,
+    row: usize,
+    param: &'a mut [T],
+    grad: &'a [T],
+    exp_avg: &'a mut [T],
+    exp_avg_sq: &'a mut [T],
+}
+
+impl<T: Float> Loop for Rows<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Rows { moments, row, param, grad, exp_avg, exp_avg_sq } = self;
+        if row == 1 {
+            // A vector: each element is a row, kept as it is where its gradient is zero, without a branch.
+            return moments.update_nonzero(param, grad, exp_avg, exp_avg_sq);
+        }
+        let zero = T::from_f64(0.0);
+        let rows = param.chunks_mut(row).zip(grad.chunks(row));
+        for ((p, g), (m, v)) in rows.zip(exp_avg.chunks_mut(row).zip(exp_avg_sq.chunks_mut(row))) {
+            if g.iter().any(|&v| v != zero) {
+                moments.update(p, g, m, v);
+            }
         }
     }
 }
@@ -189,13 +241,13 @@ impl Rule for SparseAdam {
         let row = row_len(shape);
         let [exp_avg, exp_avg_sq] = &mut state.tensors[..] else { unreachable!("the layout has two moments") };
         let (exp_avg, exp_avg_sq) = (exp_avg.values_mut(), exp_avg_sq.values_mut());
-        let zero = T::from_f64(0.0);
-        for (r, g) in grad.chunks(row).enumerate() {
-            if g.iter().any(|&v| v != zero) {
-                let at = r * row..(r + 1) * row;
-                moments.update(&mut param[at.clone()], g, &mut exp_avg[at.clone()], &mut exp_avg_sq[at]);
-            }
-        }
+        // Whole rows per parallel task, about a chunk's worth.
+        let span = row * (CHUNK / row).max(1);
+        let chunks = param.par_chunks_mut(span).zip(grad.par_chunks(span));
+        let chunks = chunks.zip(exp_avg.par_chunks_mut(span).zip(exp_avg_sq.par_chunks_mut(span)));
+        chunks.for_each(|((param, grad), (exp_avg, exp_avg_sq))| {
+            with_best_isa(Rows { moments: &moments, row, param, grad, exp_avg, exp_avg_sq });
+        });
     }
 
     crate::rule::no_elementwise_update!();
