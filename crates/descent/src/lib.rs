@@ -28,7 +28,10 @@
 //!   ([`Rprop`]) keeps a step size per weight from the signs of its gradients alone; *Adafactor* ([`Adafactor`])
 //!   keeps Adam's second moment of a matrix as a row and a column statistic, R + C numbers instead of R·C;
 //!   *SparseAdam* ([`SparseAdam`]) updates only the embedding rows a batch touches; *Muon* ([`Muon`]) steps a
-//!   weight matrix along the orthogonalized momentum, equally in every direction the gradient has.
+//!   weight matrix along the orthogonalized momentum, equally in every direction the gradient has (with AdamW for
+//!   the other parameters, in a [`Composite`] of parameter groups); *L-BFGS* ([`Lbfgs`], run by
+//!   [`LbfgsOptimizer`]) builds a model of the curvature from its last steps and crosses a narrow valley in a few
+//!   steps where SGD zigzags, calling the loss as often as its line search needs.
 //!
 //! # Using an optimizer
 //!

@@ -36,7 +36,7 @@ pub enum AdjustLr {
 ///
 /// PyTorch's code keeps the exponential average (`buf.lerp_(g, 1 − μ)`) where its documentation writes
 /// B_t = μ·B_{t−1} + g_t; descent follows the code. The orthogonalization runs in bfloat16 as PyTorch's does
-/// ([`orthogonalize`](crate::newton_schulz::orthogonalize)); its products are summed in another order, so the
+/// ([`orthogonalize`]); its products are summed in another order, so the
 /// update can differ from PyTorch's by a bfloat16 rounding (a relative 2⁻⁸), while the momentum buffer and the
 /// weight decay agree to the bit. Like PyTorch, Muon refuses parameters that are not matrices, and has no `maximize`.
 ///
