@@ -374,7 +374,10 @@ fn bench_reports_speed_against_the_bandwidth_baseline() {
 fn bench_rejects_what_it_cannot_time() {
     fails(&["bench", "--params", "0"], "--params <N>: 0 is not in 1..=1000000000");
     fails(&["bench", "--params", "10", "--tensors", "11"], "--tensors is 11, more than the 10 --params");
-    fails(&["bench", "--params", "10", "--optimizer", "nag"], "cannot benchmark nag");
+    fails(
+        &["bench", "--params", "10", "--optimizer", "muon", "--rows", "3"],
+        "--rows 3 does not divide a tensor of 10",
+    );
     fails(&["bench", "--params", "10", "--optimizer", "adam(lr=-1)"], "invalid lr = -1");
 }
 
@@ -621,4 +624,44 @@ fn the_readme_table_of_optimizers_is_the_registry() {
     assert!(table.contains("| `Adam` | `torch.optim.Adam` | `step`, `exp_avg`, `exp_avg_sq` |"), "{table}");
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     assert!(readme.contains(&table), "the README's table differs from `descent list --format markdown`:\n{table}");
+}
+
+#[test]
+fn lbfgs_runs_on_landscapes_one_row_per_step() {
+    let text = ok(&[
+        "run",
+        "-f",
+        "rosenbrock",
+        "-o",
+        "lbfgs(line_search_fn=\"strong_wolfe\")",
+        "--start",
+        "-1.5,2",
+        "--steps",
+        "4",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = json["trajectory"].as_array().unwrap();
+    assert_eq!(rows.len(), 5, "one row per step and the start");
+    // Each step evaluates the gradient several times: its iterations and the line search's trials.
+    let evaluations: Vec<u64> = rows.iter().map(|r| r["evaluations"].as_u64().unwrap()).collect();
+    assert_eq!(evaluations[0], 0);
+    assert!(evaluations[1] > 1 && evaluations.windows(2).all(|w| w[1] > w[0]), "{evaluations:?}");
+    assert_eq!(json["evaluations"].as_u64(), Some(evaluations[4]));
+    // Rosenbrock's minimum is (1, 1).
+    let end = rows[4]["x"].as_array().unwrap();
+    assert!(end.iter().all(|v| (v.as_f64().unwrap() - 1.0).abs() < 1e-4), "{end:?}");
+    let csv = ok(&["run", "-f", "rosenbrock", "-o", "lbfgs", "--steps", "3"]);
+    assert_eq!(csv.lines().count(), 5, "a header, the start and one row per step");
+}
+
+#[test]
+fn the_rest_of_torch_optim_refuses_bad_input() {
+    let run = |spec: &str, message: &str| fails(&["run", "-f", "sphere", "-o", spec, "--steps", "3"], message);
+    run("muon", "Muon optimizes only 2-D parameters (matrices)");
+    run("adafactor(beta2_decay=0.5)", "Adafactor: invalid beta2_decay = 0.5 (expected a finite number <= 0)");
+    run("rprop(etas=(1.5, 0.5))", "invalid eta values: 1.5, 0.5 (expected 0 < etaminus < 1 < etaplus)");
+    run("lbfgs(max_iter=0)", "LBFGS: invalid max_iter = 0 (expected an integer >= 1)");
+    run("lbfgs(line_search_fn=\"backtracking\")", "unknown variant `backtracking`, expected `strong_wolfe`");
 }
