@@ -81,7 +81,7 @@ impl RunArgs {
 pub enum ReportFormat {
     /// Aligned columns.
     Table,
-    /// One JSON object per optimizer.
+    /// One JSON document with the same data (the command's help says how it is laid out).
     Json,
 }
 

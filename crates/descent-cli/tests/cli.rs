@@ -408,6 +408,12 @@ fn training_on_the_embedded_digits_really_learns() {
             assert!(row[key].is_number(), "{key}: {row}");
         }
     }
+    // Accuracies are counts over the 2,000 test images, printed at their own (f32) precision: 0.8125, not
+    // 0.8125000596046448.
+    for row in rows {
+        let accuracy = row["test_accuracy"].as_f64().unwrap();
+        assert_eq!(accuracy, (accuracy * 2000.0).round() / 2000.0, "{row}");
+    }
     // Only real learning gets a 10-class problem above 90%; guessing gets 10%.
     let accuracy = adam[2]["test_accuracy"].as_f64().unwrap();
     assert!(accuracy > 0.90, "Adam reached only {accuracy}");
@@ -418,6 +424,15 @@ fn training_on_the_embedded_digits_really_learns() {
     assert_eq!(optimizers[1]["diverged"], true);
     assert_eq!(optimizers[0]["diverged"], false);
     assert_svg_texts(&plot, &["test accuracy", "adam(lr=1e-3)", "sgd(lr=1e6) (diverged)"]);
+}
+
+#[test]
+fn training_reports_read_right() {
+    let table = ok(&["train", "--epochs", "1", "--optimizers", "sgd(lr=0.1)", "--hidden", "16"]);
+    assert!(table.contains("batch 128, 1 epoch, seed 0"), "{table}");
+    let help = ok(&["train", "--help"]);
+    let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("json: one object with the run's settings, `rows` (one per optimizer and epoch)"), "{help}");
 }
 
 #[test]
