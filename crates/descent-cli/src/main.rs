@@ -6,6 +6,7 @@ mod curves;
 mod digits;
 mod error;
 mod function;
+mod gif_palette;
 mod idx;
 mod limits;
 mod list;

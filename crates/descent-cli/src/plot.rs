@@ -14,6 +14,7 @@ use plotters_bitmap::BitMapBackendError;
 use rayon::prelude::*;
 
 use crate::error::CliError;
+use crate::gif_palette::GlobalPalette;
 use crate::output::{extension, write_atomically};
 
 /// The size of every picture, in pixels.
@@ -81,18 +82,43 @@ pub fn animate(path: &Path, scene: &Scene, on_frame: &dyn Fn()) -> Result<(), Cl
     register_font();
     let mut background = None;
     write_atomically(path, |file| {
-        let root = BitMapBackend::gif(file, ANIMATION_SIZE, FRAME_MS)
-            .map_err(|e| bitmap_error(DrawingAreaErrorKind::BackendError(DrawingErrorKind::DrawingError(e))))?
-            .into_drawing_area();
+        let (width, height) = ANIMATION_SIZE;
         let steps = scene.outcomes.iter().map(|o| o.trajectory.points.len() - 1).max().unwrap_or(0);
         let frames = frame_count(steps);
+        let mut pictures = Vec::with_capacity(frames);
         for frame in 0..frames {
             let upto = if frames == 1 { steps } else { frame * steps / (frames - 1) };
-            render(&root, scene, Some(upto), &mut background)?;
-            root.present().map_err(bitmap_error)?;
+            let mut pixels = vec![0u8; 3 * width as usize * height as usize];
+            {
+                let root = BitMapBackend::with_buffer(&mut pixels, ANIMATION_SIZE).into_drawing_area();
+                render(&root, scene, Some(upto), &mut background)?;
+                root.present().map_err(bitmap_error)?;
+            }
+            pictures.push(pixels);
             on_frame();
         }
-        Ok(())
+        // One palette for all frames, with every colour the picture chooses (the optimizers', black and white) exact.
+        let keys: Vec<[u8; 3]> =
+            PALETTE.iter().map(|c| [c.0, c.1, c.2]).chain([[255, 255, 255], [0, 0, 0], [128, 128, 128]]).collect();
+        let sample: Vec<&[u8]> = [pictures.first(), pictures.last()].into_iter().flatten().map(Vec::as_slice).collect();
+        let mut palette = GlobalPalette::new(&keys, &sample);
+        let gif_error = |e: gif::EncodingError| e.to_string();
+        let out = std::io::BufWriter::new(std::fs::File::create(file).map_err(|e| e.to_string())?);
+        let mut encoder = gif::Encoder::new(out, width as u16, height as u16, palette.rgb()).map_err(gif_error)?;
+        encoder.set_repeat(gif::Repeat::Infinite).map_err(gif_error)?;
+        for pixels in &pictures {
+            let indices = palette.indices(pixels);
+            let mut frame = gif::Frame::from_indexed_pixels(width as u16, height as u16, indices, None);
+            frame.delay = (FRAME_MS / 10) as u16;
+            encoder.write_frame(&frame).map_err(gif_error)?;
+        }
+        encoder
+            .into_inner()
+            .map_err(|e| e.to_string())?
+            .into_inner()
+            .map_err(|e| e.error().to_string())?
+            .sync_all()
+            .map_err(|e| e.to_string())
     })
 }
 
@@ -110,13 +136,12 @@ pub fn write_svg(
     std::fs::write(file, svg).map_err(|e| e.to_string())
 }
 
-/// What went wrong writing a PNG or GIF file, in words.
+/// What went wrong drawing a PNG file or a GIF frame, in words.
 pub fn bitmap_error(error: DrawingAreaErrorKind<BitMapBackendError>) -> String {
     match error {
         DrawingAreaErrorKind::BackendError(DrawingErrorKind::DrawingError(e)) => match e {
             BitMapBackendError::IOError(e) => e.to_string(),
             BitMapBackendError::ImageError(e) => e.to_string(),
-            BitMapBackendError::GifEncodingError(e) => e.to_string(),
             BitMapBackendError::InvalidBuffer => "the picture's buffer has the wrong size".to_owned(),
         },
         other => other.to_string(),

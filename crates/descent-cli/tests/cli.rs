@@ -240,7 +240,15 @@ fn plots_are_written_as_svg_png_and_gif() {
     let mut decoder = options.read_info(std::fs::File::open(&gif).unwrap()).unwrap();
     assert_eq!((decoder.width(), decoder.height()), (800, 650));
     let mut frames = 0;
-    while decoder.read_next_frame().unwrap().is_some() {
+    // One palette for every frame: the optimizers' colours (the first two of the picture's palette) are exact in
+    // every frame, from the legend's first frame to the last.
+    assert!(decoder.global_palette().is_some_and(|p| p.len() == 3 * 256));
+    while let Some(frame) = decoder.read_next_frame().unwrap() {
+        assert!(frame.palette.is_none(), "frame {frames} has a palette of its own");
+        for colour in [[228, 26, 28, 255], [255, 127, 0, 255]] {
+            let count = frame.buffer.chunks_exact(4).filter(|p| **p == colour).count();
+            assert!(count > 20, "frame {frames}: {count} pixels of {colour:?}");
+        }
         frames += 1;
     }
     assert_eq!(frames, 13, "one frame per step, from the start");
