@@ -9,6 +9,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use descent::optim::ARTICLE;
 use descent::{
     DynOptimizer, Error, Float, Lane, Optimizer, Param, Rule, Shape, Spec, StateLayout, StepContext,
     MAX_ELEMENTWISE_TENSORS,
@@ -25,10 +26,10 @@ use crate::table::Table;
 /// Arguments of `descent bench`.
 #[derive(Debug, Args)]
 pub struct BenchCommand {
-    /// The optimizers to time [default: every optimizer `descent list` shows that steps with a gradient]. Those
+    /// The optimizers to time [default: the seven of the article and AdamW, at PyTorch's defaults]. Those
     /// that ask for their gradients (lbfgs, nag) step with a closure that computes the gradient of a quadratic,
     /// ½·Σ cᵢ·θᵢ², in one pass; their time includes it.
-    #[arg(long = "optimizer", num_args = 1.., value_name = "SPEC", value_parser = parse_entrant)]
+    #[arg(long = "optimizer", short = 'o', visible_alias = "optimizers", num_args = 1.., value_name = "SPEC", value_parser = parse_entrant)]
     optimizers: Vec<Entrant>,
 
     /// The number of parameters in all (at most 1,000,000,000).
@@ -96,12 +97,9 @@ pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliErr
     let values = 3 + 2 * MAX_ELEMENTWISE_TENSORS;
     limits::check_memory(command.params as u128 * (values * size) as u128, "the benchmark")?;
     let entrants = if command.optimizers.is_empty() {
-        // Every registered optimizer that steps with a gradient, at its defaults.
-        descent::catalog()
-            .iter()
-            .filter(|entry| !entry.defaults().needs_closure())
-            .map(|entry| Entrant { label: entry.name().to_owned(), spec: entry.defaults().clone() })
-            .collect()
+        // The article's seven and AdamW, at PyTorch's defaults, named as `race` and `train` name them.
+        let defaults: Vec<(&str, &str)> = ARTICLE.iter().copied().chain([("AdamW", "adamw")]).collect();
+        crate::race::entrants(&defaults)
     } else {
         command.optimizers.clone()
     };

@@ -32,6 +32,9 @@ const FRAME_MS: u32 = 100;
 /// The most frames an animation has.
 const MAX_FRAMES: usize = 50;
 
+/// How long the last frame is held, so that the paths' ends can be read before the animation starts over.
+const LAST_FRAME_MS: u32 = 2000;
+
 /// The number of isolines.
 const ISOLINES: usize = 14;
 
@@ -84,10 +87,9 @@ pub fn animate(path: &Path, scene: &Scene, on_frame: &dyn Fn()) -> Result<(), Cl
     write_atomically(path, |file| {
         let (width, height) = ANIMATION_SIZE;
         let steps = scene.outcomes.iter().map(|o| o.trajectory.points.len() - 1).max().unwrap_or(0);
-        let frames = frame_count(steps);
-        let mut pictures = Vec::with_capacity(frames);
-        for frame in 0..frames {
-            let upto = if frames == 1 { steps } else { frame * steps / (frames - 1) };
+        let shown = frame_steps(steps);
+        let mut pictures = Vec::with_capacity(shown.len());
+        for &upto in &shown {
             let mut pixels = vec![0u8; 3 * width as usize * height as usize];
             {
                 let root = BitMapBackend::with_buffer(&mut pixels, ANIMATION_SIZE).into_drawing_area();
@@ -106,10 +108,11 @@ pub fn animate(path: &Path, scene: &Scene, on_frame: &dyn Fn()) -> Result<(), Cl
         let out = std::io::BufWriter::new(std::fs::File::create(file).map_err(|e| e.to_string())?);
         let mut encoder = gif::Encoder::new(out, width as u16, height as u16, palette.rgb()).map_err(gif_error)?;
         encoder.set_repeat(gif::Repeat::Infinite).map_err(gif_error)?;
-        for pixels in &pictures {
+        for (k, pixels) in pictures.iter().enumerate() {
             let indices = palette.indices(pixels);
             let mut frame = gif::Frame::from_indexed_pixels(width as u16, height as u16, indices, None);
-            frame.delay = (FRAME_MS / 10) as u16;
+            let last = k + 1 == pictures.len();
+            frame.delay = (if last { LAST_FRAME_MS } else { FRAME_MS } / 10) as u16;
             encoder.write_frame(&frame).map_err(gif_error)?;
         }
         encoder
@@ -151,6 +154,23 @@ pub fn bitmap_error(error: DrawingAreaErrorKind<BitMapBackendError>) -> String {
 /// The number of frames of an animation of `steps` steps: every step, up to [`MAX_FRAMES`].
 pub fn frame_count(steps: usize) -> usize {
     (steps + 1).min(MAX_FRAMES)
+}
+
+/// The step each frame shows, from 0 to `steps`: every step if they fit in [`MAX_FRAMES`], else steps spaced
+/// evenly in log(step + 1), so that the first steps, where optimizers move most, get most frames.
+pub fn frame_steps(steps: usize) -> Vec<usize> {
+    let frames = frame_count(steps);
+    if frames == steps + 1 {
+        return (0..=steps).collect();
+    }
+    let mut shown: Vec<usize> = Vec::with_capacity(frames);
+    for k in 0..frames {
+        let ideal = ((steps as f64 + 1.0).powf(k as f64 / (frames - 1) as f64) - 1.0).round() as usize;
+        // Each frame a step further than the one before, and room left for the frames after it.
+        let earliest = shown.last().map_or(0, |&previous| previous + 1);
+        shown.push(ideal.clamp(earliest, steps - (frames - 1 - k)));
+    }
+    shown
 }
 
 /// Makes the embedded font the bitmap backends' sans-serif (once).
@@ -514,6 +534,21 @@ fn border_crossing(inside: (f64, f64), outside: (f64, f64), domain: Domain) -> (
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_show_every_step_or_log_spaced_steps() {
+        assert_eq!(frame_steps(12), (0..=12).collect::<Vec<_>>());
+        for steps in [49, 50, 120, 300, 1_000_000] {
+            let shown = frame_steps(steps);
+            assert_eq!(shown.len(), MAX_FRAMES.min(steps + 1));
+            assert_eq!((shown[0], shown[shown.len() - 1]), (0, steps));
+            assert!(shown.windows(2).all(|w| w[0] < w[1]), "{steps}: {shown:?}");
+        }
+        // Over 300 steps, half the frames show the first tenth of the steps, where the paths move most.
+        let shown = frame_steps(300);
+        assert_eq!(&shown[..10], &(0..10).collect::<Vec<_>>()[..]);
+        assert!(shown[25] <= 30, "{shown:?}");
+    }
 
     #[test]
     fn a_path_is_cut_where_it_leaves_the_domain() {

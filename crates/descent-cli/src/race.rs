@@ -24,7 +24,7 @@ pub struct RaceCommand {
 
     /// The optimizers, each a spec such as adam or 'sgd(lr=0.01, momentum=0.9)' [default: the seven of the
     /// article at PyTorch's defaults: sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam].
-    #[arg(long, num_args = 1.., value_name = "SPEC", value_parser = parse_entrant)]
+    #[arg(long, short = 'o', visible_alias = "optimizer", num_args = 1.., value_name = "SPEC", value_parser = parse_entrant)]
     optimizers: Vec<Entrant>,
 
     #[command(flatten)]

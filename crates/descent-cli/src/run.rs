@@ -18,7 +18,7 @@ pub struct RunCommand {
 
     /// The optimizer: a name, or name(key=value, ...) with PyTorch's names and Python's values, such as
     /// 'sgd(lr=0.01, momentum=0.9, nesterov=True)'. Unset keys take PyTorch's defaults.
-    #[arg(long, short, value_name = "SPEC", value_parser = parse_spec)]
+    #[arg(long, short, visible_alias = "optimizers", value_name = "SPEC", value_parser = parse_spec)]
     optimizer: Spec,
 
     #[command(flatten)]

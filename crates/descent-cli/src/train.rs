@@ -44,7 +44,7 @@ pub struct TrainCommand {
     /// The optimizers [default: the seven of the article at learning rates that suit this network: sgd(lr=0.1),
     /// momentum(lr=0.01), nesterov(lr=0.01), adagrad(lr=0.01), rmsprop(lr=0.001), adadelta(lr=1.0),
     /// adam(lr=0.001)].
-    #[arg(long, num_args = 1.., value_name = "SPEC", value_parser = ModelSpec::parse)]
+    #[arg(long, short = 'o', visible_alias = "optimizer", num_args = 1.., value_name = "SPEC", value_parser = ModelSpec::parse)]
     optimizers: Vec<ModelSpec>,
 
     /// Passes over the training images.

@@ -252,6 +252,13 @@ fn plots_are_written_as_svg_png_and_gif() {
         frames += 1;
     }
     assert_eq!(frames, 13, "one frame per step, from the start");
+    // The last frame is held: two seconds, where the others take a tenth.
+    let mut decoder = gif::DecodeOptions::new().read_info(std::fs::File::open(&gif).unwrap()).unwrap();
+    let mut delays = Vec::new();
+    while let Some(frame) = decoder.read_next_frame().unwrap() {
+        delays.push(frame.delay);
+    }
+    assert_eq!((delays[0], delays[11], delays[12]), (10, 10, 200));
     // Only the finished files remain: no temporary files.
     let mut names: Vec<String> =
         std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
@@ -687,4 +694,13 @@ fn the_rest_of_torch_optim_refuses_bad_input() {
     run("rprop(etas=(1.5, 0.5))", "invalid eta values: 1.5, 0.5 (expected 0 < etaminus < 1 < etaplus)");
     run("lbfgs(max_iter=0)", "LBFGS: invalid max_iter = 0 (expected an integer >= 1)");
     run("lbfgs(line_search_fn=\"backtracking\")", "unknown variant `backtracking`, expected `strong_wolfe`");
+}
+
+#[test]
+fn every_command_spells_the_optimizer_flag_every_way() {
+    for flag in ["-o", "--optimizer", "--optimizers"] {
+        ok(&["run", "-f", "sphere", flag, "sgd", "--steps", "2"]);
+        ok(&["race", "-f", "sphere", flag, "sgd", "adam", "--steps", "2"]);
+        ok(&["bench", flag, "sgd", "--params", "1000", "--repeats", "1"]);
+    }
 }
