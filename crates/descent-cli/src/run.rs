@@ -64,11 +64,8 @@ pub fn execute(command: &RunCommand, out: &mut dyn Write) -> Result<(), CliError
                 "noise": config.noise.map(|n| json!({"sigma": n.sigma(), "seed": n.seed()})),
                 "diverged": trajectory.diverged,
                 "evaluations": trajectory.evaluations.last(),
-                "trajectory": rows(&trajectory),
             });
-            serde_json::to_writer_pretty(&mut *out, &document).map_err(std::io::Error::from)?;
-            writeln!(out)?;
-            Ok(())
+            write_json(&document, &rows(&trajectory), out)
         }
     }
 }
@@ -82,6 +79,19 @@ fn write_csv(trajectory: &Trajectory, out: &mut dyn Write) -> Result<(), CliErro
         let coordinates: Vec<String> = point.iter().map(|v| format!("{v:?}")).collect();
         writeln!(out, "{step},{},{loss:?}", coordinates.join(","))?;
     }
+    Ok(())
+}
+
+/// The document, indented, with its `trajectory` last: one point on each line, so that 300 steps take 300 lines.
+fn write_json(document: &serde_json::Value, rows: &[serde_json::Value], out: &mut dyn Write) -> Result<(), CliError> {
+    let head = serde_json::to_string_pretty(document).map_err(std::io::Error::from)?;
+    let head = head.strip_suffix("\n}").unwrap_or(&head);
+    writeln!(out, "{head},\n  \"trajectory\": [")?;
+    for (k, row) in rows.iter().enumerate() {
+        let comma = if k + 1 < rows.len() { "," } else { "" };
+        writeln!(out, "    {row}{comma}")?;
+    }
+    writeln!(out, "  ]\n}}")?;
     Ok(())
 }
 

@@ -704,3 +704,12 @@ fn every_command_spells_the_optimizer_flag_every_way() {
         ok(&["bench", flag, "sgd", "--params", "1000", "--repeats", "1"]);
     }
 }
+
+#[test]
+fn run_json_puts_one_point_on_a_line() {
+    let text = ok(&["run", "-f", "rosenbrock", "-o", "adam(lr=0.05)", "--steps", "300", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["trajectory"].as_array().unwrap().len(), 301);
+    assert!(text.lines().count() < 301 + 40, "{} lines", text.lines().count());
+    assert!(text.contains("\n    {\"step\":300,"), "each point on its own line");
+}
