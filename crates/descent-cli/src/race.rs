@@ -103,6 +103,11 @@ pub fn execute(command: &RaceCommand, out: &mut dyn Write) -> Result<(), CliErro
     if let Some(path) = &command.animate {
         draw_animation(path, &scene, config.steps)?;
     }
+    let written: Vec<String> =
+        [&command.plot, &command.animate].into_iter().flatten().map(|p| p.display().to_string()).collect();
+    if command.format == ReportFormat::Table && !written.is_empty() {
+        writeln!(out, "Wrote {}", written.join(", "))?;
+    }
     Ok(())
 }
 
@@ -149,15 +154,9 @@ pub fn heading(surface: &dyn Surface, config: &Run) -> String {
 /// The table of a race.
 pub fn table(outcomes: &[Outcome], tolerance: f64, tuned: bool) -> Table {
     let lr = if tuned { "lr (tuned)" } else { "lr" };
-    let mut table = Table::new(&[
-        "optimizer",
-        lr,
-        "final loss",
-        "nearest known minimum",
-        "distance",
-        "first within tolerance",
-        "status",
-    ]);
+    let within = format!("first within {tolerance:e}");
+    let mut table =
+        Table::new(&["optimizer", lr, "final loss", "nearest known minimum", "distance", &within, "status"]);
     for outcome in outcomes {
         let summary = &outcome.summary;
         let (nearest, distance) = match &summary.nearest {

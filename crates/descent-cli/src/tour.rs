@@ -93,6 +93,7 @@ pub fn execute(command: &TourCommand, out: &mut dyn Write) -> Result<(), CliErro
         return Err(fail("it is a file, not a folder".to_owned()));
     }
     fs::create_dir_all(&command.out).map_err(|e| fail(e.to_string()))?;
+    let mut written = Vec::new();
     for stop in &STOPS {
         let surface = surfaces::by_name(stop.function, 2)?;
         let entrants = entrants(&stop.optimizers);
@@ -103,12 +104,19 @@ pub fn execute(command: &TourCommand, out: &mut dyn Write) -> Result<(), CliErro
         out.flush()?;
         let scene = Scene { surface: &surface, start: &config.start, outcomes: &outcomes };
         for format in plot::PICTURE_FORMATS {
-            plot::draw(&command.out.join(format!("{}.{format}", stop.file)), &scene)?;
+            let path = command.out.join(format!("{}.{format}", stop.file));
+            plot::draw(&path, &scene)?;
+            written.push(path);
         }
         if stop.file == "saddle" && !command.no_animation {
-            draw_animation(&command.out.join("saddle.gif"), &scene, config.steps)?;
+            let path = command.out.join("saddle.gif");
+            draw_animation(&path, &scene, config.steps)?;
+            written.push(path);
         }
     }
-    writeln!(out, "Pictures written to {}", command.out.display())?;
+    writeln!(out, "Wrote:")?;
+    for path in written {
+        writeln!(out, "  {}", path.display())?;
+    }
     Ok(())
 }

@@ -576,6 +576,10 @@ fn write_tables(
         ]);
     }
     write!(out, "{last}")?;
+    writeln!(
+        out,
+        "(in steps: the share of the time spent in optimizer steps, the rest in forward and backward passes)"
+    )?;
     Ok(())
 }
 

@@ -713,3 +713,29 @@ fn run_json_puts_one_point_on_a_line() {
     assert!(text.lines().count() < 301 + 40, "{} lines", text.lines().count());
     assert!(text.contains("\n    {\"step\":300,"), "each point on its own line");
 }
+
+#[test]
+fn reports_name_their_tolerance_and_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("race.svg");
+    let text = ok(&[
+        "race",
+        "-f",
+        "sphere",
+        "-o",
+        "sgd",
+        "--steps",
+        "3",
+        "--tolerance",
+        "0.01",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(text.contains("first within 1e-2"), "{text}");
+    assert!(text.ends_with(&format!("Wrote {}\n", svg.display())), "{text}");
+    let json =
+        ok(&["race", "-f", "sphere", "-o", "sgd", "--steps", "3", "--format", "json", "--plot", svg.to_str().unwrap()]);
+    serde_json::from_str::<serde_json::Value>(&json).expect("the JSON report stays JSON");
+    let train = ok(&["train", "--epochs", "1", "-o", "sgd(lr=0.1)", "--hidden", "8"]);
+    assert!(train.contains("(in steps: the share of the time spent in optimizer steps"), "{train}");
+}
