@@ -24,13 +24,24 @@ use crate::{Clip, Closure, DynOptimizer, Error, Float, GroupRecord, Param, Param
 /// ([`GroupRecord::optimizer`]).
 #[derive(Debug)]
 pub struct Composite<T: Float> {
-    parts: Vec<Box<dyn DynOptimizer<T>>>,
+    /// One optimizer per kind of rule.
+    parts: Vec<Part<T>>,
     /// Each group's part and its group there.
     groups: Vec<(usize, usize)>,
     /// Each parameter's part and its position there.
     positions: Vec<(usize, usize)>,
     clip: Option<Clip>,
     last_grad_norm: Option<f64>,
+}
+
+/// A group as [`Spec::build_groups`] takes it.
+type SpecGroup = (Spec, Vec<Param>);
+
+/// One optimizer of a composite, with the kind of rule its groups have.
+#[derive(Debug)]
+struct Part<T: Float> {
+    kind: TypeId,
+    optimizer: Box<dyn DynOptimizer<T>>,
 }
 
 impl<T: Float> Composite<T> {
@@ -44,8 +55,8 @@ impl<T: Float> Composite<T> {
                 }
             }
         }
-        let mut kinds: Vec<TypeId> = Vec::new();
-        let mut members: Vec<Vec<(Spec, Vec<Param>)>> = Vec::new();
+        // Each kind of rule with its groups, in the order the kinds first appear.
+        let mut members: Vec<(TypeId, Vec<SpecGroup>)> = Vec::new();
         let mut composite = Composite {
             parts: Vec::new(),
             groups: Vec::new(),
@@ -62,19 +73,18 @@ impl<T: Float> Composite<T> {
                 });
             }
             let kind = spec.kind();
-            let part = kinds.iter().position(|k| *k == kind).unwrap_or_else(|| {
-                kinds.push(kind);
-                members.push(Vec::new());
-                kinds.len() - 1
+            let part = members.iter().position(|(k, _)| *k == kind).unwrap_or_else(|| {
+                members.push((kind, Vec::new()));
+                members.len() - 1
             });
-            let local_group = members[part].len();
-            let local_start: usize = members[part].iter().map(|(_, p)| p.len()).sum();
-            composite.groups.push((part, local_group));
+            let groups = &mut members[part].1;
+            let local_start: usize = groups.iter().map(|(_, p)| p.len()).sum();
+            composite.groups.push((part, groups.len()));
             composite.positions.extend((0..params.len()).map(|i| (part, local_start + i)));
-            members[part].push((spec, params));
+            groups.push((spec, params));
         }
-        for part in members {
-            composite.parts.push(Spec::build_groups(part)?);
+        for (kind, groups) in members {
+            composite.parts.push(Part { kind, optimizer: Spec::build_groups(groups)? });
         }
         Ok(composite)
     }
@@ -138,7 +148,7 @@ impl<T: Float> Composite<T> {
 
 impl<T: Float> DynOptimizer<T> for Composite<T> {
     fn name(&self) -> String {
-        self.parts.iter().map(|part| part.name()).collect::<Vec<_>>().join("+")
+        self.parts.iter().map(|part| part.optimizer.name()).collect::<Vec<_>>().join("+")
     }
 
     fn step(&mut self, params: &mut [&mut [T]], grads: &[Option<&[T]>]) -> Result<(), Error> {
@@ -159,7 +169,7 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
         let params = self.split(params.iter_mut().map(|p| &mut **p));
         let grads = self.split(grads);
         for ((part, mut params), grads) in self.parts.iter_mut().zip(params).zip(grads) {
-            part.step(&mut params, &grads)?;
+            part.optimizer.step(&mut params, &grads)?;
         }
         Ok(())
     }
@@ -179,7 +189,7 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
     fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error> {
         let count = self.positions.len();
         let &(part, local) = self.positions.get(position).ok_or(Error::NoSuchParameter { position, count })?;
-        self.parts[part].step_param(local, param, grad)
+        self.parts[part].optimizer.step_param(local, param, grad)
     }
 
     fn group_count(&self) -> usize {
@@ -192,9 +202,9 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
             return Err(Error::DuplicateParameterName(name.to_owned()));
         }
         let count = params.len();
-        let part = match self.parts.iter().position(|part| part.name() == spec.class()) {
+        let part = match self.parts.iter().position(|part| part.kind == spec.kind()) {
             Some(part) => {
-                self.parts[part].add_group(spec, params)?;
+                self.parts[part].optimizer.add_group(spec, params)?;
                 part
             }
             None => {
@@ -203,8 +213,8 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
                 self.parts.len() - 1
             }
         };
-        let local_group = self.parts[part].group_count() - 1;
-        let local_start = self.parts[part].param_count() - count;
+        let local_group = self.parts[part].optimizer.group_count() - 1;
+        let local_start = self.parts[part].optimizer.param_count() - count;
         self.groups.push((part, local_group));
         self.positions.extend((0..count).map(|i| (part, local_start + i)));
         Ok(())
@@ -219,12 +229,12 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
             .filter(|&p| self.group_of(p) == Some(group))
             .map(|p| self.positions[p].1)
             .collect();
-        let whole_part = self.parts[part].group_count() == 1;
+        let whole_part = self.parts[part].optimizer.group_count() == 1;
         let removed = if whole_part {
-            let whole = self.parts.remove(part);
+            let whole = self.parts.remove(part).optimizer;
             (0..whole.param_count()).filter_map(|p| whole.param(p).cloned()).collect()
         } else {
-            self.parts[part].remove_group(local_group)?
+            self.parts[part].optimizer.remove_group(local_group)?
         };
         self.groups.remove(group);
         self.positions.retain(|&(p, local)| p != part || !members.contains(&local));
@@ -251,27 +261,27 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
 
     fn hyperparameter(&self, group: usize, name: &str) -> Result<Value, Error> {
         let (part, local) = self.part_group(group)?;
-        self.parts[part].hyperparameter(local, name)
+        self.parts[part].optimizer.hyperparameter(local, name)
     }
 
     fn set_hyperparameter(&mut self, group: usize, name: &str, value: Value) -> Result<(), Error> {
         let (part, local) = self.part_group(group)?;
-        self.parts[part].set_hyperparameter(local, name, value)
+        self.parts[part].optimizer.set_hyperparameter(local, name, value)
     }
 
     fn hyperparameters(&self, group: usize) -> Result<Value, Error> {
         let (part, local) = self.part_group(group)?;
-        self.parts[part].hyperparameters(local)
+        self.parts[part].optimizer.hyperparameters(local)
     }
 
     fn lr(&self, group: usize) -> Result<f64, Error> {
         let (part, local) = self.part_group(group)?;
-        self.parts[part].lr(local)
+        self.parts[part].optimizer.lr(local)
     }
 
     fn set_lr(&mut self, group: usize, lr: f64) -> Result<(), Error> {
         let (part, local) = self.part_group(group)?;
-        self.parts[part].set_lr(local, lr)
+        self.parts[part].optimizer.set_lr(local, lr)
     }
 
     fn set_clip(&mut self, clip: Option<Clip>) -> Result<(), Error> {
@@ -292,17 +302,17 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
 
     fn param(&self, position: usize) -> Option<&Param> {
         let &(part, local) = self.positions.get(position)?;
-        self.parts[part].param(local)
+        self.parts[part].optimizer.param(local)
     }
 
     fn group_of(&self, position: usize) -> Option<usize> {
         let &(part, local) = self.positions.get(position)?;
-        self.global_group(part, self.parts[part].group_of(local)?)
+        self.global_group(part, self.parts[part].optimizer.group_of(local)?)
     }
 
     fn state(&self, position: usize) -> Option<&ParamState<T>> {
         let &(part, local) = self.positions.get(position)?;
-        self.parts[part].state(local)
+        self.parts[part].optimizer.state(local)
     }
 
     fn global_state(&self) -> Option<&ParamState<T>> {
@@ -310,7 +320,7 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
     }
 
     fn state_dict(&self) -> StateDict<T> {
-        let dicts: Vec<StateDict<T>> = self.parts.iter().map(|part| part.state_dict()).collect();
+        let dicts: Vec<StateDict<T>> = self.parts.iter().map(|part| part.optimizer.state_dict()).collect();
         let global_position = |part: usize, local: usize| {
             self.positions.iter().position(|&p| p == (part, local)).expect("every part's parameter has a position")
         };
@@ -350,7 +360,12 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
         let mut parts: Vec<StateDict<T>> = self
             .parts
             .iter()
-            .map(|part| StateDict { optimizer: part.name(), groups: Vec::new(), params: Vec::new(), global: None })
+            .map(|part| StateDict {
+                optimizer: part.optimizer.name(),
+                groups: Vec::new(),
+                params: Vec::new(),
+                global: None,
+            })
             .collect();
         for (g, (record, &(part, _))) in dict.groups.iter().zip(&self.groups).enumerate() {
             if record.optimizer.as_deref() != Some(parts[part].optimizer.as_str()) {
@@ -379,11 +394,11 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
         for (part, records) in parts.iter_mut().zip(records) {
             part.params = records;
         }
-        let before: Vec<StateDict<T>> = self.parts.iter().map(|part| part.state_dict()).collect();
+        let before: Vec<StateDict<T>> = self.parts.iter().map(|part| part.optimizer.state_dict()).collect();
         for (k, dict) in parts.iter().enumerate() {
-            if let Err(error) = self.parts[k].load_state_dict(dict) {
+            if let Err(error) = self.parts[k].optimizer.load_state_dict(dict) {
                 for (part, state) in self.parts.iter_mut().zip(&before).take(k) {
-                    part.load_state_dict(state).expect("a state the part gave loads back");
+                    part.optimizer.load_state_dict(state).expect("a state the part gave loads back");
                 }
                 return Err(error);
             }

@@ -180,6 +180,7 @@ pub mod newton_schulz;
 pub mod optim;
 mod optimizer;
 mod param;
+mod reduce;
 mod registry;
 mod rule;
 mod spec;

@@ -5,14 +5,8 @@ use descent::{catalog, Adam, DynOptimizer, Error, Float, Optimizer, Param, Sgd, 
 use proptest::prelude::*;
 use serde_json::Value;
 
-/// A deterministic value in [-1, 1], different for every (step, tensor, index).
-fn value(step: usize, tensor: usize, i: usize) -> f64 {
-    let mut x = (step as u64 * 0x9E37_79B9 + tensor as u64 * 0x85EB_CA77 + i as u64 * 0xC2B2_AE3D) ^ 0x27D4_EB2F;
-    x ^= x >> 15;
-    x = x.wrapping_mul(0x2C1B_3C6D);
-    x ^= x >> 12;
-    (x % 2001) as f64 / 1000.0 - 1.0
-}
+mod common;
+use common::value;
 
 /// Two groups (the second at half the learning rate): a 3×4 matrix and a vector of 5 (a 1×5 matrix for rules that
 /// take only matrices); one group for L-BFGS, which has only one.

@@ -1,28 +1,28 @@
 //! The vector operations of L-BFGS over the flat parameter vector: reductions and updates in chunks that rayon's
 //! threads share, each compiled for the CPU's instruction set.
 //!
-//! A reduction sums fixed chunks of [`CHUNK`] elements and then the chunks' sums in order, so its result does
-//! not depend on the number of threads.
+//! Reductions go through [`reduce`](crate::reduce): their results do not depend on the number of threads.
 
 use rayon::prelude::*;
 
 use crate::kernel::CHUNK;
+use crate::reduce::{in_chunks, lanes};
 use crate::{with_best_isa, Float, Loop};
 
 /// Σ aᵢ·bᵢ (`a.dot(b)`), in the element type.
 pub(crate) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    reduce(a.len(), |start, end| with_best_isa(Dot { a: &a[start..end], b: &b[start..end] }), |x, y| x + y)
+    in_chunks(a.len(), |r| with_best_isa(Dot { a: &a[r.clone()], b: &b[r] }), |x, y| x + y)
 }
 
 /// max |aᵢ| (`a.abs().max()`); NaN if any element is NaN.
 pub(crate) fn abs_max<T: Float>(a: &[T]) -> T {
     let larger = |x: T, y: T| if x.to_f64().is_nan() || x > y { x } else { y };
-    reduce(a.len(), |start, end| a[start..end].iter().map(|v| v.abs()).fold(T::default(), larger), larger)
+    in_chunks(a.len(), |r| a[r].iter().map(|v| v.abs()).fold(T::default(), larger), larger)
 }
 
 /// Σ |aᵢ| (`a.abs().sum()`), in the element type.
 pub(crate) fn abs_sum<T: Float>(a: &[T]) -> T {
-    reduce(a.len(), |start, end| with_best_isa(AbsSum { a: &a[start..end] }), |x, y| x + y)
+    in_chunks(a.len(), |r| with_best_isa(AbsSum { a: &a[r] }), |x, y| x + y)
 }
 
 /// y ← y + α·x with one rounding per element (`y.add_(x, alpha=α)`).
@@ -48,30 +48,6 @@ pub(crate) fn difference<T: Float>(out: &mut Vec<T>, a: &[T], b: &[T]) {
             *o = x - y;
         }
     });
-}
-
-/// Each chunk's `part(start, end)`, combined in chunk order.
-fn reduce<T: Float>(len: usize, part: impl Fn(usize, usize) -> T + Sync, combine: impl Fn(T, T) -> T) -> T {
-    let chunks = len.div_ceil(CHUNK);
-    let parts: Vec<T> = (0..chunks).into_par_iter().map(|c| part(c * CHUNK, ((c + 1) * CHUNK).min(len))).collect();
-    parts.into_iter().reduce(combine).unwrap_or_default()
-}
-
-/// Σ term(aᵢ, bᵢ) in eight running sums, so that the loop vectorizes; the sums are added pairwise at the end.
-#[inline(always)]
-fn lanes<T: Float>(a: &[T], b: &[T], term: impl Fn(T, T) -> T) -> T {
-    let mut sums = [T::default(); 8];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b[..a.len()].chunks_exact(8));
-    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for k in 0..8 {
-            sums[k] = sums[k] + term(x[k], y[k]);
-        }
-    }
-    for ((sum, &x), &y) in sums.iter_mut().zip(a_rest).zip(b_rest) {
-        *sum = *sum + term(x, y);
-    }
-    ((sums[0] + sums[4]) + (sums[2] + sums[6])) + ((sums[1] + sums[5]) + (sums[3] + sums[7]))
 }
 
 struct Dot<'a, T> {

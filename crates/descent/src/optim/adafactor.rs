@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::CHUNK;
+use crate::reduce::{in_chunks, lanes};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::non_negative;
@@ -60,16 +61,8 @@ impl Default for Adafactor {
 
 /// PyTorch's `values.norm(2).item()`: the Euclidean norm, summed in `f64` and rounded to the element type.
 fn norm<T: Float>(values: &[T]) -> f64 {
-    let sum = in_chunks(values.len(), |range| with_best_isa(SumOfSquares { values: &values[range] }));
+    let sum = in_chunks(values.len(), |range| with_best_isa(SumOfSquares { values: &values[range] }), |x, y| x + y);
     T::from_f64(sum.sqrt()).to_f64()
-}
-
-/// Σ part(range) over the chunks of [`CHUNK`] elements of `0..len`, on rayon's threads, the chunks' sums added in
-/// order: the same sum whatever the number of threads.
-fn in_chunks(len: usize, part: impl Fn(Range<usize>) -> f64 + Sync) -> f64 {
-    let chunks = len.div_ceil(CHUNK);
-    let parts: Vec<f64> = (0..chunks).into_par_iter().map(|c| part(c * CHUNK..((c + 1) * CHUNK).min(len))).collect();
-    parts.iter().sum()
 }
 
 /// `vector_norm(values).square() / count` of values whose squares sum to `sum_of_squares`, as PyTorch's operations
@@ -143,20 +136,6 @@ fn each_row_segment<T: Float>(
     }
 }
 
-/// Σ square(aᵢ, bᵢ) into eight running sums, eight values at a time, so that the loop vectorizes.
-#[inline(always)]
-fn add_squares<T: Float>(sums: &mut [f64; 8], a: &[T], b: &[T], square: impl Fn(T, T) -> f64) {
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    for ((sum, &x), &y) in sums.iter_mut().zip(a8.remainder()).zip(b8.remainder()) {
-        *sum += square(x, y);
-    }
-    for (x, y) in a8.zip(b8) {
-        for k in 0..8 {
-            sums[k] += square(x[k], y[k]);
-        }
-    }
-}
-
 /// A vector's v̂ ← lerp(v̂, g², 1 − β̂₂ₜ), with hardware fused multiply-adds.
 struct Variance<'a, T> {
     variance: &'a mut [T],
@@ -177,7 +156,7 @@ impl<T: Float> Loop for Variance<'_, T> {
     }
 }
 
-/// Σ v² in `f64`, in eight running sums added pairwise.
+/// Σ v² in `f64`.
 struct SumOfSquares<'a, T> {
     values: &'a [T],
 }
@@ -187,17 +166,7 @@ impl<T: Float> Loop for SumOfSquares<'_, T> {
 
     #[inline(always)]
     fn run(self) -> f64 {
-        let mut sums = [0.0f64; 8];
-        let chunks = self.values.chunks_exact(8);
-        for (sum, v) in sums.iter_mut().zip(chunks.remainder()) {
-            *sum += v.to_f64() * v.to_f64();
-        }
-        for chunk in chunks {
-            for (sum, v) in sums.iter_mut().zip(chunk) {
-                *sum += v.to_f64() * v.to_f64();
-            }
-        }
-        ((sums[0] + sums[4]) + (sums[2] + sums[6])) + ((sums[1] + sums[5]) + (sums[3] + sums[7]))
+        lanes(self.values, self.values, |v, _| v.to_f64() * v.to_f64())
     }
 }
 
@@ -213,23 +182,25 @@ struct SquaresOfUpdate<'a, T> {
 impl<T: Float> Loop for SquaresOfUpdate<'_, T> {
     type Output = f64;
 
-    /// Eight running sums (a single one would make every addition wait for the one before), added pairwise.
     #[inline(always)]
     fn run(self) -> f64 {
         let SquaresOfUpdate { estimate, range, grad, sign, floor } = self;
-        let mut sums = [0.0f64; 8];
         let square = |g: T, v: T| {
             let u = update(g, v, sign, floor).to_f64();
             u * u
         };
         match estimate {
-            Estimate::Full(variance) => add_squares(&mut sums, grad, &variance[range], square),
-            Estimate::Factored { .. } => each_row_segment(estimate, range, |k, r, col_values, scale| {
-                let grad = &grad[k..k + col_values.len()];
-                add_squares(&mut sums, grad, col_values, |g, c| square(g, r * c / scale));
-            }),
+            Estimate::Full(variance) => lanes(grad, &variance[range], square),
+            Estimate::Factored { .. } => {
+                // Row by row: each piece of a row in eight running sums, the pieces added in order.
+                let mut total = 0.0;
+                each_row_segment(estimate, range, |k, r, col_values, scale| {
+                    let grad = &grad[k..k + col_values.len()];
+                    total += lanes(grad, col_values, |g, c| square(g, r * c / scale));
+                });
+                total
+            }
         }
-        ((sums[0] + sums[4]) + (sums[2] + sums[6])) + ((sums[1] + sums[5]) + (sums[3] + sums[7]))
     }
 }
 
@@ -342,10 +313,11 @@ impl Rule for Adafactor {
         };
         let floor = T::from_f64(eps1 * eps1);
         let estimate = &estimate;
-        let sum_of_squares = in_chunks(grad.len(), |range| {
+        let squares = |range: Range<usize>| {
             let grad = &grad[range.clone()];
             with_best_isa(SquaresOfUpdate { estimate, range, grad, sign, floor })
-        });
+        };
+        let sum_of_squares = in_chunks(grad.len(), squares, |x, y| x + y);
         let update_norm = T::from_f64(sum_of_squares.sqrt()).to_f64();
         let denom = 1.0f64.max(update_norm / (size * self.d));
         let step = T::from_f64(-alpha / denom);
