@@ -219,6 +219,35 @@ pub enum Error {
     #[error("cannot load the state: {0}")]
     StateMismatch(String),
 
+    /// A learning-rate scheduler's argument that PyTorch refuses, or a scheduler that cannot drive these groups.
+    #[error("{scheduler}: {message}")]
+    InvalidSchedule {
+        /// PyTorch's class name, e.g. `"OneCycleLR"`.
+        scheduler: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// A scheduler stepped past the end of its schedule (OneCycleLR after `total_steps`).
+    #[error("{scheduler}: tried to step {step} times, but the schedule has {total} steps (total_steps)")]
+    ScheduleEnded {
+        /// PyTorch's class name.
+        scheduler: &'static str,
+        /// The step asked for.
+        step: i64,
+        /// The steps the schedule has.
+        total: u64,
+    },
+
+    /// ReduceLROnPlateau stepped without the metric it watches, or another scheduler given one.
+    #[error("{scheduler}: {message}")]
+    Metric {
+        /// PyTorch's class name.
+        scheduler: &'static str,
+        /// What is wrong.
+        message: &'static str,
+    },
+
     /// A checkpoint file that is corrupt, truncated or not a descent checkpoint.
     #[error("bad checkpoint: {0}")]
     Checkpoint(String),

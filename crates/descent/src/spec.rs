@@ -77,6 +77,30 @@ pub enum SpecError {
         known: String,
     },
 
+    /// A learning-rate schedule whose text does not have the form `name(key=value, ...)`, or whose composition
+    /// (`A * B`, `A until N then B`) is malformed.
+    #[error("malformed schedule {spec:?}: {message}")]
+    ScheduleSyntax {
+        /// The schedule as given (its first 60 characters, if longer).
+        spec: String,
+        /// What is wrong, and where.
+        message: String,
+    },
+
+    /// A name no scheduler has.
+    #[error(
+        "unknown scheduler {name:?} ({}known: {known})",
+        .suggestion.as_ref().map(|s| format!("did you mean {s:?}? ")).unwrap_or_default()
+    )]
+    UnknownScheduler {
+        /// The name given.
+        name: String,
+        /// The known name closest to it, if one is close.
+        suggestion: Option<String>,
+        /// The names accepted.
+        known: String,
+    },
+
     /// A key the optimizer does not have, a key given twice, or a value of the wrong kind.
     #[error("{optimizer}: {message}")]
     Hyperparameter {
@@ -246,7 +270,7 @@ pub(crate) fn parse(registry: &Registry, text: &str) -> Result<Spec, SpecError> 
 }
 
 /// `text`, cut to its first 60 characters for an error to echo.
-fn short(text: &str) -> String {
+pub(crate) fn short(text: &str) -> String {
     match text.char_indices().nth(60) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
@@ -254,7 +278,7 @@ fn short(text: &str) -> String {
 }
 
 /// A hyperparameter error as a spec error that names the optimizer as the user wrote it.
-fn hyper_error(optimizer: &str, error: Error) -> SpecError {
+pub(crate) fn hyper_error(optimizer: &str, error: Error) -> SpecError {
     let message = |message: String| SpecError::Hyperparameter { optimizer: short(optimizer), message };
     match error {
         Error::UnknownHyperparameter { name: key, known, .. } => {
@@ -293,7 +317,7 @@ impl fmt::Display for Spec {
 }
 
 /// A hyperparameter value in Python's syntax.
-fn python(value: &Value) -> String {
+pub(crate) fn python(value: &Value) -> String {
     match value {
         Value::Bool(true) => "True".to_owned(),
         Value::Bool(false) => "False".to_owned(),
@@ -308,7 +332,7 @@ fn python(value: &Value) -> String {
     }
 }
 
-mod syntax {
+pub(crate) mod syntax {
     //! The grammar of a spec:
     //!
     //! ```text
@@ -327,7 +351,7 @@ mod syntax {
     /// The longest spec accepted, in characters.
     const MAX_LENGTH: usize = 4096;
 
-    pub(super) fn parse(text: &str) -> Result<(String, Vec<(String, Value)>), SpecError> {
+    pub(crate) fn parse(text: &str) -> Result<(String, Vec<(String, Value)>), SpecError> {
         let length = text.chars().count();
         if length > MAX_LENGTH {
             let message = format!("too long: {length} characters (at most {MAX_LENGTH})");
@@ -392,7 +416,7 @@ mod syntax {
         }
 
         fn spec(&mut self) -> Result<(String, Vec<(String, Value)>), SpecError> {
-            let name = self.name("an optimizer name")?;
+            let name = self.name("a name")?;
             let mut keys: Vec<(String, Value)> = Vec::new();
             if !self.eat('(') {
                 return Ok((name, keys));

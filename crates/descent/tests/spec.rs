@@ -107,8 +107,8 @@ fn syntax_errors_point_at_the_column() {
         ("adam(lr=nan)", "nan is not finite", 12),
         ("adam(lr=1, lr=2)", "`lr` is given twice", 14),
         ("adam) x", "unexpected text after the spec", 5),
-        ("(lr=1)", "expected an optimizer name", 1),
-        ("", "expected an optimizer name", 1),
+        ("(lr=1)", "expected a name", 1),
+        ("", "expected a name", 1),
     ];
     for (text, message, column) in cases {
         let expected = SpecError::Syntax { spec: text.into(), message: message.into(), column };

@@ -8,7 +8,7 @@ use std::f64::consts::{LN_10, LN_2};
 
 /// A value with its partial derivatives by x and by y.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Dual {
+pub(crate) struct Dual {
     /// The value.
     pub value: f64,
     /// ∂/∂x and ∂/∂y.
@@ -34,7 +34,7 @@ impl Dual {
 
 /// A function of one argument that an expression may call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
+pub(crate) enum Function {
     Sin,
     Cos,
     Tan,
@@ -57,7 +57,7 @@ pub enum Function {
 }
 
 /// The names an expression calls the functions by.
-pub const FUNCTIONS: &[(&str, Function)] = &[
+pub(crate) const FUNCTIONS: &[(&str, Function)] = &[
     ("sin", Function::Sin),
     ("cos", Function::Cos),
     ("tan", Function::Tan),
@@ -81,7 +81,7 @@ pub const FUNCTIONS: &[(&str, Function)] = &[
 ];
 
 /// The names an expression calls the constants by.
-pub const CONSTANTS: &[(&str, f64)] = &[
+pub(crate) const CONSTANTS: &[(&str, f64)] = &[
     ("PI", std::f64::consts::PI),
     ("pi", std::f64::consts::PI),
     ("π", std::f64::consts::PI),
@@ -135,7 +135,7 @@ impl Function {
 
 /// One instruction of a postfix program.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Op {
+pub(crate) enum Op {
     /// Push a number.
     Number(f64),
     /// Push a coordinate (0 for x, 1 for y).
@@ -150,7 +150,7 @@ pub enum Op {
 
 /// An operator between two values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Binary {
+pub(crate) enum Binary {
     Add,
     Subtract,
     Multiply,
@@ -160,7 +160,7 @@ pub enum Binary {
 
 /// A postfix program that leaves one value on the stack.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Program {
+pub(crate) struct Program {
     ops: Vec<Op>,
     /// The deepest the stack gets, so that evaluation allocates once.
     depth: usize,
@@ -168,7 +168,7 @@ pub struct Program {
 
 impl Program {
     /// The program of `ops`, which the parser has checked to leave exactly one value.
-    pub fn new(ops: Vec<Op>) -> Self {
+    pub(crate) fn new(ops: Vec<Op>) -> Self {
         let mut height = 0usize;
         let mut depth = 0;
         for op in &ops {
@@ -184,7 +184,7 @@ impl Program {
     }
 
     /// The value and gradient at (x, y).
-    pub fn evaluate(&self, point: [f64; 2]) -> Dual {
+    pub(crate) fn evaluate(&self, point: [f64; 2]) -> Dual {
         let mut stack: Vec<Dual> = Vec::with_capacity(self.depth);
         for &op in &self.ops {
             let result = match op {

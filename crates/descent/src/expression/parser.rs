@@ -7,13 +7,10 @@
 use super::program::{Binary, Op, Program, CONSTANTS, FUNCTIONS};
 
 /// The longest expression accepted, in characters.
-pub const MAX_LENGTH: usize = 4096;
+pub(crate) const MAX_LENGTH: usize = 4096;
 
 /// The deepest nesting accepted: parentheses, function calls, signs and powers, each counts one level.
-pub const MAX_DEPTH: usize = 64;
-
-/// The names of the variables, in coordinate order.
-pub const VARIABLES: [&str; 2] = ["x", "y"];
+pub(crate) const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -31,8 +28,8 @@ struct Located {
     at: usize,
 }
 
-/// Parses `text` into a program, or says what is wrong and where.
-pub fn parse(text: &str) -> Result<Program, String> {
+/// Parses `text` into a program in `variables` (at most two, in coordinate order), or says what is wrong and where.
+pub(crate) fn parse(text: &str, variables: &'static [&'static str]) -> Result<Program, String> {
     let length = text.chars().count();
     if length > MAX_LENGTH {
         return Err(format!("too long: {length} characters (at most {MAX_LENGTH})"));
@@ -41,7 +38,7 @@ pub fn parse(text: &str) -> Result<Program, String> {
     if tokens.is_empty() {
         return Err("the expression is empty".to_owned());
     }
-    let mut parser = Parser { tokens, next: 0, depth: 0, ops: Vec::new(), end: length + 1 };
+    let mut parser = Parser { tokens, next: 0, depth: 0, ops: Vec::new(), end: length + 1, variables };
     parser.sum()?;
     if let Some(extra) = parser.tokens.get(parser.next) {
         return Err(match extra.token {
@@ -141,6 +138,8 @@ struct Parser {
     ops: Vec<Op>,
     /// The position just past the text, for "expected … at the end".
     end: usize,
+    /// The variables' names, in coordinate order.
+    variables: &'static [&'static str],
 }
 
 impl Parser {
@@ -239,7 +238,7 @@ impl Parser {
             Token::Number(v) => self.ops.push(Op::Number(v)),
             Token::Open => self.parenthesized(at)?,
             Token::Name(name) => {
-                if let Some(c) = VARIABLES.iter().position(|v| *v == name) {
+                if let Some(c) = self.variables.iter().position(|v| *v == name) {
                     self.ops.push(Op::Variable(c));
                 } else if let Some(&(_, v)) = CONSTANTS.iter().find(|(n, _)| *n == name) {
                     self.ops.push(Op::Number(v));
@@ -254,7 +253,10 @@ impl Parser {
                     let known: Vec<&str> = FUNCTIONS.iter().map(|(n, _)| *n).collect();
                     return Err(format!("unknown function `{name}` at character {at} (known: {})", known.join(", ")));
                 } else {
-                    return Err(format!("unknown variable `{name}` at character {at} (use x and y)"));
+                    return Err(format!(
+                        "unknown variable `{name}` at character {at} (use {})",
+                        self.variables.join(" and ")
+                    ));
                 }
             }
             other => return Err(format!("expected a value at character {at}, found {}", describe(&other))),
