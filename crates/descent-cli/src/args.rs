@@ -1,7 +1,8 @@
 //! Arguments shared by several commands, and the parsers of their values.
 
 use clap::{Args, ValueEnum};
-use descent::{Spec, SpecError};
+use descent::schedule::ScheduleSpec;
+use descent::{Clip, Spec, SpecError};
 use descent_landscape::{Entrant, Noise, Precision, Run, Surface};
 
 use crate::error::CliError;
@@ -52,6 +53,55 @@ pub struct RunArgs {
     /// The seed of the gradient noise: the same seed gives the same noise.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub seed: u64,
+
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+
+    #[command(flatten)]
+    pub clip: ClipArgs,
+}
+
+/// A learning-rate schedule.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// A learning-rate schedule, stepped after every optimizer step: a scheduler written like an optimizer, with
+    /// PyTorch's class name (or an alias) and arguments, such as 'CosineAnnealingLR(T_max=100)', composed with
+    /// `*` (both at once) and `until N then` (one after the other). See `descent schedule --help`.
+    #[arg(long, value_name = "SPEC", value_parser = parse_schedule)]
+    pub lr_schedule: Option<ScheduleSpec>,
+}
+
+/// Gradient clipping, PyTorch's clip_grad_norm_ and clip_grad_value_, applied inside each step.
+#[derive(Debug, Args)]
+pub struct ClipArgs {
+    /// Scale the gradients so that their total norm is at most MAX.
+    #[arg(long, value_name = "MAX")]
+    pub clip_norm: Option<f64>,
+
+    /// The p of the norm --clip-norm measures: any number > 0, or inf [default: 2].
+    #[arg(long, value_name = "P", requires = "clip_norm")]
+    pub clip_norm_type: Option<f64>,
+
+    /// Clamp every gradient value to [-V, V].
+    #[arg(long, value_name = "V")]
+    pub clip_value: Option<f64>,
+}
+
+impl ClipArgs {
+    /// The clipping asked for, checked.
+    pub fn clip(&self) -> Result<Option<Clip>, CliError> {
+        if self.clip_norm.is_none() && self.clip_value.is_none() {
+            return Ok(None);
+        }
+        let clip = Clip {
+            max_norm: self.clip_norm,
+            norm_type: self.clip_norm_type.unwrap_or(2.0),
+            error_if_nonfinite: false,
+            value: self.clip_value,
+        };
+        clip.validate().map_err(|e| CliError::Usage(e.to_string()))?;
+        Ok(Some(clip))
+    }
 }
 
 impl RunArgs {
@@ -72,7 +122,13 @@ impl RunArgs {
                 limits::MAX_TRAJECTORY_VALUES
             )));
         }
-        Ok(Run { start, steps: self.steps, noise, precision: self.dtype.into() })
+        Ok(Run {
+            noise,
+            precision: self.dtype.into(),
+            schedule: self.schedule.lr_schedule.clone(),
+            clip: self.clip.clip()?,
+            ..Run::new(start, self.steps)
+        })
     }
 }
 
@@ -105,6 +161,11 @@ impl From<Dtype> for Precision {
 
 /// Parses an optimizer spec, for clap.
 pub fn parse_spec(text: &str) -> Result<Spec, String> {
+    text.parse().map_err(|e: SpecError| e.to_string())
+}
+
+/// Parses a learning-rate schedule, for clap.
+pub fn parse_schedule(text: &str) -> Result<ScheduleSpec, String> {
     text.parse().map_err(|e: SpecError| e.to_string())
 }
 

@@ -17,6 +17,8 @@ mod plot;
 mod progress;
 mod race;
 mod run;
+mod schedule;
+mod schedule_plot;
 mod table;
 mod tour;
 mod train;
@@ -50,6 +52,7 @@ Examples:
   descent race -f 'x^2 - y^2' --start=-1,0.01 --optimizers sgd 'rmsprop(lr=0.01)' --animate saddle.gif
   descent train --epochs 3 --plot curves.svg       an MLP on the embedded MNIST digits, the seven optimizers
   descent bench --params 10000000 --threads 2      ns per parameter against the memory-bandwidth limit
+  descent schedule 'cosine(T_max=100)' --steps 100 --plot cosine.svg    a learning-rate schedule, drawn
 
 An optimizer SPEC is a name or name(key=value, ...) with PyTorch's names and Python's values:
   sgd(lr=0.01, momentum=0.9, nesterov=True)   adam(lr=1e-3, betas=(0.9, 0.99), amsgrad=true)";
@@ -68,6 +71,8 @@ enum Command {
     Train(train::TrainCommand),
     /// Time optimizer steps against the memory-bandwidth limit measured in the same run.
     Bench(bench::BenchCommand),
+    /// Print and draw the learning rate of each step under a schedule, without training anything.
+    Schedule(schedule::ScheduleCommand),
 }
 
 fn main() -> ExitCode {
@@ -140,6 +145,7 @@ fn execute(command: &Command, out: &mut dyn Write) -> Result<(), CliError> {
         Command::List(command) => list::execute(command, out),
         Command::Train(command) => train::execute(command, out),
         Command::Bench(command) => bench::execute(command, out),
+        Command::Schedule(command) => schedule::execute(command, out),
     }
 }
 

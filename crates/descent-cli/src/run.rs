@@ -25,7 +25,8 @@ pub struct RunCommand {
     run: RunArgs,
 
     /// csv: a header `step,x0,x1,...,loss`, then one row per point, from the start (step 0); json: the same
-    /// points with the resolved hyperparameters.
+    /// points with the resolved hyperparameters. With --lr-schedule, each row also has the `lr` of the step that
+    /// led to it.
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     format: Format,
 }
@@ -49,7 +50,7 @@ pub fn execute(command: &RunCommand, out: &mut dyn Write) -> Result<(), CliError
         );
     }
     match command.format {
-        Format::Csv => write_csv(&trajectory, out),
+        Format::Csv => write_csv(&trajectory, config.schedule.is_some(), out),
         Format::Json => {
             let document = json!({
                 "function": surface.name(),
@@ -62,22 +63,30 @@ pub fn execute(command: &RunCommand, out: &mut dyn Write) -> Result<(), CliError
                 "start": config.start,
                 "steps": config.steps,
                 "noise": config.noise.map(|n| json!({"sigma": n.sigma(), "seed": n.seed()})),
+                "lr_schedule": config.schedule.as_ref().map(ToString::to_string),
+                "clip": config.clip.map(|c| json!({"max_norm": c.max_norm, "norm_type": c.norm_type, "value": c.value})),
                 "diverged": trajectory.diverged,
                 "evaluations": trajectory.evaluations.last(),
             });
-            write_json(&document, &rows(&trajectory), out)
+            write_json(&document, &rows(&trajectory, config.schedule.is_some()), out)
         }
     }
 }
 
 /// Full precision: Rust's shortest representation that reads back to the same value.
-fn write_csv(trajectory: &Trajectory, out: &mut dyn Write) -> Result<(), CliError> {
+/// With `lrs`, a last column holds the learning rate of the step that led to each point (empty at the start).
+fn write_csv(trajectory: &Trajectory, lrs: bool, out: &mut dyn Write) -> Result<(), CliError> {
     let dim = trajectory.points[0].len();
     let header: Vec<String> = (0..dim).map(|i| format!("x{i}")).collect();
-    writeln!(out, "step,{},loss", header.join(","))?;
+    writeln!(out, "step,{},loss{}", header.join(","), if lrs { ",lr" } else { "" })?;
     for (step, (point, loss)) in trajectory.points.iter().zip(&trajectory.losses).enumerate() {
         let coordinates: Vec<String> = point.iter().map(|v| format!("{v:?}")).collect();
-        writeln!(out, "{step},{},{loss:?}", coordinates.join(","))?;
+        let lr = match (lrs, step.checked_sub(1).and_then(|s| trajectory.lrs.get(s))) {
+            (true, Some(lr)) => format!(",{lr:?}"),
+            (true, None) => ",".to_owned(),
+            (false, _) => String::new(),
+        };
+        writeln!(out, "{step},{},{loss:?}{lr}", coordinates.join(","))?;
     }
     Ok(())
 }
@@ -95,13 +104,19 @@ fn write_json(document: &serde_json::Value, rows: &[serde_json::Value], out: &mu
     Ok(())
 }
 
-fn rows(trajectory: &Trajectory) -> Vec<serde_json::Value> {
+fn rows(trajectory: &Trajectory, lrs: bool) -> Vec<serde_json::Value> {
     trajectory
         .points
         .iter()
         .zip(&trajectory.losses)
         .zip(&trajectory.evaluations)
         .enumerate()
-        .map(|(step, ((point, loss), evaluations))| json!({"step": step, "x": point, "loss": loss, "evaluations": evaluations}))
+        .map(|(step, ((point, loss), evaluations))| {
+            let mut row = json!({"step": step, "x": point, "loss": loss, "evaluations": evaluations});
+            if let (true, Some(lr)) = (lrs, step.checked_sub(1).and_then(|s| trajectory.lrs.get(s))) {
+                row["lr"] = json!(lr);
+            }
+            row
+        })
         .collect()
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use descent_landscape::{race, surfaces, Precision, Run};
+use descent_landscape::{race, surfaces, Run};
 
 use crate::error::CliError;
 use crate::plot::{self, Scene};
@@ -97,7 +97,7 @@ pub fn execute(command: &TourCommand, out: &mut dyn Write) -> Result<(), CliErro
     for stop in &STOPS {
         let surface = surfaces::by_name(stop.function, 2)?;
         let entrants = entrants(&stop.optimizers);
-        let config = Run { start: stop.start.to_vec(), steps: stop.steps, noise: None, precision: Precision::F64 };
+        let config = Run::new(stop.start.to_vec(), stop.steps);
         let outcomes = race(&surface, &entrants, &config, 1e-3)?;
         writeln!(out, "{}\n{}", stop.title, heading(&surface, &config))?;
         writeln!(out, "{}", table(&outcomes, 1e-3, false))?;

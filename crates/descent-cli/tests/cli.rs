@@ -38,7 +38,7 @@ fn parse_csv(text: &str) -> (Vec<String>, Vec<Vec<f64>>) {
 fn library_run(function: &str, spec: &str, start: &[f64], steps: usize, precision: Precision) -> Trajectory {
     let surface = surfaces::by_name(function, start.len()).unwrap();
     let spec: Spec = spec.parse().unwrap();
-    run(&surface, &spec, &Run { start: start.to_vec(), steps, noise: None, precision }).unwrap()
+    run(&surface, &spec, &Run { precision, ..Run::new(start.to_vec(), steps) }).unwrap()
 }
 
 #[test]
@@ -118,8 +118,7 @@ fn noise_is_seeded() {
     assert_eq!(run_with("4"), run_with("4"));
     assert_ne!(run_with("4"), run_with("5"));
     let surface = surfaces::by_name("branin", 2).unwrap();
-    let config =
-        Run { start: vec![2.5, 12.5], steps: 20, noise: Some(Noise::new(0.3, 4).unwrap()), precision: Precision::F64 };
+    let config = Run { noise: Some(Noise::new(0.3, 4).unwrap()), ..Run::new(vec![2.5, 12.5], 20) };
     let expected = run(&surface, &"momentum(lr=0.001)".parse().unwrap(), &config).unwrap();
     let (_, rows) = parse_csv(&run_with("4"));
     assert_eq!(&rows[20][1..3], expected.points[20].as_slice());

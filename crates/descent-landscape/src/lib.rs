@@ -16,7 +16,7 @@
 //!     .iter()
 //!     .map(|s| Entrant { label: s.to_string(), spec: s.parse().unwrap() })
 //!     .collect();
-//! let config = Run { start: vec![0.0, 0.0], steps: 500, noise: None, precision: Precision::F64 };
+//! let config = Run::new(vec![0.0, 0.0], 500);
 //! for outcome in race(&surface, &entrants, &config, 1e-3)? {
 //!     assert!(outcome.summary.reached(1e-3), "{} did not reach a minimum", outcome.entrant.label);
 //! }

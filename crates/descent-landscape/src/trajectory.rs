@@ -2,7 +2,8 @@
 
 use std::str::FromStr;
 
-use descent::{Float, Spec};
+use descent::schedule::{ScheduleSpec, Scheduler};
+use descent::{Clip, Float, Spec};
 
 use crate::{LandscapeError, Noise, Surface};
 
@@ -48,6 +49,8 @@ pub struct Trajectory {
     /// The gradient evaluations made up to each point (0 at θ₀; one per step, except for L-BFGS, whose
     /// iterations and line search evaluate several times per step).
     pub evaluations: Vec<u64>,
+    /// The learning rate of each step (as a schedule set it).
+    pub lrs: Vec<f64>,
     /// Whether the run stopped early because a point or its loss stopped being finite.
     pub diverged: bool,
 }
@@ -75,9 +78,18 @@ pub struct Run {
     pub noise: Option<Noise>,
     /// The element type of the optimizer.
     pub precision: Precision,
+    /// A learning-rate schedule, stepped after every optimizer step (ReduceLROnPlateau watches the loss).
+    pub schedule: Option<ScheduleSpec>,
+    /// Gradient clipping, by norm and/or by value.
+    pub clip: Option<Clip>,
 }
 
 impl Run {
+    /// `steps` steps from `start`, in `f64`, without noise, schedule or clipping.
+    pub fn new(start: Vec<f64>, steps: usize) -> Run {
+        Run { start, steps, noise: None, precision: Precision::F64, schedule: None, clip: None }
+    }
+
     /// Checks the run against `surface`: at least one step, and a finite start point of its dimension.
     pub fn check(&self, surface: &dyn Surface) -> Result<(), LandscapeError> {
         if self.steps == 0 {
@@ -110,14 +122,22 @@ pub fn run(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Trajectory, 
 fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Trajectory, LandscapeError> {
     let dim = surface.dim();
     let mut optimizer = spec.build_flat::<T>(dim)?;
+    optimizer.optimizer_mut().set_clip(run.clip)?;
+    let mut scheduler = run.schedule.as_ref().map(|s| Scheduler::new(s, optimizer.optimizer_mut())).transpose()?;
     let mut noise = run.noise.as_ref().map(Noise::stream);
     let mut theta: Vec<T> = run.start.iter().map(|&v| T::from_f64(v)).collect();
     let mut at = vec![0.0; dim];
     let mut grad = vec![0.0; dim];
     let start: Vec<f64> = theta.iter().map(|v| v.to_f64()).collect();
-    let mut trajectory =
-        Trajectory { losses: vec![surface.value(&start)], points: vec![start], evaluations: vec![0], diverged: false };
+    let mut trajectory = Trajectory {
+        losses: vec![surface.value(&start)],
+        points: vec![start],
+        evaluations: vec![0],
+        lrs: Vec::new(),
+        diverged: false,
+    };
     for _ in 0..run.steps {
+        trajectory.lrs.push(optimizer.lr());
         optimizer.step(&mut theta, |point, out| {
             for (a, p) in at.iter_mut().zip(point) {
                 *a = p.to_f64();
@@ -141,6 +161,12 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
         if !finite {
             trajectory.diverged = true;
             break;
+        }
+        if let Some(scheduler) = &mut scheduler {
+            match scheduler.watches_metric() {
+                true => scheduler.step_with_metric(optimizer.optimizer_mut(), loss)?,
+                false => scheduler.step(optimizer.optimizer_mut())?,
+            }
         }
     }
     Ok(trajectory)

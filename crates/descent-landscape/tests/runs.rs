@@ -11,7 +11,7 @@ fn spec(text: &str) -> Spec {
 }
 
 fn config(start: &[f64], steps: usize) -> Run {
-    Run { start: start.to_vec(), steps, noise: None, precision: Precision::F64 }
+    Run::new(start.to_vec(), steps)
 }
 
 #[test]

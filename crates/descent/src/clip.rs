@@ -35,7 +35,8 @@ impl Clip {
         Clip { max_norm: None, norm_type: 2.0, error_if_nonfinite: false, value: Some(value) }
     }
 
-    pub(crate) fn validate(&self) -> Result<(), Error> {
+    /// Checks the limits: a finite max_norm and value > 0, and a norm_type > 0 (or inf).
+    pub fn validate(&self) -> Result<(), Error> {
         let invalid =
             |name, value, expected| Err(Error::InvalidHyperparameter { optimizer: "clip", name, value, expected });
         if let Some(max_norm) = self.max_norm {

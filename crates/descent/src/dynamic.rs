@@ -208,6 +208,11 @@ impl<T: Float> FlatOptimizer<T> {
         self.evaluations
     }
 
+    /// The optimizer, for what a flat view does not offer: schedulers, clipping, hyperparameters by name.
+    pub fn optimizer_mut(&mut self) -> &mut (dyn DynOptimizer<T> + 'static) {
+        self.optimizer.as_mut()
+    }
+
     /// The learning rate.
     pub fn lr(&self) -> f64 {
         self.optimizer.lr(0).unwrap_or(f64::NAN)
