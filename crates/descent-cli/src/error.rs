@@ -18,6 +18,10 @@ pub enum CliError {
     #[error("{0}")]
     Landscape(#[from] LandscapeError),
 
+    /// An optimizer or scheduler that refused a step or a setting.
+    #[error("{0}")]
+    Optimizer(#[from] descent::Error),
+
     /// A value on the command line that is wrong in some other way.
     #[error("{0}")]
     Usage(String),

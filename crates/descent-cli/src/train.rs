@@ -9,14 +9,15 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::Optimizer;
 use clap::{Args, ValueEnum};
 use descent::checkpoint::{self, Checkpoint};
-use descent::Spec;
+use descent::schedule::{ScheduleSpec, Scheduler};
+use descent::{Clip, Spec};
 use descent_candle::{DescentOptimizer, ParamGroups};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::args::ReportFormat;
+use crate::args::{ClipArgs, ReportFormat, ScheduleArgs};
 use crate::curves;
 use crate::digits::{self, Dataset, Source, Split, CLASSES};
 use crate::error::CliError;
@@ -87,6 +88,27 @@ pub struct TrainCommand {
     /// there unless --checkpoint says otherwise.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
+
+    #[command(flatten)]
+    schedule: ScheduleArgs,
+
+    /// When the --lr-schedule steps: after every batch, or after every epoch (ReduceLROnPlateau steps once per
+    /// epoch on the test loss, whatever this says).
+    #[arg(long, value_enum, default_value_t = ScheduleEvery::Epoch, requires = "lr_schedule")]
+    schedule_every: ScheduleEvery,
+
+    #[command(flatten)]
+    clip: ClipArgs,
+}
+
+/// When a schedule steps in `descent train`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ScheduleEvery {
+    /// After every optimizer step.
+    Batch,
+    /// After every epoch.
+    Epoch,
 }
 
 /// A `--group` argument.
@@ -205,7 +227,14 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
         .collect::<Result<Vec<_>, CliError>>()?;
     let model = Mlp::new(&sizes, command.seed)?;
     for plan in &plans {
-        plan.optimizer(&model)?;
+        let mut optimizer = plan.optimizer(&model)?;
+        let lrs = (0..optimizer.optimizer_f32().map_or(0, |o| o.group_count()))
+            .map(|g| optimizer.optimizer_f32().expect("f32").lr(g).unwrap_or(f64::NAN))
+            .collect::<Vec<_>>();
+        if let Some(spec) = plan.scheduler(&mut optimizer)?.map(|s| s.spec().clone()) {
+            check_schedule_length(&spec, &lrs, command, train_count)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", plan.entrant.label)))?;
+        }
     }
     drop(model);
     if let Some(folder) = plans.first().and_then(|p| p.save_to.as_deref()).and_then(Path::parent) {
@@ -228,6 +257,23 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
         curves::draw(path, &dataset.name, &trainings)?;
     }
     Ok(())
+}
+
+/// Refuses a schedule that would end before the run does (OneCycleLR's total_steps), before any training.
+fn check_schedule_length(
+    spec: &ScheduleSpec,
+    lrs: &[f64],
+    command: &TrainCommand,
+    train_count: usize,
+) -> Result<(), CliError> {
+    if spec.watches_metric() {
+        return Ok(());
+    }
+    let steps = match command.schedule_every {
+        ScheduleEvery::Batch => command.epochs * train_count.div_ceil(command.batch_size),
+        ScheduleEvery::Epoch => command.epochs,
+    };
+    crate::schedule::rows(spec, lrs, steps).map(drop)
 }
 
 /// Refuses a network of more than [`limits::MAX_MODEL_PARAMS`] parameters, or one the memory cannot hold.
@@ -272,6 +318,8 @@ struct Plan {
     identity: serde_json::Value,
     save_to: Option<PathBuf>,
     resume: Option<Checkpoint<f32>>,
+    schedule: Option<ScheduleSpec>,
+    clip: Option<Clip>,
 }
 
 impl Plan {
@@ -286,8 +334,17 @@ impl Plan {
             let pattern = pattern.clone();
             groups = groups.group(spec.clone(), move |name| name.contains(&pattern));
         }
-        DescentOptimizer::with_groups(model.named_vars(), groups)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", self.entrant.label)))
+        let fail = |e: descent::Error| CliError::Usage(format!("{}: {e}", self.entrant.label));
+        let mut optimizer = DescentOptimizer::with_groups(model.named_vars(), groups).map_err(fail)?;
+        optimizer.optimizer_f32_mut().expect("the MLP's variables are f32").set_clip(self.clip).map_err(fail)?;
+        Ok(optimizer)
+    }
+
+    /// The schedule on `optimizer`'s groups, if there is one.
+    fn scheduler(&self, optimizer: &mut DescentOptimizer) -> Result<Option<Scheduler>, CliError> {
+        let Some(spec) = &self.schedule else { return Ok(None) };
+        let groups = optimizer.optimizer_f32_mut().expect("the MLP's variables are f32");
+        Scheduler::new(spec, groups).map(Some).map_err(|e| CliError::Usage(format!("{}: {e}", self.entrant.label)))
     }
 
     fn new(
@@ -313,6 +370,9 @@ impl Plan {
             "optimizer": entrant.label,
             "spec": format!("{entrant:#}"),
             "groups": groups.iter().map(|(pattern, spec)| json!([pattern, format!("{spec:#}")])).collect::<Vec<_>>(),
+            "lr_schedule": command.schedule.lr_schedule.as_ref().map(|s| s.to_string()),
+            "schedule_every": command.schedule.lr_schedule.as_ref().map(|_| command.schedule_every),
+            "clip": [command.clip.clip_norm, command.clip.clip_norm_type, command.clip.clip_value],
         });
         let file = format!("{index}-{}.safetensors", file_label(&entrant.label));
         let resume = match &command.resume {
@@ -320,7 +380,8 @@ impl Plan {
             None => None,
         };
         let save_to = command.checkpoint.as_ref().or(command.resume.as_ref()).map(|folder| folder.join(&file));
-        Ok(Plan { entrant: entrant.clone(), groups, identity, save_to, resume })
+        let (schedule, clip) = (command.schedule.lr_schedule.clone(), command.clip.clip()?);
+        Ok(Plan { entrant: entrant.clone(), groups, identity, save_to, resume, schedule, clip })
     }
 }
 
@@ -378,6 +439,7 @@ fn save_checkpoint(
     plan: &Plan,
     model: &Mlp,
     optimizer: &DescentOptimizer,
+    scheduler: Option<&Scheduler>,
     training: &Training,
 ) -> Result<(), CliError> {
     let state = optimizer.optimizer_f32().expect("the MLP's variables are f32").state_dict();
@@ -397,13 +459,28 @@ fn save_checkpoint(
                    "test_accuracy": e.test_accuracy, "seconds": e.seconds, "step_seconds": e.step_seconds})
         })
         .collect();
-    let metadata = json!({"run": plan.identity, "epochs": epochs, "diverged": training.diverged});
+    let metadata = json!({"run": plan.identity, "epochs": epochs, "diverged": training.diverged,
+                          "schedule": scheduler.map(Scheduler::state)});
     checkpoint::save(path, &Checkpoint { optimizer: state, tensors, metadata })
         .map_err(|e| CliError::Write { path: path.to_owned(), reason: e.to_string() })
 }
 
-/// Puts a checkpoint's weights into the model and its state into the optimizer.
-fn restore(saved: &Checkpoint<f32>, model: &Mlp, optimizer: &mut DescentOptimizer) -> Result<(), CliError> {
+/// The optimizer's groups, for its scheduler.
+fn groups_of(optimizer: &mut DescentOptimizer) -> &mut (dyn descent::DynOptimizer<f32> + 'static) {
+    optimizer.optimizer_f32_mut().expect("the MLP's variables are f32")
+}
+
+/// Puts a checkpoint's weights into the model, its state into the optimizer, and its schedule's into the scheduler.
+fn restore(
+    saved: &Checkpoint<f32>,
+    model: &Mlp,
+    optimizer: &mut DescentOptimizer,
+    scheduler: Option<&mut Scheduler>,
+) -> Result<(), CliError> {
+    if let Some(scheduler) = scheduler {
+        let state = saved.metadata.get("schedule").unwrap_or(&serde_json::Value::Null);
+        scheduler.load_state(state).map_err(|e| CliError::Usage(format!("cannot resume the schedule: {e}")))?;
+    }
     for (name, var) in model.named_vars() {
         let key = format!("model.{name}");
         let (_, shape, values) = saved
@@ -429,11 +506,13 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
     let entrant = &plan.entrant;
     let model = Mlp::new(sizes, command.seed)?;
     let mut optimizer = plan.optimizer(&model)?;
+    let mut scheduler = plan.scheduler(&mut optimizer)?;
     let mut training = Training { entrant: entrant.clone(), epochs: Vec::new(), diverged: false };
     if let Some(saved) = &plan.resume {
-        restore(saved, &model, &mut optimizer)?;
+        restore(saved, &model, &mut optimizer, scheduler.as_mut())?;
         (training.epochs, training.diverged) = saved_epochs(saved)?;
     }
+    let per_batch = command.schedule_every == ScheduleEvery::Batch;
     let done = if training.diverged { command.epochs } else { training.epochs.len() };
     let count = data.train.1.dim(0)?;
     let batches = count.div_ceil(command.batch_size);
@@ -474,6 +553,9 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
                 training.diverged = true;
                 break;
             }
+            if let Some(scheduler) = scheduler.as_mut().filter(|s| per_batch && !s.watches_metric()) {
+                scheduler.step(groups_of(&mut optimizer))?;
+            }
             loss_sum += value * batch.len() as f64;
             bar.inc(1);
         }
@@ -494,13 +576,20 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
             seconds,
             step_seconds: stepping.as_secs_f64(),
         });
+        match scheduler.as_mut() {
+            Some(scheduler) if scheduler.watches_metric() => {
+                scheduler.step_with_metric(groups_of(&mut optimizer), test_loss)?
+            }
+            Some(scheduler) if !per_batch => scheduler.step(groups_of(&mut optimizer))?,
+            _ => {}
+        }
         if let Some(path) = &plan.save_to {
-            save_checkpoint(path, &plan, &model, &optimizer, &training)?;
+            save_checkpoint(path, &plan, &model, &optimizer, scheduler.as_ref(), &training)?;
         }
     }
     if let (true, Some(path)) = (training.diverged, &plan.save_to) {
         // A resumed run then reports the divergence instead of training on.
-        save_checkpoint(path, &plan, &model, &optimizer, &training)?;
+        save_checkpoint(path, &plan, &model, &optimizer, scheduler.as_ref(), &training)?;
     }
     // The bar's last state, drawn in full (drawing is rate-limited, so the last increments may not have been).
     bar.finish();
