@@ -167,6 +167,7 @@
 //! the norm in `f64`; SparseAdam reads a dense gradient, whose all-zero rows are the rows it does not touch. Non-finite gradients are not rejected: as in PyTorch, they propagate into the parameters and
 //! the state.
 
+pub mod average;
 pub mod checkpoint;
 mod clip;
 mod composite;
