@@ -44,7 +44,10 @@
 //! evaluates the loss, as PyTorch's `optimizer.step(closure)` does; [`candle_nn::Optimizer::step`] refuses them
 //! with an error that says so.
 
+mod average;
 mod closure;
+
+pub use average::AveragedVars;
 
 use std::cell::RefCell;
 

@@ -75,15 +75,15 @@ pub struct ScheduleArgs {
 #[derive(Debug, Args)]
 pub struct ClipArgs {
     /// Scale the gradients so that their total norm is at most MAX.
-    #[arg(long, value_name = "MAX")]
+    #[arg(long, value_name = "MAX", allow_hyphen_values = true)]
     pub clip_norm: Option<f64>,
 
     /// The p of the norm --clip-norm measures: any number > 0, or inf [default: 2].
-    #[arg(long, value_name = "P", requires = "clip_norm")]
+    #[arg(long, value_name = "P", requires = "clip_norm", allow_hyphen_values = true)]
     pub clip_norm_type: Option<f64>,
 
     /// Clamp every gradient value to [-V, V].
-    #[arg(long, value_name = "V")]
+    #[arg(long, value_name = "V", allow_hyphen_values = true)]
     pub clip_value: Option<f64>,
 }
 

@@ -23,7 +23,7 @@ pub struct ScheduleCommand {
     spec: ScheduleSpec,
 
     /// The learning rate the optimizer starts with.
-    #[arg(long, default_value_t = 0.1, value_name = "LR")]
+    #[arg(long, default_value_t = 0.1, value_name = "LR", allow_hyphen_values = true)]
     lr: f64,
 
     /// The number of optimizer steps, at most 1,000,000.

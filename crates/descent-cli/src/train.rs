@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::Optimizer;
 use clap::{Args, ValueEnum};
+use descent::average::Averaging;
 use descent::checkpoint::{self, Checkpoint};
 use descent::schedule::{ScheduleSpec, Scheduler};
 use descent::{Clip, Spec};
-use descent_candle::{DescentOptimizer, ParamGroups};
+use descent_candle::{AveragedVars, DescentOptimizer, ParamGroups};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -99,6 +100,35 @@ pub struct TrainCommand {
 
     #[command(flatten)]
     clip: ClipArgs,
+
+    /// Also keep an average of the weights and report its test loss and accuracy: swa (the mean of the weights at
+    /// the end of every epoch) or ema (an exponential moving average, updated after every step).
+    #[arg(long, value_enum, value_name = "KIND")]
+    average: Option<AverageKind>,
+
+    /// The decay of --average ema, in [0, 1].
+    #[arg(long, default_value_t = 0.999, value_name = "D", allow_hyphen_values = true)]
+    ema_decay: f64,
+}
+
+/// Which average of the weights `descent train --average` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum AverageKind {
+    /// Stochastic weight averaging: the mean of the weights at the end of every epoch.
+    Swa,
+    /// An exponential moving average of the weights, updated after every step.
+    Ema,
+}
+
+impl TrainCommand {
+    /// The averaging asked for.
+    fn averaging(&self) -> Option<Averaging> {
+        self.average.map(|kind| match kind {
+            AverageKind::Swa => Averaging::Swa,
+            AverageKind::Ema => Averaging::Ema { decay: self.ema_decay },
+        })
+    }
 }
 
 /// When a schedule steps in `descent train`.
@@ -166,6 +196,8 @@ pub struct Epoch {
     pub seconds: f64,
     /// The part of it spent in optimizer steps.
     pub step_seconds: f64,
+    /// The test loss and accuracy of the averaged weights (with --average).
+    pub averaged: Option<(f64, f64)>,
 }
 
 /// Everything one optimizer did.
@@ -213,6 +245,9 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
             "--batch-size must be from 1 to the {train_count} training images, got {}",
             command.batch_size
         )));
+    }
+    if let Some(averaging) = command.averaging() {
+        descent::average::AveragedParams::<f32>::try_new(averaging)?;
     }
     let entrants = if command.optimizers.is_empty() { default_optimizers() } else { command.optimizers.clone() };
     let mut sizes = vec![dataset.train.features];
@@ -373,6 +408,7 @@ impl Plan {
             "lr_schedule": command.schedule.lr_schedule.as_ref().map(|s| s.to_string()),
             "schedule_every": command.schedule.lr_schedule.as_ref().map(|_| command.schedule_every),
             "clip": [command.clip.clip_norm, command.clip.clip_norm_type, command.clip.clip_value],
+            "average": command.averaging(),
         });
         let file = format!("{index}-{}.safetensors", file_label(&entrant.label));
         let resume = match &command.resume {
@@ -426,6 +462,12 @@ fn saved_epochs(saved: &Checkpoint<f32>) -> Result<(Vec<Epoch>, bool), CliError>
                 test_accuracy: number("test_accuracy")?,
                 seconds: number("seconds")?,
                 step_seconds: number("step_seconds")?,
+                averaged: match (row.get("averaged_test_loss"), row.get("averaged_test_accuracy")) {
+                    (Some(loss), Some(accuracy)) => {
+                        Some((loss.as_f64().ok_or_else(bad)?, accuracy.as_f64().ok_or_else(bad)?))
+                    }
+                    _ => None,
+                },
             })
         })
         .collect::<Result<Vec<_>, CliError>>()?;
@@ -440,27 +482,35 @@ fn save_checkpoint(
     model: &Mlp,
     optimizer: &DescentOptimizer,
     scheduler: Option<&Scheduler>,
+    average: Option<&AveragedVars>,
     training: &Training,
 ) -> Result<(), CliError> {
     let state = optimizer.optimizer_f32().expect("the MLP's variables are f32").state_dict();
-    let tensors = model
-        .named_vars()
-        .into_iter()
-        .map(|(name, var)| {
-            let values: Vec<f32> = var.as_tensor().flatten_all()?.to_vec1()?;
-            Ok((format!("model.{name}"), descent::Shape::from(var.dims()), values))
+    let averages = average.map(AveragedVars::averages).transpose()?.unwrap_or_default();
+    let named = model.named_vars().into_iter().map(|(name, var)| (format!("model.{name}"), var.as_tensor().clone()));
+    let tensors = named
+        .chain(averages.into_iter().map(|(name, tensor)| (format!("average.{name}"), tensor)))
+        .map(|(name, tensor)| {
+            let values: Vec<f32> = tensor.flatten_all()?.to_vec1()?;
+            Ok((name, descent::Shape::from(tensor.dims()), values))
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
     let epochs: Vec<serde_json::Value> = training
         .epochs
         .iter()
         .map(|e| {
-            json!({"epoch": e.epoch, "train_loss": e.train_loss, "test_loss": e.test_loss,
-                   "test_accuracy": e.test_accuracy, "seconds": e.seconds, "step_seconds": e.step_seconds})
+            let mut row = json!({"epoch": e.epoch, "train_loss": e.train_loss, "test_loss": e.test_loss,
+                   "test_accuracy": e.test_accuracy, "seconds": e.seconds, "step_seconds": e.step_seconds});
+            if let Some((loss, accuracy)) = e.averaged {
+                row["averaged_test_loss"] = json!(loss);
+                row["averaged_test_accuracy"] = json!(accuracy);
+            }
+            row
         })
         .collect();
     let metadata = json!({"run": plan.identity, "epochs": epochs, "diverged": training.diverged,
-                          "schedule": scheduler.map(Scheduler::state)});
+                          "schedule": scheduler.map(Scheduler::state),
+                          "n_averaged": average.map(AveragedVars::n_averaged)});
     checkpoint::save(path, &Checkpoint { optimizer: state, tensors, metadata })
         .map_err(|e| CliError::Write { path: path.to_owned(), reason: e.to_string() })
 }
@@ -476,7 +526,22 @@ fn restore(
     model: &Mlp,
     optimizer: &mut DescentOptimizer,
     scheduler: Option<&mut Scheduler>,
+    average: Option<&mut AveragedVars>,
 ) -> Result<(), CliError> {
+    if let Some(average) = average {
+        let n_averaged = saved.metadata.get("n_averaged").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let averages = saved
+            .tensors
+            .iter()
+            .filter_map(|(name, shape, values)| {
+                let name = name.strip_prefix("average.")?;
+                Some(Tensor::from_slice(values, shape.dims(), &Device::Cpu).map(|t| (name.to_owned(), t)))
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        average
+            .restore(n_averaged, &averages)
+            .map_err(|e| CliError::Usage(format!("cannot resume the average: {e}")))?;
+    }
     if let Some(scheduler) = scheduler {
         let state = saved.metadata.get("schedule").unwrap_or(&serde_json::Value::Null);
         scheduler.load_state(state).map_err(|e| CliError::Usage(format!("cannot resume the schedule: {e}")))?;
@@ -507,9 +572,10 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
     let model = Mlp::new(sizes, command.seed)?;
     let mut optimizer = plan.optimizer(&model)?;
     let mut scheduler = plan.scheduler(&mut optimizer)?;
+    let mut average = command.averaging().map(|a| AveragedVars::new(model.named_vars(), a)).transpose()?;
     let mut training = Training { entrant: entrant.clone(), epochs: Vec::new(), diverged: false };
     if let Some(saved) = &plan.resume {
-        restore(saved, &model, &mut optimizer, scheduler.as_mut())?;
+        restore(saved, &model, &mut optimizer, scheduler.as_mut(), average.as_mut())?;
         (training.epochs, training.diverged) = saved_epochs(saved)?;
     }
     let per_batch = command.schedule_every == ScheduleEvery::Batch;
@@ -556,6 +622,9 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
             if let Some(scheduler) = scheduler.as_mut().filter(|s| per_batch && !s.watches_metric()) {
                 scheduler.step(groups_of(&mut optimizer))?;
             }
+            if let Some(average) = average.as_mut().filter(|_| command.average == Some(AverageKind::Ema)) {
+                average.update()?;
+            }
             loss_sum += value * batch.len() as f64;
             bar.inc(1);
         }
@@ -568,6 +637,15 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
             training.diverged = true;
             break;
         }
+        let averaged = match average.as_mut() {
+            Some(average) => {
+                if command.average == Some(AverageKind::Swa) {
+                    average.update()?;
+                }
+                Some(average.with_averaged(|| evaluate(&model, &data.test))?)
+            }
+            None => None,
+        };
         training.epochs.push(Epoch {
             epoch,
             train_loss: loss_sum / count as f64,
@@ -575,6 +653,7 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
             test_accuracy,
             seconds,
             step_seconds: stepping.as_secs_f64(),
+            averaged,
         });
         match scheduler.as_mut() {
             Some(scheduler) if scheduler.watches_metric() => {
@@ -584,12 +663,12 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
             _ => {}
         }
         if let Some(path) = &plan.save_to {
-            save_checkpoint(path, &plan, &model, &optimizer, scheduler.as_ref(), &training)?;
+            save_checkpoint(path, &plan, &model, &optimizer, scheduler.as_ref(), average.as_ref(), &training)?;
         }
     }
     if let (true, Some(path)) = (training.diverged, &plan.save_to) {
         // A resumed run then reports the divergence instead of training on.
-        save_checkpoint(path, &plan, &model, &optimizer, scheduler.as_ref(), &training)?;
+        save_checkpoint(path, &plan, &model, &optimizer, scheduler.as_ref(), average.as_ref(), &training)?;
     }
     // The bar's last state, drawn in full (drawing is rate-limited, so the last increments may not have been).
     bar.finish();
@@ -634,17 +713,26 @@ fn write_tables(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     writeln!(out, "{}\n", heading(dataset, sizes, command))?;
-    let mut epochs = Table::new(&["optimizer", "epoch", "train loss", "test loss", "test accuracy", "seconds"]);
+    let averaged =
+        command.average.map(|kind| format!("{} accuracy", if kind == AverageKind::Swa { "SWA" } else { "EMA" }));
+    let mut header = vec!["optimizer", "epoch", "train loss", "test loss", "test accuracy"];
+    header.extend(averaged.as_deref());
+    header.push("seconds");
+    let mut epochs = Table::new(&header);
     for training in trainings {
         for e in &training.epochs {
-            epochs.row(vec![
+            let mut row = vec![
                 training.entrant.label.clone(),
                 e.epoch.to_string(),
                 format!("{:.4}", e.train_loss),
                 format!("{:.4}", e.test_loss),
                 format!("{:.2}%", 100.0 * e.test_accuracy),
-                format!("{:.2}", e.seconds),
-            ]);
+            ];
+            if averaged.is_some() {
+                row.push(e.averaged.map_or("-".into(), |(_, accuracy)| format!("{:.2}%", 100.0 * accuracy)));
+            }
+            row.push(format!("{:.2}", e.seconds));
+            epochs.row(row);
         }
     }
     writeln!(out, "{epochs}")?;
@@ -691,6 +779,8 @@ fn json_report(
                     "test_accuracy": e.test_accuracy,
                     "seconds": e.seconds,
                     "step_seconds": e.step_seconds,
+                    "averaged_test_loss": e.averaged.map(|(loss, _)| loss),
+                    "averaged_test_accuracy": e.averaged.map(|(_, accuracy)| accuracy),
                 })
             })
         })
@@ -716,6 +806,8 @@ fn json_report(
         "batch_size": command.batch_size,
         "epochs": command.epochs,
         "seed": command.seed,
+        "lr_schedule": command.schedule.lr_schedule.as_ref().map(ToString::to_string),
+        "average": command.averaging(),
         "rows": rows,
         "optimizers": summary,
     })
