@@ -1,8 +1,9 @@
-//! `descent list`: the optimizers with their defaults, and the surfaces with their critical points.
+//! `descent list`: the optimizers with their defaults, the schedulers, and the surfaces with their critical points.
 
 use std::io::Write;
 
 use clap::{Args, ValueEnum};
+use descent::schedule::schedulers;
 use descent::{catalog, Shape, StateLayout};
 use descent_landscape::{surfaces, Surface};
 
@@ -11,8 +12,8 @@ use crate::error::CliError;
 /// Arguments of `descent list`.
 #[derive(Debug, Args)]
 pub struct ListCommand {
-    /// text: optimizers with their defaults, and surfaces with their critical points; markdown: the optimizers
-    /// as the table in the README.
+    /// text: optimizers with their defaults, schedulers, and surfaces with their critical points; markdown: the
+    /// optimizers and the schedulers as the tables in the README.
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]
     format: ListFormat,
 }
@@ -38,6 +39,13 @@ pub fn execute(command: &ListCommand, out: &mut dyn Write) -> Result<(), CliErro
         };
         writeln!(out, "  {}{aliases}: {}", entry.name(), entry.summary())?;
         writeln!(out, "      {:#}", entry.defaults())?;
+    }
+    writeln!(
+        out,
+        "\nLearning-rate schedulers (--lr-schedule SPEC, descent schedule SPEC; compose with * and 'until N then'):\n"
+    )?;
+    for entry in schedulers() {
+        writeln!(out, "  {} (also: {}): {}", entry.class(), entry.aliases().join(", "), entry.summary())?;
     }
     writeln!(out, "\nSurfaces (--function NAME, or an expression in x and y such as 'x^2 - y^2'):\n")?;
     for def in surfaces::all() {
@@ -77,8 +85,21 @@ fn describe(layout: &StateLayout) -> String {
     }
 }
 
-/// The optimizers as a Markdown table, from the registry: the README's table.
+/// The optimizers, then the schedulers, as Markdown tables from the registries: the README's tables.
 fn markdown(out: &mut dyn Write) -> Result<(), CliError> {
+    optimizers_markdown(out)?;
+    writeln!(out)?;
+    writeln!(out, "| scheduler | also | what it does |")?;
+    writeln!(out, "|---|---|---|")?;
+    for entry in schedulers() {
+        let aliases: Vec<String> = entry.aliases().iter().map(|a| format!("`{a}`")).collect();
+        writeln!(out, "| `{}` | {} | {} |", entry.class(), aliases.join(", "), entry.summary())?;
+    }
+    Ok(())
+}
+
+/// The optimizers as a Markdown table, from the registry.
+fn optimizers_markdown(out: &mut dyn Write) -> Result<(), CliError> {
     writeln!(out, "| spec | what it is | type | PyTorch | state (with the defaults) |")?;
     writeln!(out, "|---|---|---|---|---|")?;
     for entry in catalog() {

@@ -61,6 +61,14 @@
 //! # Ok::<(), descent::Error>(())
 //! ```
 //!
+//! # Learning-rate schedules, clipping and averaging
+//!
+//! [`schedule`] has every scheduler of `torch.optim.lr_scheduler` (and SWALR and warmup–stable–decay), written as
+//! specs (`"warmup(total_iters=5) until 5 then cosine(T_max=95)"`) and stepping any optimizer's groups with
+//! PyTorch's values to the last bit. [`Optimizer::set_clip`] clips the gradients by norm or by value inside the
+//! step ([`clip_grad_norm`] and [`clip_grad_value`] do it on plain slices), and [`average`] keeps SWA or EMA
+//! averages of the parameters, as `torch.optim.swa_utils.AveragedModel` does.
+//!
 //! # Checkpoints
 //!
 //! [`Optimizer::state_dict`] gives an optimizer's whole state as plain data and [`Optimizer::load_state_dict`]

@@ -101,10 +101,8 @@ fn default_final_div_factor() -> f64 {
     1e4
 }
 
-pub(crate) const ENTRY: ScheduleEntry = ScheduleEntry::chainable::<OneCycleLr>(
-    &["onecycle", "one_cycle", "1cycle"],
-    "one warm-up to max_lr, one long anneal",
-);
+pub(crate) const ENTRY: ScheduleEntry =
+    ScheduleEntry::chainable::<OneCycleLr>(&["onecycle", "one_cycle"], "one warm-up to max_lr, one long anneal");
 
 /// Which of a group's values a phase starts or ends at.
 #[derive(Clone, Copy)]
