@@ -7,17 +7,18 @@ use plotters::prelude::*;
 
 use crate::error::CliError;
 use crate::output::{extension, write_atomically};
-use crate::plot::{bitmap_error, register_font, write_svg, PALETTE, SIZE};
+use crate::plot::{bitmap_error, on_white, register_font, write_svg, PALETTE, SIZE};
 use crate::train::Training;
 
-/// Writes the curves of `trainings` to `path` (SVG or PNG, by its extension).
-pub fn draw(path: &Path, dataset: &str, trainings: &[Training]) -> Result<(), CliError> {
+/// Writes the curves of `trainings` to `path` (SVG or PNG, by its extension), with the learning rate of every
+/// step under them when a `schedule` was set.
+pub fn draw(path: &Path, dataset: &str, trainings: &[Training], schedule: bool) -> Result<(), CliError> {
     register_font();
     write_atomically(path, |file| match extension(path).as_str() {
-        "svg" => write_svg(file, |root| render(root, dataset, trainings)),
+        "svg" => write_svg(file, |root| render(root, dataset, trainings, schedule)),
         _ => {
             let root = BitMapBackend::new(file, SIZE).into_drawing_area();
-            render(&root, dataset, trainings)?;
+            render(&root, dataset, trainings, schedule)?;
             root.present().map_err(bitmap_error)
         }
     })
@@ -27,9 +28,29 @@ fn render<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     dataset: &str,
     trainings: &[Training],
+    schedule: bool,
 ) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let root = root.titled(dataset, ("sans-serif", 20)).map_err(|e| e.to_string())?;
+    let root = if schedule {
+        let (curves, lr_area) = root.split_vertically(root.dim_in_pixel().1 * 7 / 10);
+        let series: Vec<(RGBColor, Vec<(f64, f64)>)> = trainings
+            .iter()
+            .enumerate()
+            .map(|(index, training)| {
+                let points = training.epochs.iter().flat_map(|e| {
+                    let n = e.lrs.len().max(1) as f64;
+                    e.lrs.iter().enumerate().map(move |(k, lr)| ((e.epoch - 1) as f64 + (k + 1) as f64 / n, *lr))
+                });
+                (on_white(PALETTE[index % PALETTE.len()]), points.collect())
+            })
+            .collect();
+        let epochs = trainings.iter().flat_map(|t| t.epochs.last().map(|e| e.epoch)).max().unwrap_or(1);
+        crate::lr_panel::draw(&lr_area, "epoch", (0.0, epochs as f64), &series)?;
+        curves
+    } else {
+        root
+    };
     let (left, right) = root.split_horizontally(SIZE.0 / 2);
     let epochs = trainings.iter().flat_map(|t| t.epochs.last().map(|e| e.epoch)).max().unwrap_or(1).max(1);
     let losses = trainings.iter().flat_map(|t| t.epochs.iter().flat_map(|e| [e.train_loss, e.test_loss]));
@@ -73,12 +94,7 @@ fn render<DB: DrawingBackend>(
         .map_err(|e| e.to_string())?;
 
     for (index, training) in trainings.iter().enumerate() {
-        // The map palette's white and light yellow do not show on a white chart: darker stand-ins.
-        let color = match PALETTE[index % PALETTE.len()] {
-            RGBColor(255, 255, 255) => RGBColor(90, 90, 90),
-            RGBColor(255, 255, 51) => RGBColor(200, 160, 0),
-            other => other,
-        };
+        let color = on_white(PALETTE[index % PALETTE.len()]);
         let points = |f: fn(&crate::train::Epoch) -> f64| -> Vec<(f64, f64)> {
             training.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
         };

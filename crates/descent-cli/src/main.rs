@@ -10,6 +10,7 @@ mod gif_palette;
 mod idx;
 mod limits;
 mod list;
+mod lr_panel;
 mod mlp;
 mod model_spec;
 mod output;

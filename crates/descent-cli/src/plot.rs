@@ -63,6 +63,18 @@ pub struct Scene<'a> {
     pub start: &'a [f64],
     /// The optimizers' paths.
     pub outcomes: &'a [Outcome],
+    /// Whether a learning-rate schedule was set: the picture then shows each optimizer's rate under the map.
+    pub schedule: bool,
+}
+
+/// An optimizer's colour as drawn on white (the learning-rate panel, training curves): the map palette's white
+/// and light yellow do not show there, so they get darker stand-ins.
+pub fn on_white(color: RGBColor) -> RGBColor {
+    match color {
+        RGBColor(255, 255, 255) => RGBColor(90, 90, 90),
+        RGBColor(255, 255, 51) => RGBColor(200, 160, 0),
+        other => other,
+    }
 }
 
 /// Writes the picture of `scene` to `path` (SVG or PNG, by its extension).
@@ -315,6 +327,27 @@ fn render<DB: DrawingBackend>(
     let surface = scene.surface;
     let domain = surface.domain();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (map_area, lr_area) = if scene.schedule {
+        let (top, bottom) = root.split_vertically(root.dim_in_pixel().1 * 3 / 4);
+        (top, Some(bottom))
+    } else {
+        (root.clone(), None)
+    };
+    if let Some(area) = &lr_area {
+        let steps = scene.outcomes.iter().map(|o| o.trajectory.lrs.len()).max().unwrap_or(1);
+        let series: Vec<(RGBColor, Vec<(f64, f64)>)> = scene
+            .outcomes
+            .iter()
+            .enumerate()
+            .map(|(index, outcome)| {
+                let shown = outcome.trajectory.lrs.iter().take(upto.unwrap_or(usize::MAX));
+                let points = shown.enumerate().map(|(t, lr)| ((t + 1) as f64, *lr)).collect();
+                (on_white(PALETTE[index % PALETTE.len()]), points)
+            })
+            .collect();
+        crate::lr_panel::draw(area, "step", (1.0, steps as f64), &series)?;
+    }
+    let root = &map_area;
     let mut chart = ChartBuilder::on(root)
         .caption(title(surface, upto), ("sans-serif", 20))
         .margin(14)

@@ -96,7 +96,12 @@ pub fn execute(command: &RaceCommand, out: &mut dyn Write) -> Result<(), CliErro
     }
     // A report that cannot be printed stops the command before it writes any picture.
     out.flush()?;
-    let scene = Scene { surface: surface.as_ref(), start: &config.start, outcomes: &outcomes };
+    let scene = Scene {
+        surface: surface.as_ref(),
+        start: &config.start,
+        outcomes: &outcomes,
+        schedule: config.schedule.is_some(),
+    };
     if let Some(path) = &command.plot {
         plot::draw(path, &scene)?;
     }

@@ -102,7 +102,7 @@ pub fn execute(command: &TourCommand, out: &mut dyn Write) -> Result<(), CliErro
         writeln!(out, "{}\n{}", stop.title, heading(&surface, &config))?;
         writeln!(out, "{}", table(&outcomes, 1e-3, false))?;
         out.flush()?;
-        let scene = Scene { surface: &surface, start: &config.start, outcomes: &outcomes };
+        let scene = Scene { surface: &surface, start: &config.start, outcomes: &outcomes, schedule: false };
         for format in plot::PICTURE_FORMATS {
             let path = command.out.join(format!("{}.{format}", stop.file));
             plot::draw(&path, &scene)?;

@@ -70,7 +70,8 @@ pub struct TrainCommand {
     plot: Option<PathBuf>,
 
     /// table: per-epoch rows and a final comparison; json: one object with the run's settings, `rows` (one per
-    /// optimizer and epoch) and `optimizers` (one summary per optimizer).
+    /// optimizer and epoch, with the learning rate of each step under `lrs` when a schedule is set) and
+    /// `optimizers` (one summary per optimizer).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     format: ReportFormat,
 
@@ -198,6 +199,8 @@ pub struct Epoch {
     pub step_seconds: f64,
     /// The test loss and accuracy of the averaged weights (with --average).
     pub averaged: Option<(f64, f64)>,
+    /// The learning rate of the first group at each step of the epoch.
+    pub lrs: Vec<f64>,
 }
 
 /// Everything one optimizer did.
@@ -289,7 +292,7 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
     }
     out.flush()?;
     if let Some(path) = &command.plot {
-        curves::draw(path, &dataset.name, &trainings)?;
+        curves::draw(path, &dataset.name, &trainings, command.schedule.lr_schedule.is_some())?;
     }
     Ok(())
 }
@@ -462,6 +465,13 @@ fn saved_epochs(saved: &Checkpoint<f32>) -> Result<(Vec<Epoch>, bool), CliError>
                 test_accuracy: number("test_accuracy")?,
                 seconds: number("seconds")?,
                 step_seconds: number("step_seconds")?,
+                lrs: row
+                    .get("lrs")
+                    .and_then(serde_json::Value::as_array)
+                    .ok_or_else(bad)?
+                    .iter()
+                    .map(|v| v.as_f64().ok_or_else(bad))
+                    .collect::<Result<_, _>>()?,
                 averaged: match (row.get("averaged_test_loss"), row.get("averaged_test_accuracy")) {
                     (Some(loss), Some(accuracy)) => {
                         Some((loss.as_f64().ok_or_else(bad)?, accuracy.as_f64().ok_or_else(bad)?))
@@ -500,7 +510,8 @@ fn save_checkpoint(
         .iter()
         .map(|e| {
             let mut row = json!({"epoch": e.epoch, "train_loss": e.train_loss, "test_loss": e.test_loss,
-                   "test_accuracy": e.test_accuracy, "seconds": e.seconds, "step_seconds": e.step_seconds});
+                   "test_accuracy": e.test_accuracy, "seconds": e.seconds, "step_seconds": e.step_seconds,
+                   "lrs": e.lrs});
             if let Some((loss, accuracy)) = e.averaged {
                 row["averaged_test_loss"] = json!(loss);
                 row["averaged_test_accuracy"] = json!(accuracy);
@@ -592,7 +603,9 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
         let start = Instant::now();
         let mut stepping = Duration::ZERO;
         let mut loss_sum = 0.0;
+        let mut lrs = Vec::with_capacity(batches);
         for batch in order.chunks(command.batch_size) {
+            lrs.push(groups_of(&mut optimizer).lr(0)?);
             let index = Tensor::from_slice(batch, batch.len(), &Device::Cpu)?;
             let images = data.train.0.index_select(&index, 0)?;
             let labels = data.train.1.index_select(&index, 0)?;
@@ -654,6 +667,7 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
             seconds,
             step_seconds: stepping.as_secs_f64(),
             averaged,
+            lrs,
         });
         match scheduler.as_mut() {
             Some(scheduler) if scheduler.watches_metric() => {
@@ -781,6 +795,7 @@ fn json_report(
                     "step_seconds": e.step_seconds,
                     "averaged_test_loss": e.averaged.map(|(loss, _)| loss),
                     "averaged_test_accuracy": e.averaged.map(|(_, accuracy)| accuracy),
+                    "lrs": command.schedule.lr_schedule.as_ref().map(|_| &e.lrs),
                 })
             })
         })

@@ -125,6 +125,29 @@ fn run_steps_the_schedule_and_clips_as_the_library_does() {
     assert!(rows.iter().skip(1).map(|r| r[4]).fold(0.0, f64::max) > 0.0029);
     let unclipped = run(&surface, &spec, &Run { clip: None, ..config.clone() }).unwrap();
     assert_ne!(unclipped.points, expected.points);
+    // The picture shows the rates under the map.
+    let dir = tempfile::tempdir().unwrap();
+    let picture = dir.path().join("race.svg");
+    ok(&[
+        "race",
+        "-f",
+        "rosenbrock",
+        "--start",
+        "-1.5,2",
+        "--steps",
+        "50",
+        "-o",
+        "momentum(lr=0.001)",
+        "adam(lr=0.05)",
+        "--lr-schedule",
+        "cosine(T_max=50)",
+        "--plot",
+        picture.to_str().unwrap(),
+    ]);
+    assert!(std::fs::read_to_string(&picture).unwrap().contains("learning rate"));
+    let without = dir.path().join("plain.svg");
+    ok(&["race", "-f", "rosenbrock", "--steps", "50", "-o", "adam", "--plot", without.to_str().unwrap()]);
+    assert!(!std::fs::read_to_string(&without).unwrap().contains("learning rate"));
     // A plateau schedule steps on the loss.
     let text =
         ok(&["run", "-f", "sphere", "-o", "sgd(lr=0.1)", "--steps", "5", "--lr-schedule", "plateau(patience=0)"]);
@@ -178,7 +201,14 @@ fn training_resumed_mid_schedule_continues_bit_for_bit() {
             }
             rows
         };
-        let straight = strip(&ok(&args("3", schedule, every, average)));
+        let picture = dir.path().join("curves.svg");
+        let mut plotted = args("3", schedule, every, average);
+        plotted.extend(["--plot", picture.to_str().unwrap()]);
+        let straight = strip(&ok(&plotted));
+        assert!(std::fs::read_to_string(&picture).unwrap().contains("learning rate"), "the curves show the schedule");
+        for row in &straight {
+            assert_eq!(row["lrs"].as_array().unwrap().len(), 32, "an lr per step: 8,000 images in batches of 250");
+        }
         std::fs::remove_dir_all(saved).ok();
         let mut first = args("1", schedule, every, average);
         first.extend(["--checkpoint", saved]);
