@@ -46,17 +46,25 @@ struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  descent tour                                   the article's three pictures, into ./tour
-  descent list                                   optimizers, their defaults, and the surfaces
-  descent run -f rosenbrock -o 'adam(lr=0.05)' --start -1.5,2 --steps 300
+  # the article's three pictures, into ./tour
+  descent tour
+  # optimizers, their defaults, schedulers, and the surfaces
+  descent list
+  descent run -f rosenbrock -o 'adam(lr=0.05)' --start -1.5,2 --steps 2000
   descent race -f himmelblau --start 0,0 --tune --plot race.svg
-  descent race -f 'x^2 - y^2' --start=-1,0.01 --optimizers sgd 'rmsprop(lr=0.01)' --animate saddle.gif
-  descent train --epochs 3 --plot curves.svg       an MLP on the embedded MNIST digits, the seven optimizers
-  descent bench --params 10000000 --threads 2      ns per parameter against the memory-bandwidth limit
-  descent schedule 'cosine(T_max=100)' --steps 100 --plot cosine.svg    a learning-rate schedule, drawn
+  descent race -f 'x^2 - y^2' --start=-1,0.01 -o sgd 'rmsprop(lr=0.01)' \\
+      --animate saddle.gif
+  # an MLP on the embedded MNIST digits, once per optimizer of the article
+  descent train --epochs 3 --plot curves.svg
+  # ns per parameter against the memory-bandwidth limit
+  descent bench --params 10000000 --threads 2
+  # a learning-rate schedule, printed and drawn
+  descent schedule 'cosine(T_max=100)' --steps 100 --plot cosine.svg
 
-An optimizer SPEC is a name or name(key=value, ...) with PyTorch's names and Python's values:
-  sgd(lr=0.01, momentum=0.9, nesterov=True)   adam(lr=1e-3, betas=(0.9, 0.99), amsgrad=true)";
+An optimizer SPEC is a name or name(key=value, ...) with PyTorch's names and
+Python's values:
+  sgd(lr=0.01, momentum=0.9, nesterov=True)
+  adam(lr=1e-3, betas=(0.9, 0.99), amsgrad=true)";
 
 #[derive(Debug, Subcommand)]
 enum Command {

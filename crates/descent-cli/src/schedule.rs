@@ -46,18 +46,23 @@ pub struct ScheduleCommand {
 }
 
 const SYNTAX: &str = "\
-A schedule is a scheduler written like an optimizer: PyTorch's class name (any case) or an alias, with PyTorch's
-arguments in Python's syntax. Compose them with `*` (ChainedScheduler: both step, their factors multiply) and
+A schedule is a scheduler written like an optimizer: PyTorch's class name (any
+case) or an alias, with PyTorch's arguments in Python's syntax. Compose them
+with `*` (ChainedScheduler: both step, their factors multiply) and
 `until N then` (SequentialLR: the next takes over at step N):
-  CosineAnnealingLR(T_max=100, eta_min=1e-4)      MultiStepLR(milestones=[30, 80], gamma=0.1)
-  OneCycleLR(max_lr=0.1, total_steps=500)          LambdaLR(lr_lambda=\"0.95^epoch\")
+  CosineAnnealingLR(T_max=100, eta_min=1e-4)
+  MultiStepLR(milestones=[30, 80], gamma=0.1)
+  OneCycleLR(max_lr=0.1, total_steps=500)
+  LambdaLR(lr_lambda=\"0.95^epoch\")
   warmup(start_factor=0.1, total_iters=5) until 5 then cosine(T_max=95)
   WSD(total_steps=1000, warmup_steps=50, decay=\"1-sqrt\")
-Aliases: step, multistep, constant, linear or warmup, exponential, polynomial, cosine, plateau, cyclic, onecycle,
-sgdr, swa, wsd, lambda, multiplicative (see `descent list`).
+Aliases: step, multistep, constant, linear or warmup, exponential, polynomial,
+cosine, plateau, cyclic, onecycle, sgdr, swa, wsd, lambda, multiplicative (see
+`descent list`).
 
 Example:
-  descent schedule 'OneCycleLR(max_lr=0.1, total_steps=200)' --steps 200 --plot onecycle.svg";
+  descent schedule 'OneCycleLR(max_lr=0.1, total_steps=200)' --steps 200 \\
+      --plot onecycle.svg";
 
 /// The output formats of `descent schedule`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

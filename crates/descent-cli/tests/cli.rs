@@ -342,6 +342,13 @@ fn help_teaches() {
     assert!(help.contains("saddle points") && help.contains("Examples:"));
     let run_help = ok(&["run", "--help"]);
     assert!(run_help.contains("PyTorch's names") && run_help.contains("--noise <SIGMA>"));
+    // Examples keep their own lines in an 80-column terminal: none is long enough to be wrapped.
+    let schedule_help = ok(&["schedule", "--help"]);
+    let examples = help.split("Examples:").nth(1).unwrap();
+    let syntax = schedule_help.split("A schedule is").nth(1).unwrap();
+    for line in examples.lines().chain(syntax.lines()) {
+        assert!(line.chars().count() <= 80, "{line:?}");
+    }
 }
 
 #[test]

@@ -102,6 +102,9 @@ impl Scheduler {
     }
 
     /// Everything the scheduler has counted and recorded, as JSON: with its spec, enough to resume it bit for bit.
+    /// Store it with the optimizer's state, e.g. in a [`Checkpoint`](crate::checkpoint::Checkpoint)'s `metadata`
+    /// (as `descent train` does), and give it back to [`load_state`](Self::load_state) after building the same
+    /// scheduler on the restored optimizer.
     pub fn state(&self) -> Value {
         json!({
             "spec": self.spec.to_string(),
