@@ -7,7 +7,7 @@ use plotters::prelude::*;
 
 use crate::error::CliError;
 use crate::output::{extension, write_atomically};
-use crate::plot::{bitmap_error, on_white, register_font, write_svg, PALETTE, SIZE};
+use crate::plot::{bitmap_error, register_font, write_svg, PALETTE, SIZE};
 use crate::train::Training;
 
 /// Writes the curves of `trainings` to `path` (SVG or PNG, by its extension), with the learning rate of every
@@ -42,7 +42,7 @@ fn render<DB: DrawingBackend>(
                     let n = e.lrs.len().max(1) as f64;
                     e.lrs.iter().enumerate().map(move |(k, lr)| ((e.epoch - 1) as f64 + (k + 1) as f64 / n, *lr))
                 });
-                (on_white(PALETTE[index % PALETTE.len()]), points.collect())
+                (PALETTE[index % PALETTE.len()], points.collect())
             })
             .collect();
         let epochs = trainings.iter().flat_map(|t| t.epochs.last().map(|e| e.epoch)).max().unwrap_or(1);
@@ -71,6 +71,9 @@ fn render<DB: DrawingBackend>(
     let whole = |x: &f64| format!("{x:.0}");
     loss.configure_mesh()
         .x_desc("epoch")
+        .y_desc("loss")
+        .bold_line_style(RGBColor(215, 215, 215))
+        .light_line_style(RGBColor(242, 242, 242))
         .x_labels(epochs)
         .x_label_formatter(&whole)
         .label_style(("sans-serif", 13))
@@ -86,6 +89,9 @@ fn render<DB: DrawingBackend>(
     accuracy
         .configure_mesh()
         .x_desc("epoch")
+        .y_desc("test accuracy")
+        .bold_line_style(RGBColor(215, 215, 215))
+        .light_line_style(RGBColor(242, 242, 242))
         .x_labels(epochs)
         .x_label_formatter(&whole)
         .y_label_formatter(&|a| format!("{:.0}%", 100.0 * a))
@@ -94,7 +100,7 @@ fn render<DB: DrawingBackend>(
         .map_err(|e| e.to_string())?;
 
     for (index, training) in trainings.iter().enumerate() {
-        let color = on_white(PALETTE[index % PALETTE.len()]);
+        let color = PALETTE[index % PALETTE.len()];
         let points = |f: fn(&crate::train::Epoch) -> f64| -> Vec<(f64, f64)> {
             training.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
         };

@@ -41,18 +41,20 @@ const ISOLINES: usize = 14;
 /// The font of the bitmap formats, so that pictures look the same on every machine.
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
-/// Trajectory colours, chosen to stand out on the map's purples, greens and yellows.
+/// One colour per optimizer, everywhere (maps, curves, animations): the Okabe–Ito palette, which colour-blind
+/// readers tell apart, then three more. Paths are drawn over a white halo, so that each colour reads on the dark
+/// and the light parts of the map, and none is white or yellow, so that each reads on a white legend or chart.
 pub const PALETTE: [RGBColor; 10] = [
-    RGBColor(228, 26, 28),
-    RGBColor(255, 127, 0),
-    RGBColor(255, 255, 255),
-    RGBColor(0, 220, 255),
-    RGBColor(247, 129, 191),
-    RGBColor(60, 255, 60),
-    RGBColor(255, 255, 51),
-    RGBColor(166, 86, 40),
-    RGBColor(152, 78, 163),
+    RGBColor(213, 94, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 158, 115),
+    RGBColor(230, 159, 0),
+    RGBColor(204, 121, 167),
+    RGBColor(0, 114, 178),
     RGBColor(0, 0, 0),
+    RGBColor(140, 86, 40),
+    RGBColor(120, 120, 120),
+    RGBColor(110, 60, 170),
 ];
 
 /// What a picture shows.
@@ -65,16 +67,8 @@ pub struct Scene<'a> {
     pub outcomes: &'a [Outcome],
     /// Whether a learning-rate schedule was set: the picture then shows each optimizer's rate under the map.
     pub schedule: bool,
-}
-
-/// An optimizer's colour as drawn on white (the learning-rate panel, training curves): the map palette's white
-/// and light yellow do not show there, so they get darker stand-ins.
-pub fn on_white(color: RGBColor) -> RGBColor {
-    match color {
-        RGBColor(255, 255, 255) => RGBColor(90, 90, 90),
-        RGBColor(255, 255, 51) => RGBColor(200, 160, 0),
-        other => other,
-    }
+    /// What the picture shows, in words ("Local minima"), for its title.
+    pub story: Option<&'a str>,
 }
 
 /// Writes the picture of `scene` to `path` (SVG or PNG, by its extension).
@@ -342,14 +336,17 @@ fn render<DB: DrawingBackend>(
             .map(|(index, outcome)| {
                 let shown = outcome.trajectory.lrs.iter().take(upto.unwrap_or(usize::MAX));
                 let points = shown.enumerate().map(|(t, lr)| ((t + 1) as f64, *lr)).collect();
-                (on_white(PALETTE[index % PALETTE.len()]), points)
+                (PALETTE[index % PALETTE.len()], points)
             })
             .collect();
         crate::lr_panel::draw(area, "step", (1.0, steps as f64), &series)?;
     }
-    let root = &map_area;
+    // A colour bar at the right says which way is down.
+    let width = map_area.dim_in_pixel().0;
+    let (root, bar_area) = map_area.split_horizontally(width - COLOR_BAR_WIDTH);
+    let root = &root;
     let mut chart = ChartBuilder::on(root)
-        .caption(title(surface, upto), ("sans-serif", 20))
+        .caption(title(scene, upto), ("sans-serif", 20))
         .margin(14)
         .x_label_area_size(40)
         .y_label_area_size(56)
@@ -358,8 +355,8 @@ fn render<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .disable_mesh()
-        .x_desc("x")
-        .y_desc("y")
+        .x_desc(axis_label(scene, 0))
+        .y_desc(axis_label(scene, 1))
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(|e| e.to_string())?;
@@ -375,11 +372,31 @@ fn render<DB: DrawingBackend>(
     chart
         .draw_series(map.isolines.iter().map(|line| PathElement::new(line.clone(), WHITE.mix(0.35))))
         .map_err(|e| e.to_string())?;
+    let top = chart.plotting_area().get_base_pixel().1;
+    draw_color_bar(&bar_area, top, size.1)?;
 
-    draw_critical_points(&mut chart, surface)?;
+    // The first optimizers are drawn widest and underneath, the last narrowest on top: where paths coincide, each
+    // shows as a band around the next. Each path lies on a white halo, so that it reads on dark and light parts of
+    // the map alike.
+    let count = scene.outcomes.len();
+    let width_of = |index: usize| 2 + (10 * (count - 1 - index) / (count - 1).max(1)) as u32;
+    // Every halo first, so that no halo covers another path's colour.
     for (index, outcome) in scene.outcomes.iter().enumerate() {
-        draw_trajectory(&mut chart, outcome, PALETTE[index % PALETTE.len()], domain, upto)?;
+        let last = upto.unwrap_or(usize::MAX).min(outcome.trajectory.points.len() - 1);
+        let (shown, _) = visible_path(&outcome.trajectory.points[..=last], domain);
+        chart
+            .draw_series(LineSeries::new(shown, WHITE.mix(0.8).stroke_width(width_of(index) + 2)))
+            .map_err(|e| e.to_string())?;
     }
+    for (index, outcome) in scene.outcomes.iter().enumerate() {
+        let same_as = scene.outcomes[..index]
+            .iter()
+            .find(|other| same_path(&other.trajectory.points, &outcome.trajectory.points, domain))
+            .map(|other| other.entrant.label.as_str());
+        draw_trajectory(&mut chart, outcome, index, width_of(index), same_as, domain, upto)?;
+    }
+    // Critical points and the start above the paths, so that no path hides them.
+    draw_critical_points(&mut chart, surface)?;
     let start = (scene.start[0], scene.start.get(1).copied().unwrap_or(0.0));
     // A start outside the map is named in the legend, never drawn at the map's edge as if it were there.
     let (markers, label) = if domain.contains(start.0, start.1) {
@@ -395,84 +412,250 @@ fn render<DB: DrawingBackend>(
     chart
         .configure_series_labels()
         .position(legend_corner(scene, domain))
-        .background_style(WHITE.mix(0.85))
+        .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
         .draw()
         .map_err(|e| e.to_string())
 }
 
-fn title(surface: &dyn Surface, upto: Option<usize>) -> String {
-    let formula = surface.formula();
-    let mut title = if formula == surface.name() {
-        format!("J = {formula}")
-    } else if formula.chars().count() <= 70 {
-        format!("{}: J = {formula}", surface.name())
-    } else {
-        surface.name().to_owned()
+/// The width of the colour bar at the right of the map, in pixels.
+const COLOR_BAR_WIDTH: u32 = 64;
+
+/// The colour bar: the map's bands from low (bottom) to high (top), beside a map `height` pixels tall whose top
+/// is at `top`.
+fn draw_color_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, top: i32, height: u32) -> Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let left = area.get_base_pixel().0 + 8;
+    let bands = ISOLINES + 1;
+    let band_height = height as f64 / bands as f64;
+    for band in 0..bands {
+        let y0 = top + (height as f64 - (band + 1) as f64 * band_height).round() as i32;
+        let y1 = top + (height as f64 - band as f64 * band_height).round() as i32;
+        let color = ViridisRGB::get_color((band as f64 + 0.5) / bands as f64);
+        let offset = area.get_base_pixel();
+        let rect =
+            Rectangle::new([(left - offset.0, y0 - offset.1), (left + 16 - offset.0, y1 - offset.1)], color.filled());
+        area.draw(&rect).map_err(e)?;
+    }
+    let offset = area.get_base_pixel();
+    let text = |t: &str, y: i32| {
+        Text::new(t.to_owned(), (left + 20 - offset.0, y - offset.1), ("sans-serif", 13).into_font().color(&BLACK))
     };
+    area.draw(&text("high", top)).map_err(e)?;
+    area.draw(&text("low", top + height as i32 - 14)).map_err(e)?;
+    area.draw(&text("J", top + height as i32 / 2 - 7)).map_err(e)?;
+    Ok(())
+}
+
+/// Whether two paths are the same to the eye: as long, and never farther apart than a thousandth of the map.
+fn same_path(a: &[Vec<f64>], b: &[Vec<f64>], domain: Domain) -> bool {
+    let tolerance = 1e-3 * (domain.x.1 - domain.x.0).hypot(domain.y.1 - domain.y.0);
+    a.len() == b.len() && a.iter().zip(b).all(|(p, q)| crate::plot::planar_distance(p, q) <= tolerance)
+}
+
+/// The distance between two points in the plotted plane (their first two coordinates).
+pub fn planar_distance(p: &[f64], q: &[f64]) -> f64 {
+    let second = |v: &[f64]| v.get(1).copied().unwrap_or(0.0);
+    (p[0] - q[0]).hypot(second(p) - second(q))
+}
+
+/// The label of axis `axis` (0 or 1): x and y, or θ₀ and θ₁ of a slice through more dimensions.
+fn axis_label(scene: &Scene, axis: usize) -> String {
+    match (scene.surface.dim(), axis) {
+        (2, 0) => "x".to_owned(),
+        (2, _) => "y".to_owned(),
+        (_, k) => format!("θ{}", if k == 0 { "₀" } else { "₁" }),
+    }
+}
+
+/// The picture's title: its story and formula (the surface's name where there is no story), the slice shown of a
+/// surface in more dimensions, and the step of an animation frame.
+fn title(scene: &Scene, upto: Option<usize>) -> String {
+    let surface = scene.surface;
+    let formula = format!("J = {}", surface.formula());
+    let lead = scene.story.map(str::to_owned).unwrap_or_else(|| surface.name().to_owned());
+    let mut title = if lead == surface.formula() {
+        formula
+    } else if lead.chars().count() + formula.chars().count() <= 76 {
+        format!("{lead}: {formula}")
+    } else {
+        lead
+    };
+    if surface.dim() > 2 {
+        title.push_str(&format!("   (slice θ₂ = … = θ{} = 0)", subscript(surface.dim() - 1)));
+    }
     if let Some(step) = upto {
         title.push_str(&format!("   (step {step})"));
     }
     title
 }
 
+/// `n` in subscript digits.
+fn subscript(n: usize) -> String {
+    n.to_string().chars().map(|c| char::from_u32(0x2080 + c.to_digit(10).unwrap_or(0)).unwrap_or(c)).collect()
+}
+
 type Chart<'a, DB> =
     ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
 
-fn draw_critical_points<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, surface: &dyn Surface) -> Result<(), String> {
+fn draw_critical_points<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    surface: &dyn Surface,
+) -> Result<(), String> {
     let points = surface.critical_points();
+    // Only what lies in the plotted plane: a slice through more dimensions holds the points whose other
+    // coordinates are 0.
     let at = |kind: CriticalKind| -> Vec<(f64, f64)> {
         points
             .iter()
-            .filter(|p| p.kind == kind && p.point.len() >= 2 && surface.domain().contains(p.point[0], p.point[1]))
+            .filter(|p| p.kind == kind && p.point.len() >= 2 && p.point[2..].iter().all(|v| *v == 0.0))
+            .filter(|p| surface.domain().contains(p.point[0], p.point[1]))
             .map(|p| (p.point[0], p.point[1]))
             .collect()
     };
-    // Each marker is drawn black and wide, then white and narrow, to show on dark and light parts of the map.
-    let (outline, fill) = (BLACK.stroke_width(4), WHITE.stroke_width(2));
-    let legend = BLACK.stroke_width(2);
-    for (kind, size, label) in
-        [(CriticalKind::GlobalMinimum, 9, "global minimum"), (CriticalKind::LocalMinimum, 6, "local minimum")]
-    {
+    for (kind, mark, size, label) in [
+        (CriticalKind::GlobalMinimum, Mark::Star, 12, "global minimum"),
+        (CriticalKind::LocalMinimum, Mark::Plus, 7, "local minimum"),
+        (CriticalKind::Saddle, Mark::Ring, 7, "saddle point"),
+        (CriticalKind::Maximum, Mark::TriangleUp, 8, "maximum"),
+    ] {
         let points = at(kind);
         if !points.is_empty() {
-            chart
-                .draw_series(points.iter().flat_map(|&p| [Cross::new(p, size, outline), Cross::new(p, size, fill)]))
-                .map_err(|e| e.to_string())?
-                .label(label)
-                .legend(move |(x, y)| Cross::new((x + 10, y), size.min(7), legend));
+            draw_marks(chart, mark, &points, size, WHITE, BLACK, Some(label))?;
         }
-    }
-    let saddles = at(CriticalKind::Saddle);
-    if !saddles.is_empty() {
-        chart
-            .draw_series(saddles.iter().flat_map(|&p| [Circle::new(p, 7, outline), Circle::new(p, 7, fill)]))
-            .map_err(|e| e.to_string())?
-            .label("saddle point")
-            .legend(move |(x, y)| Circle::new((x + 10, y), 6, legend));
-    }
-    let maxima = at(CriticalKind::Maximum);
-    if !maxima.is_empty() {
-        chart
-            .draw_series(
-                maxima.iter().flat_map(|&p| [TriangleMarker::new(p, 8, outline), TriangleMarker::new(p, 8, fill)]),
-            )
-            .map_err(|e| e.to_string())?
-            .label("maximum")
-            .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, legend));
     }
     Ok(())
 }
 
-fn draw_trajectory<DB: DrawingBackend>(
-    chart: &mut Chart<'_, DB>,
+/// The shapes of markers: critical points, and the end of each optimizer's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Star,
+    Plus,
+    Ring,
+    TriangleUp,
+    Circle,
+    Square,
+    Diamond,
+    TriangleDown,
+    Hexagon,
+    Pentagon,
+}
+
+/// The end markers of the optimizers' paths, in turn: none is a critical point's shape.
+const END_MARKS: [Mark; 6] =
+    [Mark::Circle, Mark::Square, Mark::Diamond, Mark::TriangleDown, Mark::Hexagon, Mark::Pentagon];
+
+impl Mark {
+    /// The outline of the shape, `size` pixels from its centre, as pixel offsets.
+    fn outline(self, size: i32) -> Vec<(i32, i32)> {
+        let regular = |corners: usize, turn: f64, radius: f64| -> Vec<(i32, i32)> {
+            (0..corners)
+                .map(|k| {
+                    let angle = turn + std::f64::consts::TAU * k as f64 / corners as f64;
+                    ((radius * angle.cos()).round() as i32, (-radius * angle.sin()).round() as i32)
+                })
+                .collect()
+        };
+        let r = size as f64;
+        let up = std::f64::consts::FRAC_PI_2;
+        match self {
+            Mark::Star => (0..10)
+                .map(|k| {
+                    let radius = if k % 2 == 0 { r } else { r * 0.45 };
+                    let angle = up + std::f64::consts::TAU * k as f64 / 10.0;
+                    ((radius * angle.cos()).round() as i32, (-radius * angle.sin()).round() as i32)
+                })
+                .collect(),
+            Mark::Plus => {
+                let (a, b) = (size, (size / 3).max(1));
+                vec![
+                    (-b, -a),
+                    (b, -a),
+                    (b, -b),
+                    (a, -b),
+                    (a, b),
+                    (b, b),
+                    (b, a),
+                    (-b, a),
+                    (-b, b),
+                    (-a, b),
+                    (-a, -b),
+                    (-b, -b),
+                ]
+            }
+            Mark::Square => regular(4, std::f64::consts::FRAC_PI_4, r * 1.15),
+            Mark::Diamond => regular(4, up, r * 1.25),
+            Mark::TriangleUp => regular(3, up, r * 1.2),
+            Mark::TriangleDown => regular(3, -up, r * 1.2),
+            Mark::Hexagon => regular(6, 0.0, r * 1.1),
+            Mark::Pentagon => regular(5, up, r * 1.15),
+            Mark::Circle | Mark::Ring => regular(24, 0.0, r),
+        }
+    }
+
+    /// How the shape is painted: its fill, its outline, and a line inside the outline (a ring is hollow: a dark
+    /// outline with a light line inside).
+    fn styles(self, fill: RGBColor, outline: RGBColor) -> (ShapeStyle, ShapeStyle, ShapeStyle) {
+        if self == Mark::Ring {
+            (WHITE.mix(0.0).filled(), outline.stroke_width(4), fill.stroke_width(2))
+        } else {
+            (fill.filled(), outline.stroke_width(1), outline.stroke_width(1))
+        }
+    }
+}
+
+/// Draws `mark` at each of `points` (data coordinates), `size` pixels wide, with a legend entry if `label` is given.
+#[allow(clippy::too_many_arguments)]
+fn draw_marks<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    mark: Mark,
+    points: &[(f64, f64)],
+    size: i32,
+    fill: RGBColor,
+    outline: RGBColor,
+    label: Option<&str>,
+) -> Result<(), String> {
+    let shape = mark.outline(size);
+    let mut closed = shape.clone();
+    closed.push(shape[0]);
+    let (inside, edge, line) = mark.styles(fill, outline);
+    let element = move |at: (f64, f64), shape: Vec<(i32, i32)>, closed: Vec<(i32, i32)>| {
+        EmptyElement::at(at)
+            + Polygon::new(shape, inside)
+            + PathElement::new(closed.clone(), edge)
+            + PathElement::new(closed, line)
+    };
+    let drawn = chart
+        .draw_series(points.iter().map(|&p| element(p, shape.clone(), closed.clone())))
+        .map_err(|e| e.to_string())?;
+    if let Some(label) = label {
+        let legend_shape = mark.outline(size.min(8));
+        let mut legend_closed = legend_shape.clone();
+        legend_closed.push(legend_shape[0]);
+        drawn.label(label).legend(move |(x, y)| {
+            EmptyElement::at((x + 10, y))
+                + Polygon::new(legend_shape.clone(), inside)
+                + PathElement::new(legend_closed.clone(), edge)
+                + PathElement::new(legend_closed.clone(), line)
+        });
+    }
+    Ok(())
+}
+
+fn draw_trajectory<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
     outcome: &Outcome,
-    color: RGBColor,
+    index: usize,
+    width: u32,
+    same_as: Option<&str>,
     domain: Domain,
     upto: Option<usize>,
 ) -> Result<(), String> {
     let trajectory = &outcome.trajectory;
+    let color = PALETTE[index % PALETTE.len()];
+    let mark = END_MARKS[index % END_MARKS.len()];
     let last = upto.unwrap_or(usize::MAX).min(trajectory.points.len() - 1);
     let (shown, left) = visible_path(&trajectory.points[..=last], domain);
     let mut label = outcome.entrant.label.clone();
@@ -483,14 +666,17 @@ fn draw_trajectory<DB: DrawingBackend>(
     } else if left && upto.is_none() {
         label.push_str(" (leaves the plot)");
     }
-    let style = color.stroke_width(2);
+    if let Some(other) = same_as {
+        label.push_str(&format!(" (on {other}'s path)"));
+    }
+    let style = color.stroke_width(width);
     chart
         .draw_series(LineSeries::new(shown.clone(), style))
         .map_err(|e| e.to_string())?
         .label(label)
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
     if let Some(&end) = shown.last() {
-        chart.draw_series(std::iter::once(Circle::new(end, 4, color.filled()))).map_err(|e| e.to_string())?;
+        draw_marks(chart, mark, &[end], 5, color, WHITE, None)?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use descent::optim::ARTICLE;
-use descent_landscape::{default_grid, race, tune, CriticalKind, Entrant, Outcome, Run, Surface};
+use descent_landscape::{default_grid, race, tune, CriticalKind, Entrant, Outcome, Run, Summary, Surface};
 use serde_json::json;
 
 use crate::args::{parse_entrant, ReportFormat, RunArgs, SurfaceArgs};
@@ -84,6 +84,9 @@ pub fn execute(command: &RaceCommand, out: &mut dyn Write) -> Result<(), CliErro
         ReportFormat::Table => {
             writeln!(out, "{}", heading(surface.as_ref(), &config))?;
             write!(out, "{}", table(&outcomes, command.tolerance, command.tune))?;
+            for note in notes(&outcomes) {
+                writeln!(out, "{note}")?;
+            }
             if !command.tune && command.optimizers.is_empty() {
                 writeln!(out, "(learning rates are PyTorch's defaults; --tune chooses each optimizer's best)")?;
             }
@@ -101,6 +104,7 @@ pub fn execute(command: &RaceCommand, out: &mut dyn Write) -> Result<(), CliErro
         start: &config.start,
         outcomes: &outcomes,
         schedule: config.schedule.is_some(),
+        story: None,
     };
     if let Some(path) = &command.plot {
         plot::draw(path, &scene)?;
@@ -156,56 +160,140 @@ pub fn heading(surface: &dyn Surface, config: &Run) -> String {
     heading
 }
 
-/// The table of a race.
+/// The table of a race: where each optimizer ended (the critical point it settled at, found by Newton's method
+/// and classified by the Hessian), when it first came within `tolerance` of the nearest known minimum, and, on a
+/// surface with a saddle point, whether it left the saddle and how far below it it went.
 pub fn table(outcomes: &[Outcome], tolerance: f64, tuned: bool) -> Table {
     let lr = if tuned { "lr (tuned)" } else { "lr" };
-    let within = format!("first within {tolerance:e}");
-    let mut table =
-        Table::new(&["optimizer", lr, "final loss", "nearest known minimum", "distance", &within, "status"]);
+    let within = format!("first within {}", human(tolerance));
+    // The saddle's columns, where the saddle is the story: some run stalled at one, or no minimum is known.
+    let saddle = outcomes.iter().any(|o| o.summary.saddle.as_ref().is_some_and(|e| e.stuck()))
+        || outcomes.iter().all(|o| o.summary.nearest.is_none() && o.summary.saddle.is_some());
+    let minima = outcomes.iter().any(|o| o.summary.nearest.is_some());
+    let mut header = vec!["optimizer", lr, "final loss", "ended at"];
+    if minima {
+        header.push(&within);
+    }
+    if saddle {
+        header.extend(["left the saddle", "below the saddle"]);
+    }
+    header.push("status");
+    let mut table = Table::new(&header);
     for outcome in outcomes {
         let summary = &outcome.summary;
-        let (nearest, distance) = match &summary.nearest {
-            Some((minimum, d)) => {
-                (format!("{} {}", kind_name(minimum.kind), point(&minimum.point)), format!("{d:.2e}"))
-            }
-            None => ("-".to_owned(), "-".to_owned()),
-        };
         let reached_at = summary.reached_at.map_or("-".to_owned(), |s| format!("step {s}"));
-        let status = if summary.diverged {
-            "diverged"
-        } else if summary.nearest.is_none() {
-            "no known minimum"
-        } else if summary.reached(tolerance) {
-            "reached"
-        } else {
-            "not reached"
-        };
-        table.row(vec![
+        let mut row = vec![
             outcome.entrant.label.clone(),
-            format!("{:.3e}", outcome.entrant.spec.lr()),
-            format!("{:.4e}", summary.final_loss),
-            nearest,
-            distance,
-            reached_at,
-            status.to_owned(),
-        ]);
+            human(outcome.entrant.spec.lr()),
+            human(summary.final_loss),
+            ended_at(outcome),
+        ];
+        if minima {
+            row.push(reached_at);
+        }
+        if saddle {
+            match &summary.saddle {
+                Some(escape) => {
+                    row.push(match (escape.arrived_at, escape.escaped_at) {
+                        (Some(_), Some(step)) => format!("step {step}"),
+                        (Some(_), None) => "no".to_owned(),
+                        (None, _) => "never came near".to_owned(),
+                    });
+                    row.push(if summary.diverged { "-".to_owned() } else { human(escape.depth) });
+                }
+                None => row.extend(["-".to_owned(), "-".to_owned()]),
+            }
+        }
+        row.push(status(summary, tolerance).to_owned());
+        table.row(row);
     }
     table
 }
 
-fn kind_name(kind: CriticalKind) -> &'static str {
-    match kind {
-        CriticalKind::GlobalMinimum => "global",
-        CriticalKind::LocalMinimum => "local",
-        CriticalKind::Saddle => "saddle",
-        CriticalKind::Maximum => "maximum",
+/// What a reader may misread in a race's table, explained: one line each.
+pub fn notes(outcomes: &[Outcome]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let slow = outcomes.iter().find(|o| {
+        let losses = &o.trajectory.losses;
+        o.entrant.spec.class() == "Adadelta" && !o.summary.diverged && losses[losses.len() - 1] > 0.5 * losses[0]
+    });
+    if let Some(outcome) = slow {
+        notes.push(format!(
+            "({} barely moved: AdaDelta's first steps are about lr·√eps (lr·{:.0e} at its default eps) and grow only \
+             as its running averages fill; it is slow to start, not broken)",
+            outcome.entrant.label,
+            1e-6f64.sqrt()
+        ));
     }
+    notes
+}
+
+/// Where a run ended, in words: the critical point it settled at, or where it still was.
+fn ended_at(outcome: &Outcome) -> String {
+    let summary = &outcome.summary;
+    if summary.diverged {
+        return "-".to_owned();
+    }
+    match &summary.ended_at {
+        Some(p) if p.kind == CriticalKind::GlobalMinimum => format!("global minimum {}", point(&p.point)),
+        Some(p) if p.kind == CriticalKind::Saddle => {
+            format!("saddle point {}, J = {}", point(&p.point), human(p.value))
+        }
+        Some(p) => format!("{} {}, J = {}", p.kind.label(), point(&p.point), human(p.value)),
+        None => format!("moving, at {}", point(outcome.trajectory.last_point())),
+    }
+}
+
+fn status(summary: &Summary, tolerance: f64) -> &'static str {
+    if summary.diverged {
+        return "diverged";
+    }
+    let nearest = summary.nearest.as_ref().map(|(m, _)| m.kind);
+    match (summary.ended_at.as_ref().map(|p| p.kind), &summary.saddle) {
+        _ if summary.reached(tolerance) && nearest == Some(CriticalKind::GlobalMinimum) => "reached",
+        (Some(CriticalKind::LocalMinimum), _) => "stuck in a local minimum",
+        _ if summary.reached(tolerance) => "stuck in a local minimum",
+        (Some(CriticalKind::Saddle), _) => "stuck at the saddle",
+        (_, Some(escape)) if escape.stuck() => "stuck at the saddle",
+        (_, Some(escape)) if summary.nearest.is_none() && escape.depth > 0.0 => "escaped the saddle",
+        _ if summary.nearest.is_none() => "no known minimum",
+        _ => "not reached",
+    }
+}
+
+/// A number as people write it: fixed notation with four significant digits where that fits (0.05, 13.9,
+/// 12345), scientific notation for the very small and very large (2.1e-7).
+pub fn human(value: f64) -> String {
+    let magnitude = value.abs();
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value}");
+    }
+    if (1e-3..1e5).contains(&magnitude) {
+        let decimals = (3 - magnitude.log10().floor() as i32).clamp(0, 6) as usize;
+        let text = format!("{value:.decimals$}");
+        if text.contains('.') {
+            return text.trim_end_matches('0').trim_end_matches('.').to_owned();
+        }
+        return text;
+    }
+    let text = format!("{value:.2e}");
+    let (mantissa, exponent) = text.split_once('e').expect("scientific notation");
+    format!("{}e{exponent}", mantissa.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// A point for a table cell: `(3, 2)`, `(-2.805, 3.131)`, the first three coordinates of longer ones.
 fn point(p: &[f64]) -> String {
+    let coordinate = |v: &f64| {
+        let text = format!("{v:.3}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        if text == "-0" {
+            "0".to_owned()
+        } else {
+            text.to_owned()
+        }
+    };
     let mut parts: Vec<String> =
-        p.iter().take(3).map(|v| format!("{:.4}", v).trim_end_matches('0').trim_end_matches('.').to_owned()).collect();
+        p.iter().take(3).map(|v| if v.abs() < 1e5 { coordinate(v) } else { human(*v) }).collect();
     if p.len() > 3 {
         parts.push("…".to_owned());
     }
@@ -229,6 +317,13 @@ fn json_report(outcomes: &[Outcome], tolerance: f64) -> serde_json::Value {
                 "distance": s.nearest.as_ref().map(|(_, d)| d),
                 "reached": s.reached(tolerance),
                 "reached_at": s.reached_at,
+                "ended_at": s.ended_at.as_ref().map(|p| json!({
+                    "point": p.point, "value": p.value, "kind": p.kind.label(),
+                })),
+                "saddle": s.saddle.as_ref().map(|e| json!({
+                    "point": e.saddle.point, "radius": e.radius, "arrived_at": e.arrived_at,
+                    "escaped_at": e.escaped_at, "depth": e.depth,
+                })),
                 "diverged": s.diverged,
                 "steps_taken": o.trajectory.points.len() - 1,
             })

@@ -10,7 +10,7 @@ use descent_landscape::{race, surfaces, Run};
 
 use crate::error::CliError;
 use crate::plot::{self, Scene};
-use crate::race::{draw_animation, entrants, heading, table};
+use crate::race::{draw_animation, entrants, heading, notes, table};
 
 /// Arguments of `descent tour`.
 #[derive(Debug, Args)]
@@ -27,6 +27,8 @@ pub struct TourCommand {
 /// One picture of the tour.
 struct Stop {
     file: &'static str,
+    /// What the picture shows, for its title.
+    story: &'static str,
     title: &'static str,
     function: &'static str,
     start: [f64; 2],
@@ -38,6 +40,7 @@ struct Stop {
 const STOPS: [Stop; 3] = [
     Stop {
         file: "bowl",
+        story: "A ravine",
         title: "A convex bowl, ten times steeper across than along: momentum overshoots, the adaptive methods rescale",
         function: "quadratic",
         start: [-1.8, 1.2],
@@ -54,6 +57,7 @@ const STOPS: [Stop; 3] = [
     },
     Stop {
         file: "local-minima",
+        story: "Local minima: Styblinski–Tang",
         title: "Several local minima: momentum carries through the first one into the global minimum",
         function: "styblinski_tang",
         start: [-1.0, 4.7],
@@ -70,6 +74,7 @@ const STOPS: [Stop; 3] = [
     },
     Stop {
         file: "saddle",
+        story: "A saddle point",
         title: "A saddle point: plain SGD stalls where the gradient vanishes, the adaptive methods break away",
         function: "saddle",
         start: [-1.8, 0.001],
@@ -100,9 +105,19 @@ pub fn execute(command: &TourCommand, out: &mut dyn Write) -> Result<(), CliErro
         let config = Run::new(stop.start.to_vec(), stop.steps);
         let outcomes = race(&surface, &entrants, &config, 1e-3)?;
         writeln!(out, "{}\n{}", stop.title, heading(&surface, &config))?;
-        writeln!(out, "{}", table(&outcomes, 1e-3, false))?;
+        write!(out, "{}", table(&outcomes, 1e-3, false))?;
+        for note in notes(&outcomes) {
+            writeln!(out, "{note}")?;
+        }
+        writeln!(out)?;
         out.flush()?;
-        let scene = Scene { surface: &surface, start: &config.start, outcomes: &outcomes, schedule: false };
+        let scene = Scene {
+            surface: &surface,
+            start: &config.start,
+            outcomes: &outcomes,
+            schedule: false,
+            story: Some(stop.story),
+        };
         for format in plot::PICTURE_FORMATS {
             let path = command.out.join(format!("{}.{format}", stop.file));
             plot::draw(&path, &scene)?;

@@ -24,18 +24,22 @@
 //! ```
 
 mod error;
+mod escape;
 mod expression;
 mod noise;
 mod race;
+mod settle;
 mod surface;
 pub mod surfaces;
 mod trajectory;
 mod tune;
 
 pub use error::LandscapeError;
+pub use escape::{saddle_escape, SaddleEscape};
 pub use expression::ExpressionSurface;
 pub use noise::Noise;
 pub use race::{race, Entrant, Outcome, Summary};
+pub use settle::critical_point_near;
 pub use surface::{distance, CriticalKind, CriticalPoint, Domain, Surface};
 pub use trajectory::{run, Precision, Run, Trajectory};
 pub use tune::{default_grid, log_grid, tune, Tuned};

@@ -3,7 +3,10 @@
 use descent::Spec;
 use rayon::prelude::*;
 
-use crate::{distance, run, CriticalPoint, LandscapeError, Run, Surface, Trajectory};
+use crate::{
+    critical_point_near, distance, run, saddle_escape, CriticalPoint, LandscapeError, Run, SaddleEscape, Surface,
+    Trajectory,
+};
 
 /// One optimizer in a race: a label for tables and legends, and what it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +37,12 @@ pub struct Summary {
     pub nearest: Option<(CriticalPoint, f64)>,
     /// The first step at which the point was within the tolerance of that minimum.
     pub reached_at: Option<usize>,
+    /// The critical point the run ended at (its end point refined by Newton's method and classified by the
+    /// Hessian), if it ended within ten tolerances of one rather than still moving: a local minimum the run is
+    /// stuck in, the global one, or a saddle point.
+    pub ended_at: Option<CriticalPoint>,
+    /// What the run did at a known saddle point it came near: whether and when it left, and how far down it went.
+    pub saddle: Option<SaddleEscape>,
     /// Whether the run stopped on a non-finite point or loss.
     pub diverged: bool,
 }
@@ -57,7 +66,22 @@ impl Summary {
         let reached_at = nearest
             .as_ref()
             .and_then(|(m, _)| trajectory.points.iter().position(|p| distance(&m.point, p) <= tolerance));
-        Summary { final_loss: trajectory.final_loss(), nearest, reached_at, diverged: trajectory.diverged }
+        let domain = surface.domain();
+        let diagonal = (domain.x.1 - domain.x.0).hypot(domain.y.1 - domain.y.0);
+        let (ended_at, saddle) = if trajectory.diverged {
+            (None, None)
+        } else {
+            // Settled: within ten tolerances of a critical point.
+            (critical_point_near(surface, last, 10.0 * tolerance), saddle_escape(surface, trajectory, 0.1 * diagonal))
+        };
+        Summary {
+            final_loss: trajectory.final_loss(),
+            nearest,
+            reached_at,
+            ended_at,
+            saddle,
+            diverged: trajectory.diverged,
+        }
     }
 
     /// Whether the last point is within `tolerance` of a known minimum.
