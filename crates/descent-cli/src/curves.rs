@@ -6,6 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::CliError;
+use crate::glyphs::Glyphs;
 use crate::output::{extension, write_atomically};
 use crate::plot::{bitmap_error, register_font, write_svg, PALETTE, SIZE};
 use crate::train::Training;
@@ -17,7 +18,7 @@ pub fn draw(path: &Path, dataset: &str, trainings: &[Training], schedule: bool) 
     write_atomically(path, |file| match extension(path).as_str() {
         "svg" => write_svg(file, |root| render(root, dataset, trainings, schedule)),
         _ => {
-            let root = BitMapBackend::new(file, SIZE).into_drawing_area();
+            let root = Glyphs(BitMapBackend::new(file, SIZE)).into_drawing_area();
             render(&root, dataset, trainings, schedule)?;
             root.present().map_err(bitmap_error)
         }

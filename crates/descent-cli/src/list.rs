@@ -8,6 +8,10 @@ use descent::{catalog, Shape, StateLayout};
 use descent_landscape::{surfaces, Surface};
 
 use crate::error::CliError;
+use crate::numbers::{human, wrap};
+
+/// The width `descent list` keeps to: a standard terminal's.
+const WIDTH: usize = 80;
 
 /// Arguments of `descent list`.
 #[derive(Debug, Args)]
@@ -37,35 +41,33 @@ pub fn execute(command: &ListCommand, out: &mut dyn Write) -> Result<(), CliErro
         } else {
             format!(" (also: {})", entry.alias_names().join(", "))
         };
-        writeln!(out, "  {}{aliases}: {}", entry.name(), entry.summary())?;
-        writeln!(out, "      {:#}", entry.defaults())?;
+        writeln!(out, "{}", wrap(&format!("{}{aliases}: {}", entry.name(), entry.summary()), WIDTH, 2, 6))?;
+        writeln!(out, "{}", wrap(&format!("{:#}", entry.defaults()), WIDTH, 6, 10))?;
     }
     writeln!(
         out,
-        "\nLearning-rate schedulers (--lr-schedule SPEC, descent schedule SPEC; compose with * and 'until N then'):\n"
+        "\nLearning-rate schedulers (--lr-schedule SPEC, or descent schedule SPEC;\ncompose them as A * B and A until N then B):\n"
     )?;
     for entry in schedulers() {
-        writeln!(out, "  {} (also: {}): {}", entry.class(), entry.aliases().join(", "), entry.summary())?;
+        let line = format!("{} (also: {}): {}", entry.class(), entry.aliases().join(", "), entry.summary());
+        writeln!(out, "{}", wrap(&line, WIDTH, 2, 6))?;
     }
     writeln!(out, "\nSurfaces (--function NAME, or an expression in x and y such as 'x^2 - y^2'):\n")?;
     for def in surfaces::all() {
         let surface = surfaces::by_name(def.name, 2).expect("every surface is defined in two dimensions");
         let domain = def.domain;
-        writeln!(out, "  {}: {}", def.name, def.summary)?;
-        let plane = def.formula_2d.map(|f| format!("; in 2-D: {f}")).unwrap_or_default();
-        writeln!(
-            out,
-            "      J = {}{plane}   (dimensions {}; plotted on [{}, {}] × [{}, {}])",
-            def.formula,
-            def.dims.describe(),
-            domain.x.0,
-            domain.x.1,
-            domain.y.0,
-            domain.y.1
-        )?;
+        writeln!(out, "{}", wrap(&format!("{}: {}", def.name, def.summary), WIDTH, 2, 6))?;
+        writeln!(out, "{}", wrap(&format!("J = {}", def.formula), WIDTH, 6, 10))?;
+        if let Some(plane) = def.formula_2d {
+            writeln!(out, "{}", wrap(&format!("in 2-D: {plane}"), WIDTH, 6, 10))?;
+        }
+        let (x, y) = (domain.x, domain.y);
+        let place = format!("dimensions {}; plotted on [{}, {}] × [{}, {}]", def.dims.describe(), x.0, x.1, y.0, y.1);
+        writeln!(out, "{}", wrap(&place, WIDTH, 6, 10))?;
         for point in surface.critical_points() {
-            let coordinates: Vec<String> = point.point.iter().map(|v| format!("{v:.6}")).collect();
-            writeln!(out, "      {:<15} ({}) → {:.6}", point.kind.label(), coordinates.join(", "), point.value)?;
+            let coordinates: Vec<String> = point.point.iter().map(|v| human(*v)).collect();
+            // Short enough for one line: four significant digits per coordinate, at most two coordinates.
+            writeln!(out, "      {:<15} ({}), J = {}", point.kind.label(), coordinates.join(", "), human(point.value))?;
         }
     }
     Ok(())

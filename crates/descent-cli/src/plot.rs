@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::error::CliError;
 use crate::gif_palette::GlobalPalette;
+use crate::glyphs::Glyphs;
 use crate::output::{extension, write_atomically};
 
 /// The size of every picture, in pixels.
@@ -39,7 +40,7 @@ const LAST_FRAME_MS: u32 = 2000;
 const ISOLINES: usize = 14;
 
 /// The font of the bitmap formats, so that pictures look the same on every machine.
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+pub static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 /// One colour per optimizer, everywhere (maps, curves, animations): the Okabe–Ito palette, which colour-blind
 /// readers tell apart, then three more. Paths are drawn over a white halo, so that each colour reads on the dark
@@ -78,7 +79,7 @@ pub fn draw(path: &Path, scene: &Scene) -> Result<(), CliError> {
     write_atomically(path, |file| match extension(path).as_str() {
         "svg" => write_svg(file, |root| render(root, scene, None, &mut background)),
         _ => {
-            let root = BitMapBackend::new(file, SIZE).into_drawing_area();
+            let root = Glyphs(BitMapBackend::new(file, SIZE)).into_drawing_area();
             render(&root, scene, None, &mut background)?;
             root.present().map_err(bitmap_error)
         }
@@ -98,7 +99,7 @@ pub fn animate(path: &Path, scene: &Scene, on_frame: &dyn Fn()) -> Result<(), Cl
         for &upto in &shown {
             let mut pixels = vec![0u8; 3 * width as usize * height as usize];
             {
-                let root = BitMapBackend::with_buffer(&mut pixels, ANIMATION_SIZE).into_drawing_area();
+                let root = Glyphs(BitMapBackend::with_buffer(&mut pixels, ANIMATION_SIZE)).into_drawing_area();
                 render(&root, scene, Some(upto), &mut background)?;
                 root.present().map_err(bitmap_error)?;
             }

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::args::{parse_entrant, ReportFormat, RunArgs, SurfaceArgs};
 use crate::error::CliError;
 use crate::limits;
+use crate::numbers::human;
 use crate::output::check_writable;
 use crate::plot::{self, Scene, PICTURE_FORMATS};
 use crate::progress;
@@ -259,26 +260,6 @@ fn status(summary: &Summary, tolerance: f64) -> &'static str {
         _ if summary.nearest.is_none() => "no known minimum",
         _ => "not reached",
     }
-}
-
-/// A number as people write it: fixed notation with four significant digits where that fits (0.05, 13.9,
-/// 12345), scientific notation for the very small and very large (2.1e-7).
-pub fn human(value: f64) -> String {
-    let magnitude = value.abs();
-    if value == 0.0 || !value.is_finite() {
-        return format!("{value}");
-    }
-    if (1e-3..1e5).contains(&magnitude) {
-        let decimals = (3 - magnitude.log10().floor() as i32).clamp(0, 6) as usize;
-        let text = format!("{value:.decimals$}");
-        if text.contains('.') {
-            return text.trim_end_matches('0').trim_end_matches('.').to_owned();
-        }
-        return text;
-    }
-    let text = format!("{value:.2e}");
-    let (mantissa, exponent) = text.split_once('e').expect("scientific notation");
-    format!("{}e{exponent}", mantissa.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// A point for a table cell: `(3, 2)`, `(-2.805, 3.131)`, the first three coordinates of longer ones.

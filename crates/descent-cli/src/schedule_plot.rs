@@ -6,6 +6,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::CliError;
+use crate::glyphs::Glyphs;
+use crate::numbers::human;
 use crate::output::{extension, write_atomically};
 use crate::plot::{bitmap_error, register_font, write_svg, SIZE};
 use crate::schedule::Rows;
@@ -20,7 +22,7 @@ pub fn draw(path: &Path, title: &str, rows: &Rows) -> Result<(), CliError> {
     write_atomically(path, |file| match extension(path).as_str() {
         "svg" => write_svg(file, |root| render(root, title, rows)),
         _ => {
-            let root = BitMapBackend::new(file, SIZE).into_drawing_area();
+            let root = Glyphs(BitMapBackend::new(file, SIZE)).into_drawing_area();
             render(&root, title, rows)?;
             root.present().map_err(bitmap_error)
         }
@@ -82,17 +84,4 @@ fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, rows: 
         }
     }
     Ok(())
-}
-
-/// An axis value as people write it: 0.05, 1.5, 2e-4.
-fn human(value: f64) -> String {
-    let magnitude = value.abs();
-    if value == 0.0 {
-        "0".to_owned()
-    } else if (1e-3..1e4).contains(&magnitude) {
-        let text = format!("{value:.4}");
-        text.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        format!("{value:.1e}")
-    }
 }

@@ -295,7 +295,12 @@ fn list_shows_every_optimizer_and_surface() {
     for surface in surfaces::all() {
         assert!(text.contains(&format!("  {}: ", surface.name)), "{}", surface.name);
     }
-    assert!(text.contains("global minimum  (3.000000, 2.000000) → 0.000000"));
+    assert!(text.contains("global minimum  (3, 2), J = 0"), "{text}");
+    assert!(text.contains("saddle          (0.08668, 2.884), J = 67.72"), "{text}");
+    assert!(text.contains("CosineAnnealingLR (also: cosine, cos)"), "{text}");
+    for line in text.lines() {
+        assert!(line.chars().count() <= 80, "wider than a terminal: {line:?}");
+    }
 }
 
 #[test]
