@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the PyTorch reference fixtures that descent's parity tests read.
 
-Each case runs one `torch.optim` optimizer (the default CPU single-tensor path, `foreach=False`) for STEPS steps
+Each case runs one `torch.optim` optimizer (the default CPU single-tensor path, `foreach=False`), or the reference
+package of an optimizer torch.optim lacks (Lion: `lion-pytorch`, its authors' package), for STEPS steps
 on a set of parameters in two parameter groups, and records every parameter and every state tensor after every step.
 The vector set (most cases):
 
@@ -23,10 +24,11 @@ Output, under tests/fixtures/torch/:
                           row-major in its own shape
 
 Regenerate (needs torch; CI does not):
-    python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch numpy
+    python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch numpy lion-pytorch
     /tmp/torchenv/bin/python tools/make_torch_fixtures.py [--only CASE,CASE...]
 """
 
+import importlib
 import inspect
 import json
 import os
@@ -172,6 +174,8 @@ CASES = {
         {"lr": 0.02, "weight_decay": 0.05, "momentum": 0.9, "nesterov": False, "ns_coefficients": [3.0, -3.2, 1.2],
          "eps": 1e-6, "ns_steps": 3, "adjust_lr_fn": "match_rms_adamw"},
         {"adjust_lr_fn": "spectral_unclamped", "nesterov": True}, "muon"),
+    "lion_default": ("Lion", "lion", {}, {"lr": 3e-4}),
+    "lion_all": ("Lion", "lion", {"lr": 1e-3, "betas": [0.95, 0.98], "weight_decay": 0.1}, {"weight_decay": 0.0}),
 }
 
 DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
@@ -181,8 +185,19 @@ DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
 F64_CASES = {
     "sgd_dampening_wd", "sgd_nesterov_maximize", "adagrad_all", "rmsprop_momentum", "rmsprop_all", "adadelta_all",
     "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
-    "asgd_all", "rprop_all", "adafactor_all", "muon_all", "sparse_adam_all",
+    "asgd_all", "rprop_all", "adafactor_all", "muon_all", "sparse_adam_all", "lion_all",
 }
+
+# Optimizers that torch.optim lacks: the class of the reference package their authors publish.
+REFERENCES = {"Lion": ("lion_pytorch", "Lion")}
+
+
+def optimizer_class(name):
+    """torch.optim's class `name`, or the reference package's."""
+    if name in REFERENCES:
+        module, cls = REFERENCES[name]
+        return getattr(importlib.import_module(module), cls)
+    return getattr(torch.optim, name)
 
 
 def torch_hyper(hyper):
@@ -217,7 +232,7 @@ def run_case(case, dtype_name):
     ]
     # Group 0's hyperparameters are the constructor's defaults too: Adagrad takes `initial_accumulator_value` from the
     # constructor for every group, ignoring the groups' own.
-    constructor = getattr(torch.optim, torch_name)
+    constructor = optimizer_class(torch_name)
     # The single-tensor path; Muon has only that one, and no `foreach` argument.
     foreach = {"foreach": False} if "foreach" in inspect.signature(constructor).parameters else {}
     opt = constructor(groups, **foreach, **torch_hyper(hyper0))

@@ -32,6 +32,8 @@
 //!   the other parameters, in a [`Composite`] of parameter groups); *L-BFGS* ([`Lbfgs`], run by
 //!   [`LbfgsOptimizer`]) builds a model of the curvature from its last steps and crosses a narrow valley in a few
 //!   steps where SGD zigzags, calling the loss as often as its line search needs.
+//! - Beyond PyTorch: *Lion* ([`Lion`]), found by a program search, steps every coordinate by η in the direction of
+//!   the sign of an interpolated momentum, with half of Adam's state.
 //!
 //! # Using an optimizer
 //!
@@ -162,7 +164,7 @@
 //! where PyTorch's CPU kernels use them (its AVX2/AVX-512 dispatch, the normal case on x86-64). The tests compare
 //! every parameter and state value after every step with fixtures written by PyTorch itself:
 //!
-//! - SGD, Adamax, ASGD and Rprop match bit for bit.
+//! - SGD, Adamax, ASGD and Rprop match bit for bit, and so does Lion against its authors' package, `lion-pytorch`.
 //! - The others use a square root, which PyTorch's CPU build takes from MKL and which is not correctly rounded
 //!   (about 18% of `f32` inputs are one ulp off); descent's is IEEE-exact. Each step, taken from PyTorch's values
 //!   of the step before, agrees within 1 to 6 ulps (of the largest magnitude the step involves), depending on the
@@ -215,6 +217,7 @@ pub use optim::adamax::Adamax;
 pub use optim::adamw::AdamW;
 pub use optim::asgd::Asgd;
 pub use optim::lbfgs::{Lbfgs, LineSearch};
+pub use optim::lion::Lion;
 pub use optim::lookahead_nesterov::LookaheadNesterov;
 pub use optim::muon::{AdjustLr, Muon};
 pub use optim::nadam::NAdam;

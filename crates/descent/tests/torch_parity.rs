@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use descent::{
-    Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Asgd, Float, Group, Muon, NAdam, Optimizer, Param, RAdam,
+    Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Asgd, Float, Group, Lion, Muon, NAdam, Optimizer, Param, RAdam,
     RmsProp, Rprop, Rule, Sgd, SparseAdam,
 };
 use serde::de::DeserializeOwned;
@@ -320,6 +320,11 @@ fn asgd_matches_torch_bit_for_bit() {
 #[test]
 fn rprop_matches_torch_bit_for_bit() {
     assert_eq!(run_optimizer::<Rprop>("rprop", None), 3);
+}
+
+#[test]
+fn lion_matches_lion_pytorch_bit_for_bit() {
+    assert_eq!(run_optimizer::<Lion>("lion", None), 3);
 }
 
 /// Adafactor's norms are summed in another order than PyTorch's, and set the size of every step: 5 ulps at most.

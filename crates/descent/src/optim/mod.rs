@@ -14,6 +14,7 @@ pub mod adamax;
 pub mod adamw;
 pub mod asgd;
 pub mod lbfgs;
+pub mod lion;
 pub mod lookahead_nesterov;
 pub mod muon;
 pub mod nadam;
@@ -41,6 +42,7 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     sparse_adam::register,
     lbfgs::register,
     lookahead_nesterov::register,
+    lion::register,
 ];
 
 /// The seven optimizers of the article, in its order, as (label, spec): the set the command races, draws and
