@@ -228,7 +228,11 @@ fn plots_are_written_as_svg_png_and_gif() {
     let base = ["race", "-f", "saddle", "--steps", "12", "--optimizers", "sgd(lr=0.1)", "rmsprop(lr=0.05)"];
     ok(&[&base[..], &["--plot", svg.to_str().unwrap(), "--animate", gif.to_str().unwrap()]].concat());
     ok(&[&base[..], &["--plot", png.to_str().unwrap()]].concat());
-    assert_svg(&svg, &["saddle point", "start", "sgd(lr=0.1)", "rmsprop(lr=0.05)"]);
+    // The legend, the colour bar's ends, and the story-less title with the formula.
+    assert_svg(
+        &svg,
+        &["saddle point", "start", "sgd(lr=0.1)", "rmsprop(lr=0.05)", "high", "low", "saddle: J = x² − y²"],
+    );
 
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
     let reader = decoder.read_info().unwrap();
@@ -797,4 +801,27 @@ fn race_tables_tell_where_each_run_ended() {
     assert_eq!(cells[4..], ["no", "0.01207", "stuck at the saddle"], "{sgd}");
     let momentum = table.lines().find(|l| l.starts_with("momentum(lr=0.02)")).unwrap();
     assert!(momentum.contains("step 12") && momentum.ends_with("escaped the saddle"), "{momentum}");
+}
+
+#[test]
+fn coinciding_paths_are_named_in_the_legend() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("same.svg");
+    // `momentum` is `sgd(momentum=0.9)`: the same path twice, and a third that differs.
+    ok(&[
+        "race",
+        "-f",
+        "quadratic",
+        "--steps",
+        "30",
+        "-o",
+        "sgd(lr=0.05, momentum=0.9)",
+        "momentum(lr=0.05)",
+        "sgd(lr=0.05)",
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert_svg_texts(&svg, &["momentum(lr=0.05) (on sgd(lr=0.05, momentum=0.9)'s path)", "sgd(lr=0.05)"]);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(!text.contains("sgd(lr=0.05) (on"), "a different path is not named as the same");
 }
