@@ -1,28 +1,13 @@
 //! Schedules, clipping and weight averaging on the command line: `descent schedule` against PyTorch's fixtures,
 //! `--lr-schedule` and `--clip-norm` in run against the library, train resumed mid-schedule, and bad input.
 
-use assert_cmd::Command;
+mod common;
+
 use descent::schedule::ScheduleSpec;
 use descent::{Clip, Spec};
 use descent_landscape::{run, surfaces, Run};
 
-fn descent() -> Command {
-    Command::cargo_bin("descent").unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let output = descent().args(args).output().unwrap();
-    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn fails(args: &[&str], message: &str) {
-    let output = descent().args(args).output().unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: not one line: {stderr}");
-    assert!(stderr.contains(message), "{args:?}: {stderr:?} does not say {message:?}");
-}
+use common::{fails, ok};
 
 fn csv(text: &str) -> (Vec<String>, Vec<Vec<f64>>) {
     let mut lines = text.lines();
