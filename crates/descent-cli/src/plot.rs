@@ -542,11 +542,22 @@ enum Mark {
     TriangleDown,
     Hexagon,
     Pentagon,
+    TriangleLeft,
+    TriangleRight,
 }
 
-/// The end markers of the optimizers' paths, in turn: none is a critical point's shape.
-const END_MARKS: [Mark; 6] =
-    [Mark::Circle, Mark::Square, Mark::Diamond, Mark::TriangleDown, Mark::Hexagon, Mark::Pentagon];
+/// The end markers of the optimizers' paths, in turn (eight, so that the article's seven and AdamW each have
+/// their own): none is a critical point's shape.
+const END_MARKS: [Mark; 8] = [
+    Mark::Circle,
+    Mark::Square,
+    Mark::Diamond,
+    Mark::TriangleDown,
+    Mark::Hexagon,
+    Mark::Pentagon,
+    Mark::TriangleLeft,
+    Mark::TriangleRight,
+];
 
 impl Mark {
     /// The outline of the shape, `size` pixels from its centre, as pixel offsets.
@@ -590,6 +601,8 @@ impl Mark {
             Mark::Diamond => regular(4, up, r * 1.25),
             Mark::TriangleUp => regular(3, up, r * 1.2),
             Mark::TriangleDown => regular(3, -up, r * 1.2),
+            Mark::TriangleLeft => regular(3, std::f64::consts::PI, r * 1.2),
+            Mark::TriangleRight => regular(3, 0.0, r * 1.2),
             Mark::Hexagon => regular(6, 0.0, r * 1.1),
             Mark::Pentagon => regular(5, up, r * 1.15),
             Mark::Circle | Mark::Ring => regular(24, 0.0, r),
@@ -791,5 +804,20 @@ mod tests {
         let levels = Levels::of(&wide);
         assert!(levels.log_offset.is_some());
         assert!((levels.value_at(levels.scaled(500.0)) - 500.0).abs() < 1e-6);
+    }
+}
+
+#[cfg(test)]
+mod marks {
+    use super::{Mark, END_MARKS};
+
+    #[test]
+    fn every_path_of_the_default_race_ends_in_its_own_shape_and_none_looks_like_a_critical_point() {
+        for (i, a) in END_MARKS.iter().enumerate() {
+            assert!(!END_MARKS[i + 1..].contains(a), "{a:?} twice");
+            assert!(![Mark::Star, Mark::Plus, Mark::Ring, Mark::TriangleUp].contains(a), "{a:?}");
+            assert!(a.outline(5) != Mark::TriangleUp.outline(5));
+        }
+        assert!(END_MARKS.len() >= descent::optim::ARTICLE.len() + 1, "the article's seven and AdamW");
     }
 }
