@@ -51,6 +51,13 @@ pub enum LandscapeError {
     #[error("start point {0:?} has a coordinate that is not finite")]
     Start(Vec<f64>),
 
+    /// A run still going at its deadline.
+    #[error("the run took too long: stopped after {steps} steps at its time limit (fewer steps or optimizers)")]
+    Deadline {
+        /// The steps taken by then.
+        steps: usize,
+    },
+
     /// The optimizer rejected its hyperparameters.
     #[error(transparent)]
     Optimizer(#[from] descent::Error),

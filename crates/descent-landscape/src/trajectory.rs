@@ -1,11 +1,12 @@
 //! Running one optimizer on a surface.
 
 use std::str::FromStr;
+use std::time::Instant;
 
 use descent::schedule::{ScheduleSpec, Scheduler};
 use descent::{Clip, Float, Spec};
 
-use crate::{LandscapeError, Noise, Surface};
+use crate::{LandscapeError, Noise, StepState, Surface};
 
 /// The element type an optimizer computes in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,6 +52,8 @@ pub struct Trajectory {
     pub evaluations: Vec<u64>,
     /// The learning rate of each step (as a schedule set it).
     pub lrs: Vec<f64>,
+    /// What the optimizer held after each step, when [`Run::record_states`] asked for it (empty otherwise).
+    pub states: Vec<StepState>,
     /// Whether the run stopped early because a point or its loss stopped being finite.
     pub diverged: bool,
 }
@@ -82,12 +85,26 @@ pub struct Run {
     pub schedule: Option<ScheduleSpec>,
     /// Gradient clipping, by norm and/or by value.
     pub clip: Option<Clip>,
+    /// Record the optimizer's state after every step ([`Trajectory::states`]).
+    pub record_states: bool,
+    /// A time by which the run must be over: past it, the run stops with [`LandscapeError::Deadline`]. For
+    /// services that bound the time a request may take.
+    pub deadline: Option<Instant>,
 }
 
 impl Run {
-    /// `steps` steps from `start`, in `f64`, without noise, schedule or clipping.
+    /// `steps` steps from `start`, in `f64`, without noise, schedule, clipping, recorded states or deadline.
     pub fn new(start: Vec<f64>, steps: usize) -> Run {
-        Run { start, steps, noise: None, precision: Precision::F64, schedule: None, clip: None }
+        Run {
+            start,
+            steps,
+            noise: None,
+            precision: Precision::F64,
+            schedule: None,
+            clip: None,
+            record_states: false,
+            deadline: None,
+        }
     }
 
     /// Checks the run against `surface`: at least one step, and a finite start point of its dimension.
@@ -119,6 +136,9 @@ pub fn run(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Trajectory, 
     }
 }
 
+/// How many steps pass between two looks at the clock.
+const DEADLINE_EVERY: usize = 256;
+
 fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Trajectory, LandscapeError> {
     let dim = surface.dim();
     let mut optimizer = spec.build_flat::<T>(dim)?;
@@ -134,10 +154,16 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
         points: vec![start],
         evaluations: vec![0],
         lrs: Vec::new(),
+        states: Vec::new(),
         diverged: false,
     };
-    for _ in 0..run.steps {
+    let mut first_gradient = Vec::new();
+    for step in 0..run.steps {
+        if step % DEADLINE_EVERY == 0 && run.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(LandscapeError::Deadline { steps: step });
+        }
         trajectory.lrs.push(optimizer.lr());
+        first_gradient.clear();
         optimizer.step(&mut theta, |point, out| {
             for (a, p) in at.iter_mut().zip(point) {
                 *a = p.to_f64();
@@ -149,6 +175,9 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
             for (o, g) in out.iter_mut().zip(&grad) {
                 *o = T::from_f64(*g);
             }
+            if run.record_states && first_gradient.is_empty() {
+                first_gradient.extend(out.iter().map(|g| g.to_f64()));
+            }
             // L-BFGS's line search compares losses.
             surface.value(&at)
         })?;
@@ -158,6 +187,9 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
         trajectory.points.push(point);
         trajectory.losses.push(loss);
         trajectory.evaluations.push(optimizer.evaluations());
+        if run.record_states {
+            trajectory.states.push(StepState::of(&*optimizer.optimizer_mut(), &first_gradient));
+        }
         if !finite {
             trajectory.diverged = true;
             break;

@@ -137,3 +137,64 @@ fn tuning_picks_the_learning_rate_with_the_lowest_final_loss() {
     assert_eq!(tuned.score, run(&surface, &tuned.spec, &run_config).unwrap().final_loss());
     assert!(default_grid().len() > 20);
 }
+
+/// Replays a run by hand on the sphere J = x² + y², whose gradient is 2θ, and returns the gradients it used.
+fn sphere_gradients(points: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    points.iter().map(|p| p.iter().map(|v| 2.0 * v).collect()).collect()
+}
+
+#[test]
+fn recorded_states_hold_the_gradient_velocity_and_step_size_of_each_step() {
+    let surface = surfaces::by_name("sphere", 2).unwrap();
+    let recorded = Run { record_states: true, ..config(&[1.0, -0.5], 5) };
+
+    // SGD with momentum: the buffer b ← μ·b + g.
+    let t = run(&surface, &spec("sgd(lr=0.1, momentum=0.9)"), &recorded).unwrap();
+    let gradients = sphere_gradients(&t.points);
+    let mut buffer = vec![0.0; 2];
+    for (k, state) in t.states.iter().enumerate() {
+        assert_eq!(state.gradient, gradients[k]);
+        for (b, g) in buffer.iter_mut().zip(&gradients[k]) {
+            *b = if k == 0 { *g } else { 0.9 * *b + g };
+        }
+        let (name, velocity) = state.velocity.as_ref().unwrap();
+        assert_eq!(*name, "momentum_buffer");
+        assert_eq!(velocity, &buffer);
+        assert_eq!(state.step_size, None);
+    }
+
+    // AdaGrad: η/(√G + ε), G the sum of squared gradients.
+    let t = run(&surface, &spec("adagrad(lr=0.5)"), &recorded).unwrap();
+    let gradients = sphere_gradients(&t.points);
+    let mut sum = [0.0f64; 2];
+    for (k, state) in t.states.iter().enumerate() {
+        for (i, s) in sum.iter_mut().enumerate() {
+            *s += gradients[k][i] * gradients[k][i];
+        }
+        let expected: Vec<f64> = sum.iter().map(|s| 0.5 / (s.sqrt() + 1e-10)).collect();
+        assert_eq!(state.step_size.as_ref().unwrap(), &expected, "step {}", k + 1);
+        assert_eq!(state.velocity, None);
+    }
+
+    // Adam, after one step: m = (1 − β₁)g, v = (1 − β₂)g², so the step size is (η/(1 − β₁))/(|g| + ε).
+    let t = run(&surface, &spec("adam(lr=0.1)"), &recorded).unwrap();
+    let first = &t.states[0];
+    for (i, g) in [2.0f64, -1.0].iter().enumerate() {
+        let expected = (0.1 / (1.0 - 0.9)) / ((0.001 * g * g / 0.001).sqrt() + 1e-8);
+        let got = first.step_size.as_ref().unwrap()[i];
+        assert!((got - expected).abs() <= 4.0 * f64::EPSILON * expected, "{got} vs {expected}");
+    }
+    assert_eq!(first.velocity.as_ref().unwrap().0, "exp_avg");
+
+    // Unrecorded runs keep nothing.
+    assert!(run(&surface, &spec("adam"), &config(&[1.0, -0.5], 5)).unwrap().states.is_empty());
+}
+
+#[test]
+fn a_run_past_its_deadline_stops_with_an_error() {
+    let surface = surfaces::by_name("sphere", 2).unwrap();
+    let late = Run { deadline: Some(std::time::Instant::now()), ..config(&[1.0, 1.0], 1000) };
+    assert_eq!(run(&surface, &spec("sgd"), &late), Err(LandscapeError::Deadline { steps: 0 }));
+    let early = Run { deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(600)), ..late };
+    assert_eq!(run(&surface, &spec("sgd"), &early).unwrap().points.len(), 1001);
+}
