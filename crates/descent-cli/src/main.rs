@@ -5,6 +5,7 @@ mod bench;
 mod curves;
 mod digits;
 mod error;
+mod explorer;
 mod function;
 mod gif_palette;
 mod glyphs;
@@ -22,6 +23,7 @@ mod race;
 mod run;
 mod schedule;
 mod schedule_plot;
+mod serve;
 mod table;
 mod tour;
 mod train;
@@ -62,6 +64,8 @@ Examples:
   descent bench --params 10000000 --threads 2
   # a learning-rate schedule, printed and drawn
   descent schedule 'cosine(T_max=100)' --steps 100 --plot cosine.svg
+  # the explorer, in a browser: drive the optimizers yourself
+  descent serve --open
 
 An optimizer SPEC is a name or name(key=value, ...) with PyTorch's names and
 Python's values:
@@ -84,6 +88,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Print and draw the learning rate of each step under a schedule, without training anything.
     Schedule(schedule::ScheduleCommand),
+    /// Serve the explorer: a page on which to drive the optimizers across the landscapes, in a browser.
+    Serve(serve::ServeCommand),
 }
 
 fn main() -> ExitCode {
@@ -157,6 +163,7 @@ fn execute(command: &Command, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Train(command) => train::execute(command, out),
         Command::Bench(command) => bench::execute(command, out),
         Command::Schedule(command) => schedule::execute(command, out),
+        Command::Serve(command) => serve::execute(command, out),
     }
 }
 

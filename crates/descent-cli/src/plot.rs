@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use contour::ContourBuilder;
+use image::ImageEncoder;
 use descent_landscape::{CriticalKind, Domain, Outcome, Surface};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -74,16 +75,65 @@ pub struct Scene<'a> {
 
 /// Writes the picture of `scene` to `path` (SVG or PNG, by its extension).
 pub fn draw(path: &Path, scene: &Scene) -> Result<(), CliError> {
-    register_font();
-    let mut background = None;
-    write_atomically(path, |file| match extension(path).as_str() {
-        "svg" => write_svg(file, |root| render(root, scene, None, &mut background)),
-        _ => {
-            let root = Glyphs(BitMapBackend::new(file, SIZE)).into_drawing_area();
-            render(&root, scene, None, &mut background)?;
-            root.present().map_err(bitmap_error)
-        }
+    write_atomically(path, |file| {
+        let bytes = match extension(path).as_str() {
+            "svg" => svg(scene)?.into_bytes(),
+            _ => png(scene)?,
+        };
+        std::fs::write(file, bytes).map_err(|e| e.to_string())
     })
+}
+
+/// The picture of `scene` as an SVG document.
+pub fn svg(scene: &Scene) -> Result<String, String> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        render(&root, scene, None, &mut None)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
+/// The picture of `scene` as a PNG file's bytes.
+pub fn png(scene: &Scene) -> Result<Vec<u8>, String> {
+    register_font();
+    let mut pixels = vec![0u8; 3 * SIZE.0 as usize * SIZE.1 as usize];
+    {
+        let root = Glyphs(BitMapBackend::with_buffer(&mut pixels, SIZE)).into_drawing_area();
+        render(&root, scene, None, &mut None)?;
+        root.present().map_err(bitmap_error)?;
+    }
+    encode_png(&pixels, SIZE)
+}
+
+/// The contour map of `surface` alone, filling a picture of `size` pixels that spans its domain exactly: the
+/// bands and isolines of the pictures, as a PNG file's bytes.
+pub fn map_png(surface: &dyn Surface, size: (u32, u32)) -> Result<Vec<u8>, String> {
+    let background = Background::compute(surface, surface.domain(), size);
+    let mut pixels = background.rgb;
+    {
+        let domain = surface.domain();
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        let mut chart = ChartBuilder::on(&root)
+            .build_cartesian_2d(domain.x.0..domain.x.1, domain.y.0..domain.y.1)
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(background.isolines.iter().map(|line| PathElement::new(line.clone(), WHITE.mix(0.35))))
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(bitmap_error)?;
+    }
+    encode_png(&pixels, size)
+}
+
+/// RGB pixels as a PNG file's bytes.
+fn encode_png(pixels: &[u8], (width, height): (u32, u32)) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bytes)
+        .write_image(pixels, width, height, image::ColorType::Rgb8)
+        .map_err(|e| e.to_string())?;
+    Ok(bytes)
 }
 
 /// Writes an animated GIF of `scene` to `path`: the trajectories advance step by step. `on_frame` is called after
