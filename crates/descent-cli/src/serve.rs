@@ -3,11 +3,12 @@
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use clap::Args;
 
 use crate::error::CliError;
-use crate::explorer::Explorer;
+use crate::explorer::{Explorer, DEFAULT_TIME_LIMIT};
 
 /// Arguments of `descent serve`.
 #[derive(Debug, Args)]
@@ -29,6 +30,18 @@ pub struct ServeCommand {
     /// [default: the number of cores].
     #[arg(long, value_name = "N", value_parser = crate::limits::count(64))]
     concurrent: Option<usize>,
+
+    /// The longest a request may compute, in seconds; a longer one fails with a message saying so.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIME_LIMIT.as_secs_f64(), value_parser = parse_seconds)]
+    time_limit: f64,
+}
+
+/// Parses a time limit: a number of seconds from 0.001 to one hour.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.001..=3600.0).contains(&s) => Ok(s),
+        _ => Err("expected a number of seconds from 0.001 to 3600".to_owned()),
+    }
 }
 
 /// Serves until the process is stopped.
@@ -55,6 +68,6 @@ pub fn execute(command: &ServeCommand, out: &mut dyn Write) -> Result<(), CliErr
         }
     }
     let concurrent = command.concurrent.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let router = Explorer::new(concurrent).router();
+    let router = Explorer::new(concurrent, Duration::from_secs_f64(command.time_limit)).router();
     runtime.block_on(async { axum::serve(listener, router).await }).map_err(CliError::Print)
 }

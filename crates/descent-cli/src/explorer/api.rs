@@ -86,8 +86,9 @@ pub async fn race(
 ) -> Result<Json<Value>, ApiError> {
     let request = RaceRequest::parse(&body(request)?)?;
     let states = request.states;
+    let time_limit = explorer.time_limit;
     let answer = compute(&explorer, move || {
-        let race = request.check()?;
+        let race = request.check(time_limit)?;
         let outcomes = run_all(&race)?;
         Ok(json!({
             "function": race.surface.name(),
@@ -162,8 +163,9 @@ pub async fn tune(
     request: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let request = RaceRequest::parse(&body(request)?)?;
+    let time_limit = explorer.time_limit;
     let answer = compute(&explorer, move || {
-        let race = request.check()?;
+        let race = request.check(time_limit)?;
         let grid = descent_landscape::default_grid();
         let tuned: Vec<Value> = race
             .entrants
@@ -196,8 +198,9 @@ pub async fn picture(
         return Err(ApiError::bad(format!("format = {format:?}: expected svg or png")));
     }
     let request = RaceRequest::parse(&body(request)?)?;
+    let time_limit = explorer.time_limit;
     let (bytes, content_type) = compute(&explorer, move || {
-        let race = request.check()?;
+        let race = request.check(time_limit)?;
         let outcomes = run_all(&race)?;
         let scene = Scene {
             surface: race.surface.as_ref(),

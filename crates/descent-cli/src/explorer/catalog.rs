@@ -128,7 +128,6 @@ pub fn catalog() -> Value {
             "state_steps": MAX_STATE_STEPS,
             "spec_chars": MAX_SPEC_CHARS,
             "expression_chars": descent_landscape::ExpressionSurface::MAX_LENGTH,
-            "compute_seconds": super::MAX_COMPUTE.as_secs(),
             "map_side": MAX_MAP_SIDE,
         },
     })

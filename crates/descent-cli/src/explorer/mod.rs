@@ -38,22 +38,23 @@ pub const MAX_STATE_STEPS: u64 = 100_000;
 /// The longest optimizer spec or schedule, in characters.
 pub const MAX_SPEC_CHARS: usize = 1_000;
 
-/// The longest computation of one request; past it, the request fails with a message saying so.
-pub const MAX_COMPUTE: Duration = Duration::from_secs(10);
+/// The longest computation of one request by default; past it, the request fails with a message saying so.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// The largest contour map, in pixels a side.
 pub const MAX_MAP_SIDE: u32 = 1_024;
 
-/// What every handler shares: how many computations may start now.
+/// What every handler shares: how many computations may start now, and how long each may take.
 #[derive(Clone)]
 pub struct Explorer {
     computations: Arc<Semaphore>,
+    time_limit: Duration,
 }
 
 impl Explorer {
-    /// An explorer that runs at most `concurrent` computations at once.
-    pub fn new(concurrent: usize) -> Explorer {
-        Explorer { computations: Arc::new(Semaphore::new(concurrent)) }
+    /// An explorer that runs at most `concurrent` computations at once, each for at most `time_limit`.
+    pub fn new(concurrent: usize, time_limit: Duration) -> Explorer {
+        Explorer { computations: Arc::new(Semaphore::new(concurrent)), time_limit }
     }
 
     /// The routes: the page, its assets and the API.

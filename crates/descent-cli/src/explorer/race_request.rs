@@ -1,7 +1,7 @@
 //! The body of `POST /api/race` (and of `/api/tune` and `/api/picture`): what to run, checked against the
 //! explorer's bounds, and the `descent race` command that runs the same in a terminal.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use descent::optim::ARTICLE;
 use descent::schedule::ScheduleSpec;
@@ -9,7 +9,7 @@ use descent::Spec;
 use descent_landscape::{Entrant, Noise, Precision, Run, Surface};
 use serde::Deserialize;
 
-use super::{ApiError, MAX_COMPUTE, MAX_OPTIMIZERS, MAX_SPEC_CHARS, MAX_STATE_STEPS, MAX_STEPS, MAX_TOTAL_STEPS};
+use super::{ApiError, MAX_OPTIMIZERS, MAX_SPEC_CHARS, MAX_STATE_STEPS, MAX_STEPS, MAX_TOTAL_STEPS};
 use crate::function;
 
 /// A race, as the page and scripts send it. Only `function` is required.
@@ -69,9 +69,9 @@ impl RaceRequest {
         serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid request: {e}")))
     }
 
-    /// Checks the request against the explorer's bounds and builds what it asks for; the runs must end by
-    /// [`MAX_COMPUTE`] from now.
-    pub fn check(&self) -> Result<Race, ApiError> {
+    /// Checks the request against the explorer's bounds and builds what it asks for; the runs must end within
+    /// `time_limit` from now.
+    pub fn check(&self, time_limit: Duration) -> Result<Race, ApiError> {
         if let Some(start) = &self.start {
             if start.len() != 2 {
                 return Err(ApiError::bad(format!("start has {} coordinates; the explorer draws two", start.len())));
@@ -127,7 +127,7 @@ impl RaceRequest {
             precision,
             schedule,
             record_states: self.states,
-            deadline: Some(Instant::now() + MAX_COMPUTE),
+            deadline: Some(Instant::now() + time_limit),
             ..Run::new(start, self.steps as usize)
         };
         config.check(surface.as_ref()).map_err(ApiError::bad)?;
