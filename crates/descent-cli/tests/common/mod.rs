@@ -24,3 +24,5 @@ pub fn fails(args: &[&str], message: &str) {
     assert!(stderr.contains(message), "{args:?}: {stderr:?} does not say {message:?}");
     assert!(output.stdout.is_empty(), "{args:?}: printed {}", String::from_utf8_lossy(&output.stdout));
 }
+
+pub mod server;
