@@ -310,6 +310,8 @@ fn hostile_requests_get_clear_errors_and_the_server_stays_up() {
     assert_eq!(server.get("/etc/passwd").status, 404);
     assert_eq!(server.get("/../../etc/passwd").status, 404);
     assert_eq!(server.get("/api/race").status, 405);
+    assert!(server.get("/api/race").error().contains("does not take that method"));
+    assert_eq!(server.post("/api/catalog", "{}").status, 405);
     assert_eq!(server.get("/api/map?function=booth&width=100000").error(), "width = \"100000\" is not a size from 16 to 1024 pixels");
     assert!(server.get("/api/surface").error().contains("missing ?function"));
     assert!(server.post("/api/picture?format=gif", "{}").error().contains("expected svg or png"));

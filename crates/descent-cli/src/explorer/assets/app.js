@@ -775,12 +775,15 @@ function bind() {
     if (event.key === '.') stepBy(1);
     if (event.key === ',') stepBy(-1);
   });
+  // A field left empty or invalid goes back to its value.
   const number = (id, key, min, integer) => $(id).addEventListener('change', () => {
-    let v = Number($(id).value);
-    if (!Number.isFinite(v) || v < min) v = min;
-    if (integer) v = Math.round(v);
-    explorer[key] = v;
+    const text = $(id).value.trim();
+    let v = Number(text);
+    if (text === '' || !Number.isFinite(v)) v = explorer[key];
+    v = Math.max(min, integer ? Math.round(v) : v);
     $(id).value = v;
+    if (v === explorer[key]) return;
+    explorer[key] = v;
     scheduleRace();
   });
   number('steps', 'steps', 1, true);
@@ -807,7 +810,7 @@ async function main() {
     surfaces.append(element('option', { value: s.name, textContent: s.name, title: s.summary }));
   }
   for (const o of explorer.catalog.optimizers) {
-    $('add-kind').append(element('option', { value: o.name, textContent: `${o.name}: ${o.summary}` }));
+    $('add-kind').append(element('option', { value: o.name, textContent: o.name, title: o.summary }));
   }
   readUrl();
   const start = explorer.start;
