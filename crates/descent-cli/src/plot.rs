@@ -5,8 +5,8 @@ use std::path::Path;
 use std::sync::Once;
 
 use contour::ContourBuilder;
-use image::ImageEncoder;
 use descent_landscape::{CriticalKind, Domain, Outcome, Surface};
+use image::ImageEncoder;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;

@@ -46,15 +46,12 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
 
 /// Serves until the process is stopped.
 pub fn execute(command: &ServeCommand, out: &mut dyn Write) -> Result<(), CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_io()
-        .build()
-        .map_err(CliError::Print)?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_io().build().map_err(CliError::Print)?;
     let address = SocketAddr::new(command.host, command.port);
-    let listener = runtime.block_on(tokio::net::TcpListener::bind(address)).map_err(|e| CliError::Usage(format!(
-        "cannot listen on {address}: {e}"
-    )))?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(address))
+        .map_err(|e| CliError::Usage(format!("cannot listen on {address}: {e}")))?;
     let bound = listener.local_addr().map_err(CliError::Print)?;
     let url = format!("http://{bound}/");
     writeln!(out, "The explorer is at {url} (Ctrl-C stops it)")?;

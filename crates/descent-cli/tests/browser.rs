@@ -83,7 +83,11 @@ impl Browser {
     async fn wait_for(&self, condition: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.eval(&format!("Boolean({condition})")).await != json!(true) {
-            assert!(Instant::now() < deadline, "timed out waiting for {condition}; run error: {}", self.eval("explorer.error").await);
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {condition}; run error: {}",
+                self.eval("explorer.error").await
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -146,7 +150,10 @@ async fn the_page_loads_without_console_errors_at_desktop_and_phone_widths() {
     // The console is really read: an error logged now is seen.
     browser.client.execute("console.error('a probe')", vec![]).await.unwrap();
     let seen = browser.console().await;
-    assert!(seen.iter().any(|m| m["level"] == "SEVERE" && m["message"].as_str().unwrap().contains("a probe")), "{seen:?}");
+    assert!(
+        seen.iter().any(|m| m["level"] == "SEVERE" && m["message"].as_str().unwrap().contains("a probe")),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -195,7 +202,11 @@ async fn moving_a_learning_rate_slider_changes_the_run() {
     let slider = browser.client.find(Locator::Css("#optimizers .card input[type=range]")).await.unwrap();
     let races = browser.races().await;
     // Focus the slider and press → 100 times: a tenth of its travel, in log scale from 1e-5 to 10.
-    browser.client.execute("document.querySelector('#optimizers .card input[type=range]').focus()", vec![]).await.unwrap();
+    browser
+        .client
+        .execute("document.querySelector('#optimizers .card input[type=range]').focus()", vec![])
+        .await
+        .unwrap();
     slider.send_keys(&"\u{E014}".repeat(100)).await.unwrap();
     browser.wait_for_race_after(&races).await;
     browser.wait_for("explorer.runs[0].spec !== 'sgd'").await;
@@ -229,7 +240,12 @@ async fn a_bad_expression_shows_an_inline_error() {
     browser.wait_for("document.getElementById('expression-error').hidden").await;
     browser.wait_for_race_after(&races).await;
     browser.wait_for("explorer.fn === 'x^2 + (y)^2'").await;
-    assert!(browser.eval("document.getElementById('formula').textContent").await.as_str().unwrap().contains("x^2 + (y)^2"));
+    assert!(browser
+        .eval("document.getElementById('formula').textContent")
+        .await
+        .as_str()
+        .unwrap()
+        .contains("x^2 + (y)^2"));
 }
 
 #[tokio::test]
@@ -255,7 +271,8 @@ async fn a_shared_url_restores_the_same_view() {
     browser.client.find(Locator::Id("add")).await.unwrap().click().await.unwrap();
     browser.wait_for_race_after(&races).await;
     browser.wait_for("explorer.runs.length === 5").await;
-    let view = "JSON.stringify([explorer.fn, explorer.start, explorer.steps, explorer.runs.map(r => [r.spec, r.points])])";
+    let view =
+        "JSON.stringify([explorer.fn, explorer.start, explorer.steps, explorer.runs.map(r => [r.spec, r.points])])";
     let shown = browser.eval(view).await;
     let url = browser.client.current_url().await.unwrap();
     assert!(url.fragment().unwrap().contains("f=rosenbrock"), "{url}");
@@ -276,7 +293,11 @@ async fn a_screenshot_shows_every_trajectory_in_its_colour() {
     // Tall enough for the map and the charts (the README shows this screenshot).
     browser.client.set_window_size(1280, 1200).await.unwrap();
     // Step mode: back 60 steps, so that the state arrows show too.
-    browser.client.execute("for (let k = 0; k < 60; k++) document.getElementById('back').click()", vec![]).await.unwrap();
+    browser
+        .client
+        .execute("for (let k = 0; k < 60; k++) document.getElementById('back').click()", vec![])
+        .await
+        .unwrap();
     browser.wait_for("explorer.shown === explorer.steps - 60").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let png = browser.client.screenshot().await.unwrap();

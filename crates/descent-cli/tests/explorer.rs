@@ -187,7 +187,17 @@ fn tuning_chooses_the_learning_rate_descent_race_tune_chooses() {
     assert_eq!(response.status, 200, "{}", response.text());
     let tuned = response.json();
     let report: Value = serde_json::from_str(&ok(&[
-        "race", "-f", "rosenbrock", "--start=-1,1", "--steps", "100", "-o", "adam", "--tune", "--format", "json",
+        "race",
+        "-f",
+        "rosenbrock",
+        "--start=-1,1",
+        "--steps",
+        "100",
+        "-o",
+        "adam",
+        "--tune",
+        "--format",
+        "json",
     ]))
     .unwrap();
     assert_eq!(tuned["runs"][0]["spec"], report[0]["spec"]);
@@ -287,10 +297,23 @@ fn hostile_requests_get_clear_errors_and_the_server_stays_up() {
         "at most 400000",
     );
     refused(&server, &json!({"function": format!("x{}", "+x".repeat(5000))}).to_string(), 400, "too long");
-    refused(&server, &json!({"function": format!("{}x{}", "(".repeat(100), ")".repeat(100))}).to_string(), 400, "nested");
-    refused(&server, &json!({"function": "booth", "optimizers": [format!("sgd(lr=0.1{})", "0".repeat(2000))]}).to_string(), 400, "at most 1000");
+    refused(
+        &server,
+        &json!({"function": format!("{}x{}", "(".repeat(100), ")".repeat(100))}).to_string(),
+        400,
+        "nested",
+    );
+    refused(
+        &server,
+        &json!({"function": "booth", "optimizers": [format!("sgd(lr=0.1{})", "0".repeat(2000))]}).to_string(),
+        400,
+        "at most 1000",
+    );
     // The messages are the command line's.
-    fails(&["run", "-f", "booth", "-o", "bogus"], &server.post("/api/race", r#"{"function": "booth", "optimizers": ["bogus"]}"#).error());
+    fails(
+        &["run", "-f", "booth", "-o", "bogus"],
+        &server.post("/api/race", r#"{"function": "booth", "optimizers": ["bogus"]}"#).error(),
+    );
 
     // A huge exponent: the run diverges or stays put, and says so.
     let answer = race(&server, json!({"function": "x^1e9", "start": [1.5, 0], "steps": 10, "optimizers": ["sgd"]}));
@@ -312,7 +335,10 @@ fn hostile_requests_get_clear_errors_and_the_server_stays_up() {
     assert_eq!(server.get("/api/race").status, 405);
     assert!(server.get("/api/race").error().contains("does not take that method"));
     assert_eq!(server.post("/api/catalog", "{}").status, 405);
-    assert_eq!(server.get("/api/map?function=booth&width=100000").error(), "width = \"100000\" is not a size from 16 to 1024 pixels");
+    assert_eq!(
+        server.get("/api/map?function=booth&width=100000").error(),
+        "width = \"100000\" is not a size from 16 to 1024 pixels"
+    );
     assert!(server.get("/api/surface").error().contains("missing ?function"));
     assert!(server.post("/api/picture?format=gif", "{}").error().contains("expected svg or png"));
     let garbage = server.raw(b"GARBAGE\r\n\r\n");

@@ -216,7 +216,8 @@ pub async fn picture(
         }
     })
     .await?;
-    let disposition = format!("attachment; filename=\"race.{}\"", if content_type == "image/png" { "png" } else { "svg" });
+    let disposition =
+        format!("attachment; filename=\"race.{}\"", if content_type == "image/png" { "png" } else { "svg" });
     Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
         .into_response())
 }

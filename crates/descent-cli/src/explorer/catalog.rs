@@ -6,7 +6,9 @@ use descent::schedule::schedulers;
 use descent_landscape::{surfaces, CriticalPoint, Surface};
 use serde_json::{json, Value};
 
-use super::{MAX_BODY_BYTES, MAX_MAP_SIDE, MAX_OPTIMIZERS, MAX_SPEC_CHARS, MAX_STATE_STEPS, MAX_STEPS, MAX_TOTAL_STEPS};
+use super::{
+    MAX_BODY_BYTES, MAX_MAP_SIDE, MAX_OPTIMIZERS, MAX_SPEC_CHARS, MAX_STATE_STEPS, MAX_STEPS, MAX_TOTAL_STEPS,
+};
 use crate::plot::PALETTE;
 
 /// The range a control spans: from `min` to `max`, evenly in the value or in its logarithm.

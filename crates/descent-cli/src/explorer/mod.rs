@@ -71,7 +71,10 @@ impl Explorer {
             .route("/api/picture", post(api::picture))
             .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page or API endpoint") })
             .method_not_allowed_fallback(|| async {
-                ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "this endpoint does not take that method (see the README)")
+                ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "this endpoint does not take that method (see the README)",
+                )
             })
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self)

@@ -77,16 +77,12 @@ impl RaceRequest {
                 return Err(ApiError::bad(format!("start has {} coordinates; the explorer draws two", start.len())));
             }
         }
-        let (surface, start) =
-            function::resolve(&self.function, self.start.clone(), Some(2)).map_err(ApiError::bad)?;
+        let (surface, start) = function::resolve(&self.function, self.start.clone(), Some(2)).map_err(ApiError::bad)?;
         if !(1..=MAX_STEPS).contains(&self.steps) {
             return Err(ApiError::bad(format!("steps = {} is out of range (1 to {MAX_STEPS})", self.steps)));
         }
         if self.optimizers.len() > MAX_OPTIMIZERS {
-            return Err(ApiError::bad(format!(
-                "{} optimizers given, at most {MAX_OPTIMIZERS}",
-                self.optimizers.len()
-            )));
+            return Err(ApiError::bad(format!("{} optimizers given, at most {MAX_OPTIMIZERS}", self.optimizers.len())));
         }
         let entrants = if self.optimizers.is_empty() {
             crate::race::entrants(&ARTICLE)
@@ -103,11 +99,8 @@ impl RaceRequest {
                 if self.states { " with states" } else { "" }
             )));
         }
-        let noise = if self.noise == 0.0 {
-            None
-        } else {
-            Some(Noise::new(self.noise, self.seed).map_err(ApiError::bad)?)
-        };
+        let noise =
+            if self.noise == 0.0 { None } else { Some(Noise::new(self.noise, self.seed).map_err(ApiError::bad)?) };
         let schedule = match &self.lr_schedule {
             Some(text) if !text.trim().is_empty() => {
                 check_length("lr_schedule", text)?;
