@@ -1,7 +1,7 @@
 //! The explorer in a real browser: headless Chromium, driven through WebDriver by Debian's chromedriver.
 //!
 //! These tests need the `chromium` and `chromium-driver` packages, so they are ignored by the plain test command;
-//! run them with `cargo test --release -p descent-cli --test browser -- --ignored --test-threads=1` (the README's
+//! run them with `cargo test --workspace --release --test browser -- --ignored --test-threads=1` (the README's
 //! browser command; CI runs it). Each one serves the explorer, starts chromedriver on a free port and opens the
 //! page at 1280×800.
 
@@ -82,7 +82,9 @@ impl Browser {
     /// Waits (up to 30 s) until `condition`, a JavaScript expression, is true.
     async fn wait_for(&self, condition: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.eval(&format!("Boolean({condition})")).await != json!(true) {
+        // The page's script may not have run yet.
+        let ready = format!("typeof explorer !== 'undefined' && Boolean({condition})");
+        while self.eval(&ready).await != json!(true) {
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {condition}; run error: {}",

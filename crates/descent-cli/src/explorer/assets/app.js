@@ -182,7 +182,8 @@ function scheduleRace() {
 async function runRace() {
   const generation = ++raceGeneration;
   const limits = explorer.catalog.limits;
-  const states = explorer.steps * explorer.optimizers.length <= limits.state_steps;
+  // States for step mode when they are few enough to send quickly (the API allows more).
+  const states = explorer.steps * explorer.optimizers.length <= Math.min(20000, limits.state_steps);
   try {
     const answer = await (await api('/api/race', raceBody(explorer.optimizers, states))).json();
     if (generation !== raceGeneration) return;
@@ -474,26 +475,31 @@ function drawMap() {
       ctx.stroke();
     });
   }
-  // Critical points: minima as white stars, saddles as crosses, maxima as triangles.
+  // Critical points, marked as in the command's pictures: a star for the global minimum, a plus for local minima,
+  // a ring for saddle points, a triangle for maxima; white, outlined in black.
   for (const c of explorer.surface ? explorer.surface.critical_points : []) {
     const [px, py] = toPixel(canvas, c.point[0], c.point[1]);
+    const r = 7 * scale;
     ctx.save();
     ctx.lineWidth = 2 * scale;
     ctx.strokeStyle = '#000';
     ctx.fillStyle = '#fff';
-    const r = 7 * scale;
     ctx.beginPath();
-    if (c.kind.includes('minimum')) {
+    if (c.kind === 'global minimum') {
       for (let k = 0; k < 10; k++) {
-        const a = -Math.PI / 2 + k * Math.PI / 5, rr = k % 2 ? r * 0.45 : r * 1.1;
+        const a = -Math.PI / 2 + k * Math.PI / 5, rr = k % 2 ? r * 0.5 : r * 1.3;
         ctx.lineTo(px + rr * Math.cos(a), py + rr * Math.sin(a));
       }
       ctx.closePath(); ctx.fill(); ctx.stroke();
-    } else if (c.kind.includes('saddle')) {
-      ctx.strokeStyle = '#fff'; ctx.lineWidth = 4 * scale;
-      ctx.moveTo(px - r, py - r); ctx.lineTo(px + r, py + r); ctx.moveTo(px + r, py - r); ctx.lineTo(px - r, py + r);
-      ctx.stroke();
-      ctx.strokeStyle = '#000'; ctx.lineWidth = 2 * scale; ctx.stroke();
+    } else if (c.kind === 'local minimum') {
+      const w = r * 0.35;
+      const arms = [[-w, -r], [w, -r], [w, -w], [r, -w], [r, w], [w, w], [w, r], [-w, r], [-w, w], [-r, w], [-r, -w], [-w, -w]];
+      for (const [dx, dy] of arms) ctx.lineTo(px + dx, py + dy);
+      ctx.closePath(); ctx.fill(); ctx.stroke();
+    } else if (c.kind === 'saddle') {
+      ctx.arc(px, py, r, 0, 2 * Math.PI);
+      ctx.lineWidth = 5 * scale; ctx.stroke();
+      ctx.strokeStyle = '#fff'; ctx.lineWidth = 2.5 * scale; ctx.stroke();
     } else {
       ctx.moveTo(px, py - r); ctx.lineTo(px + r, py + r * 0.8); ctx.lineTo(px - r, py + r * 0.8);
       ctx.closePath(); ctx.fill(); ctx.stroke();
