@@ -2,7 +2,8 @@
 """Writes the PyTorch reference fixtures that descent's parity tests read.
 
 Each case runs one `torch.optim` optimizer (the default CPU single-tensor path, `foreach=False`), or the reference
-package of an optimizer torch.optim lacks (Lion: `lion-pytorch`, its authors' package), for STEPS steps
+package of an optimizer torch.optim lacks (Lion: `lion-pytorch`, its authors' package; AdEMAMix:
+`pytorch-optimizer`), for STEPS steps
 on a set of parameters in two parameter groups, and records every parameter and every state tensor after every step.
 The vector set (most cases):
 
@@ -24,7 +25,7 @@ Output, under tests/fixtures/torch/:
                           row-major in its own shape
 
 Regenerate (needs torch; CI does not):
-    python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch numpy lion-pytorch
+    python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch numpy lion-pytorch pytorch-optimizer
     /tmp/torchenv/bin/python tools/make_torch_fixtures.py [--only CASE,CASE...]
 """
 
@@ -51,6 +52,9 @@ PARAM_SETS = {
     # SparseAdam: an embedding table, a vector and a small table; each step touches only some rows (see
     # `untouched_rows`), and PyTorch gets the gradient as a sparse tensor of the touched rows.
     "sparse": [("E", [20, 6], 1.0, 0), ("s", [7], 1.0 / 64.0, 0), ("V", [5, 3], 8.0, 1)],
+    # References that count steps per parameter group (pytorch-optimizer's): every parameter gets a gradient on every
+    # step, so that the group's count is each parameter's, and the group's count stands for the parameters' `step`.
+    "dense": [("w", [1037], 1.0, 0), ("b", [7], 1.0 / 64.0, 0), ("d", [1], 8.0, 1)],
 }
 SPARSE_SETS = {"sparse"}
 PARAMS = PARAM_SETS["vectors"]
@@ -176,6 +180,16 @@ CASES = {
         {"adjust_lr_fn": "spectral_unclamped", "nesterov": True}, "muon"),
     "lion_default": ("Lion", "lion", {}, {"lr": 3e-4}),
     "lion_all": ("Lion", "lion", {"lr": 1e-3, "betas": [0.95, 0.98], "weight_decay": 0.1}, {"weight_decay": 0.0}),
+    "ademamix_default": ("AdEMAMix", "ademamix", {}, {"lr": 3e-3}, "dense"),
+    "ademamix_warmup_l2": (
+        "AdEMAMix", "ademamix",
+        {"lr": 2e-3, "betas": [0.8, 0.99, 0.999], "alpha": 3.0, "t_alpha_beta3": 30.0, "weight_decay": 0.05,
+         "eps": 1e-6, "maximize": True},
+        {"t_alpha_beta3": 20.0, "weight_decay": 0.0}, "dense"),
+    "ademamix_decoupled": (
+        "AdEMAMix", "ademamix",
+        {"lr": 1e-2, "weight_decay": 0.1, "weight_decouple": True, "alpha": 8.0, "t_alpha_beta3": 100.0},
+        {"fixed_decay": True, "weight_decay": 0.01}, "dense"),
 }
 
 DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
@@ -186,10 +200,11 @@ F64_CASES = {
     "sgd_dampening_wd", "sgd_nesterov_maximize", "adagrad_all", "rmsprop_momentum", "rmsprop_all", "adadelta_all",
     "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
     "asgd_all", "rprop_all", "adafactor_all", "muon_all", "sparse_adam_all", "lion_all",
+    "ademamix_warmup_l2", "ademamix_decoupled",
 }
 
 # Optimizers that torch.optim lacks: the class of the reference package their authors publish.
-REFERENCES = {"Lion": ("lion_pytorch", "Lion")}
+REFERENCES = {"Lion": ("lion_pytorch", "Lion"), "AdEMAMix": ("pytorch_optimizer", "AdEMAMix")}
 
 
 def optimizer_class(name):
@@ -257,7 +272,12 @@ def run_case(case, dtype_name):
             # manifest.
             names = [key for key in state if key != "step" and state[key].dim() > 0]
             present_now.append(bool(state))
-            steps_now.append(float(state["step"]) if "step" in state else None)
+            if "step" in state:
+                steps_now.append(float(state["step"]))
+            elif state and "step" in opt.param_groups[params[k][3]]:
+                steps_now.append(float(opt.param_groups[params[k][3]]["step"]))
+            else:
+                steps_now.append(None)
             scalars_now.append({key: float(v) for key, v in state.items() if key != "step" and v.dim() == 0})
             if state:
                 if buffer_names.setdefault(name, names) != names:

@@ -33,7 +33,8 @@
 //!   [`LbfgsOptimizer`]) builds a model of the curvature from its last steps and crosses a narrow valley in a few
 //!   steps where SGD zigzags, calling the loss as often as its line search needs.
 //! - Beyond PyTorch: *Lion* ([`Lion`]), found by a program search, steps every coordinate by η in the direction of
-//!   the sign of an interpolated momentum, with half of Adam's state.
+//!   the sign of an interpolated momentum, with half of Adam's state; *AdEMAMix* ([`AdEMAMix`]) adds to Adam a
+//!   slow moment that remembers thousands of steps.
 //!
 //! # Using an optimizer
 //!
@@ -165,6 +166,7 @@
 //! every parameter and state value after every step with fixtures written by PyTorch itself:
 //!
 //! - SGD, Adamax, ASGD and Rprop match bit for bit, and so does Lion against its authors' package, `lion-pytorch`.
+//!   AdEMAMix is checked against `pytorch-optimizer`'s, within an ulp of its step (one root, as Adam).
 //! - The others use a square root, which PyTorch's CPU build takes from MKL and which is not correctly rounded
 //!   (about 18% of `f32` inputs are one ulp off); descent's is IEEE-exact. Each step, taken from PyTorch's values
 //!   of the step before, agrees within 1 to 6 ulps (of the largest magnitude the step involves), depending on the
@@ -215,6 +217,7 @@ pub use optim::adagrad::Adagrad;
 pub use optim::adam::Adam;
 pub use optim::adamax::Adamax;
 pub use optim::adamw::AdamW;
+pub use optim::ademamix::AdEMAMix;
 pub use optim::asgd::Asgd;
 pub use optim::lbfgs::{Lbfgs, LineSearch};
 pub use optim::lion::Lion;

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use descent::{
-    Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Asgd, Float, Group, Lion, Muon, NAdam, Optimizer, Param, RAdam,
-    RmsProp, Rprop, Rule, Sgd, SparseAdam,
+    AdEMAMix, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Asgd, Float, Group, Lion, Muon, NAdam, Optimizer,
+    Param, RAdam, RmsProp, Rprop, Rule, Sgd, SparseAdam,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -325,6 +325,13 @@ fn rprop_matches_torch_bit_for_bit() {
 #[test]
 fn lion_matches_lion_pytorch_bit_for_bit() {
     assert_eq!(run_optimizer::<Lion>("lion", None), 3);
+}
+
+/// Against `pytorch-optimizer`'s AdEMAMix: one square root per step, as Adam's, so an ulp of the step; with α = 8
+/// and η = 0.01 (`ademamix_decoupled`) a step can be four times the parameter it moves, so 4 ulps of the parameter.
+#[test]
+fn ademamix_matches_pytorch_optimizer() {
+    assert_eq!(run_optimizer::<AdEMAMix>("ademamix", Some(4.0)), 5);
 }
 
 /// Adafactor's norms are summed in another order than PyTorch's, and set the size of every step: 5 ulps at most.

@@ -18,12 +18,15 @@ struct Range {
     log: bool,
 }
 
-/// The range of the hyperparameter `key` whose default is `default`: by the meaning of its name where it is a
-/// known one, else from 0 (or the default, if negative) to twice the default (at least 1).
-fn range(key: &str, default: f64) -> Range {
+/// The range of the hyperparameter `key` whose default is `defaults` (one number, or several): by the meaning of its
+/// name where it is a known one, else from 0 (or the lowest default, if negative) to twice the largest magnitude
+/// (at least 1).
+fn range(key: &str, defaults: &[f64]) -> Range {
+    let lowest = defaults.iter().copied().fold(0.0, f64::min);
+    let largest = defaults.iter().map(|v| 2.0 * v.abs()).fold(1.0, f64::max);
     let (min, max, log) = match key {
         "lr" => (1e-5, 10.0, true),
-        "momentum" | "dampening" | "rho" | "alpha" | "betas" => (0.0, 0.999, false),
+        "momentum" | "dampening" | "rho" | "betas" => (0.0, 0.9999, false),
         "eps" => (1e-12, 1.0, true),
         "weight_decay" | "lr_decay" | "initial_accumulator_value" => (0.0, 1.0, false),
         "momentum_decay" => (1e-5, 0.1, true),
@@ -35,7 +38,7 @@ fn range(key: &str, default: f64) -> Range {
         "max_iter" | "history_size" => (1.0, 100.0, false),
         "ns_steps" => (1.0, 10.0, false),
         "beta2_decay" => (-1.0, 0.0, false),
-        _ => (default.min(0.0), (2.0 * default.abs()).max(1.0), false),
+        _ => (lowest, largest, false),
     };
     Range { min, max, log }
 }
@@ -55,8 +58,8 @@ fn hyperparameter(key: &str, default: &Value) -> Value {
         _ => "text",
     };
     let mut entry = json!({"name": key, "default": default, "kind": kind});
-    if let Some(first) = numbers.first() {
-        let Range { min, max, log } = range(key, *first);
+    if !numbers.is_empty() {
+        let Range { min, max, log } = range(key, &numbers);
         entry["min"] = json!(min);
         entry["max"] = json!(max);
         entry["scale"] = json!(if log { "log" } else { "linear" });

@@ -12,6 +12,7 @@ pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod adamw;
+pub mod ademamix;
 pub mod asgd;
 pub mod lbfgs;
 pub mod lion;
@@ -43,6 +44,7 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     lbfgs::register,
     lookahead_nesterov::register,
     lion::register,
+    ademamix::register,
 ];
 
 /// The seven optimizers of the article, in its order, as (label, spec): the set the command races, draws and
