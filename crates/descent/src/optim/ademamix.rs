@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
-use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar, Lerp};
+use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar, Lerp, Prelude};
 use crate::validate::{non_negative, unit_closed, unit_open};
 use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
@@ -103,9 +103,7 @@ impl AdEMAMix {
 /// [`AdEMAMix`]'s per-step scalars, rounded to the element type as PyTorch rounds them.
 #[derive(Debug, Clone, Copy)]
 pub struct AdEMAMixCoefficients<L> {
-    maximize: bool,
-    l2: Option<L>,
-    decay_factor: Option<L>,
+    prelude: Prelude<L>,
     fast: Lerp<L>,
     beta2: L,
     one_minus_beta2: L,
@@ -152,12 +150,10 @@ impl Rule for AdEMAMix {
     fn coefficients<L: Lane>(&self, step: &StepContext<'_>) -> AdEMAMixCoefficients<L> {
         let (beta1, beta2, _) = self.betas;
         let t = step.t;
-        let decays = self.weight_decay != 0.0;
-        let decay = self.weight_decay * if self.fixed_decay { 1.0 } else { self.lr };
+        // With `fixed_decay`, the decoupled decay is λ rather than η·λ.
+        let decay_lr = if self.fixed_decay { 1.0 } else { self.lr };
         AdEMAMixCoefficients {
-            maximize: self.maximize,
-            l2: (decays && !self.weight_decouple).then(|| scalar(self.weight_decay)),
-            decay_factor: (decays && self.weight_decouple).then(|| scalar(1.0 - decay)),
+            prelude: Prelude::new(decay_lr, self.weight_decay, self.weight_decouple, self.maximize),
             fast: Lerp::new(1.0 - beta1),
             beta2: scalar(beta2),
             one_minus_beta2: scalar(1.0 - beta2),
@@ -173,13 +169,7 @@ impl Rule for AdEMAMix {
     #[inline(always)]
     fn update<L: Lane>(c: &AdEMAMixCoefficients<L>, param: &mut L, grad: L, state: &mut [L]) {
         let [exp_avg, exp_avg_sq, exp_avg_slow] = state else { unreachable!("AdEMAMix keeps three state tensors") };
-        let mut g = if c.maximize { -grad } else { grad };
-        if let Some(factor) = c.decay_factor {
-            *param = *param * factor;
-        }
-        if let Some(weight_decay) = c.l2 {
-            g = add_scaled(g, *param, weight_decay);
-        }
+        let g = c.prelude.apply(param, grad);
         *exp_avg = c.fast.apply(*exp_avg, g);
         *exp_avg_sq = addcmul(*exp_avg_sq * c.beta2, g, g, c.one_minus_beta2);
         *exp_avg_slow = c.slow.apply(*exp_avg_slow, g);
