@@ -149,6 +149,18 @@ async fn the_page_loads_without_console_errors_at_desktop_and_phone_widths() {
     assert!(overflow.as_f64().unwrap() <= 0.0, "the page scrolls sideways on a phone, by {overflow} px");
     let severe: Vec<Value> = browser.console().await.into_iter().filter(|m| m["level"] != "INFO").collect();
     assert!(severe.is_empty(), "console: {severe:?}");
+    // Runs that diverge, one to a point that is not a number (√x left of 0), one to huge values, with their states
+    // shown: still no error.
+    let diverging = "#f=sqrt(x)%2By%5E2&start=-1,1&steps=50&o=adam&o=sgd(lr=10)";
+    browser.client.goto(&format!("{}{diverging}", browser.server.url())).await.unwrap();
+    browser.client.refresh().await.unwrap();
+    browser.wait_for("explorer.races >= 1 && explorer.runs.length === 2").await;
+    assert_eq!(browser.eval("explorer.runs.map(r => r.diverged)").await, json!([true, true]));
+    assert_eq!(browser.eval("explorer.runs[0].points[1][0]").await, Value::Null);
+    browser.client.execute("document.getElementById('back').click()", vec![]).await.unwrap();
+    browser.wait_for("explorer.shown === 49").await;
+    let severe: Vec<Value> = browser.console().await.into_iter().filter(|m| m["level"] != "INFO").collect();
+    assert!(severe.is_empty(), "console: {severe:?}");
     // The console is really read: an error logged now is seen.
     browser.client.execute("console.error('a probe')", vec![]).await.unwrap();
     let seen = browser.console().await;

@@ -28,6 +28,8 @@ const DEFAULT_OPTIMIZERS = ['sgd(lr=0.01)', 'momentum(lr=0.01)', 'rmsprop(lr=0.0
 
 /** A number as the page sends it: at most four significant digits, in the shortest form. */
 function formatNumber(v) {
+  if (v === null || v === undefined) return '–';   // JSON's null: a value that was not finite
+  if (!Number.isFinite(v)) return String(v);
   if (v === 0) return '0';
   return String(Number(v.toPrecision(4)));
 }
