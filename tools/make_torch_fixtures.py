@@ -2,7 +2,7 @@
 """Writes the PyTorch reference fixtures that descent's parity tests read.
 
 Each case runs one `torch.optim` optimizer (the default CPU single-tensor path, `foreach=False`), or the reference
-package of an optimizer torch.optim lacks (Lion: `lion-pytorch`, its authors' package; AdEMAMix:
+package of an optimizer torch.optim lacks (Lion: `lion-pytorch`, its authors' package; AdEMAMix and MARS:
 `pytorch-optimizer`), for STEPS steps
 on a set of parameters in two parameter groups, and records every parameter and every state tensor after every step.
 The vector set (most cases):
@@ -55,6 +55,8 @@ PARAM_SETS = {
     # References that count steps per parameter group (pytorch-optimizer's): every parameter gets a gradient on every
     # step, so that the group's count is each parameter's, and the group's count stands for the parameters' `step`.
     "dense": [("w", [1037], 1.0, 0), ("b", [7], 1.0 / 64.0, 0), ("d", [1], 8.0, 1)],
+    # The same for an optimizer that treats matrices and vectors differently (MARS).
+    "dense_matrices": [("W", [12, 7], 1.0, 0), ("u", [6], 1.0 / 64.0, 0), ("X", [5, 9], 8.0, 1)],
 }
 SPARSE_SETS = {"sparse"}
 PARAMS = PARAM_SETS["vectors"]
@@ -190,6 +192,17 @@ CASES = {
         "AdEMAMix", "ademamix",
         {"lr": 1e-2, "weight_decay": 0.1, "weight_decouple": True, "alpha": 8.0, "t_alpha_beta3": 100.0},
         {"fixed_decay": True, "weight_decay": 0.01}, "dense"),
+    "mars_default": ("MARS", "mars", {}, {"gamma": 0.05}, "dense_matrices"),
+    "mars_lion_l2": (
+        "MARS", "mars",
+        {"mars_type": "lion", "lr": 1e-3, "lr_1d": 2e-3, "betas_1d": [0.8, 0.9], "weight_decay": 0.1,
+         "weight_decay_1d": 0.05, "weight_decouple": False, "maximize": True},
+        {"weight_decay": 0.0}, "dense_matrices"),
+    "mars_optimize_1d": (
+        "MARS", "mars",
+        {"optimize_1d": True, "gamma": 0.1, "betas": [0.9, 0.95], "weight_decay": 0.1, "fixed_decay": True,
+         "eps": 1e-6},
+        {"gamma": 0.0}, "dense_matrices"),
 }
 
 DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
@@ -200,11 +213,12 @@ F64_CASES = {
     "sgd_dampening_wd", "sgd_nesterov_maximize", "adagrad_all", "rmsprop_momentum", "rmsprop_all", "adadelta_all",
     "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
     "asgd_all", "rprop_all", "adafactor_all", "muon_all", "sparse_adam_all", "lion_all",
-    "ademamix_warmup_l2", "ademamix_decoupled",
+    "ademamix_warmup_l2", "ademamix_decoupled", "mars_lion_l2", "mars_optimize_1d",
 }
 
 # Optimizers that torch.optim lacks: the class of the reference package their authors publish.
-REFERENCES = {"Lion": ("lion_pytorch", "Lion"), "AdEMAMix": ("pytorch_optimizer", "AdEMAMix")}
+REFERENCES = {"Lion": ("lion_pytorch", "Lion"), "AdEMAMix": ("pytorch_optimizer", "AdEMAMix"),
+              "MARS": ("pytorch_optimizer", "MARS")}
 
 
 def optimizer_class(name):

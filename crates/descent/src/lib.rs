@@ -34,7 +34,8 @@
 //!   steps where SGD zigzags, calling the loss as often as its line search needs.
 //! - Beyond PyTorch: *Lion* ([`Lion`]), found by a program search, steps every coordinate by η in the direction of
 //!   the sign of an interpolated momentum, with half of Adam's state; *AdEMAMix* ([`AdEMAMix`]) adds to Adam a
-//!   slow moment that remembers thousands of steps.
+//!   slow moment that remembers thousands of steps; *MARS* ([`Mars`]) feeds AdamW a gradient corrected by how it
+//!   changed since the last step.
 //!
 //! # Using an optimizer
 //!
@@ -166,7 +167,8 @@
 //! every parameter and state value after every step with fixtures written by PyTorch itself:
 //!
 //! - SGD, Adamax, ASGD and Rprop match bit for bit, and so does Lion against its authors' package, `lion-pytorch`.
-//!   AdEMAMix is checked against `pytorch-optimizer`'s, within an ulp of its step (one root, as Adam).
+//!   AdEMAMix and MARS are checked against `pytorch-optimizer`'s: AdEMAMix within an ulp of its step (one root, as
+//!   Adam), MARS within 8 ulps (its norm is summed in another precision).
 //! - The others use a square root, which PyTorch's CPU build takes from MKL and which is not correctly rounded
 //!   (about 18% of `f32` inputs are one ulp off); descent's is IEEE-exact. Each step, taken from PyTorch's values
 //!   of the step before, agrees within 1 to 6 ulps (of the largest magnitude the step involves), depending on the
@@ -222,6 +224,7 @@ pub use optim::asgd::Asgd;
 pub use optim::lbfgs::{Lbfgs, LineSearch};
 pub use optim::lion::Lion;
 pub use optim::lookahead_nesterov::LookaheadNesterov;
+pub use optim::mars::{Mars, MarsType};
 pub use optim::muon::{AdjustLr, Muon};
 pub use optim::nadam::NAdam;
 pub use optim::radam::RAdam;

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use descent::{
-    AdEMAMix, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Asgd, Float, Group, Lion, Muon, NAdam, Optimizer,
-    Param, RAdam, RmsProp, Rprop, Rule, Sgd, SparseAdam,
+    AdEMAMix, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Asgd, Float, Group, Lion, Mars, Muon, NAdam,
+    Optimizer, Param, RAdam, RmsProp, Rprop, Rule, Sgd, SparseAdam,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -332,6 +332,14 @@ fn lion_matches_lion_pytorch_bit_for_bit() {
 #[test]
 fn ademamix_matches_pytorch_optimizer() {
     assert_eq!(run_optimizer::<AdEMAMix>("ademamix", Some(4.0)), 5);
+}
+
+/// Against `pytorch-optimizer`'s MARS. Its corrected gradient c is divided by its norm, which PyTorch sums in
+/// `f32` and descent in `f64`, so each value of c can be an ulp or two off; the moments take c at its own scale
+/// (up to 1 after the division), larger than theirs, and the step adds a root: at most 8 ulps (7 seen).
+#[test]
+fn mars_matches_pytorch_optimizer() {
+    assert_eq!(run_optimizer::<Mars>("mars", Some(8.0)), 5);
 }
 
 /// Adafactor's norms are summed in another order than PyTorch's, and set the size of every step: 5 ulps at most.

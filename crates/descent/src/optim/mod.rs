@@ -17,6 +17,7 @@ pub mod asgd;
 pub mod lbfgs;
 pub mod lion;
 pub mod lookahead_nesterov;
+pub mod mars;
 pub mod muon;
 pub mod nadam;
 pub mod radam;
@@ -45,6 +46,7 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     lookahead_nesterov::register,
     lion::register,
     ademamix::register,
+    mars::register,
 ];
 
 /// The seven optimizers of the article, in its order, as (label, spec): the set the command races, draws and
