@@ -289,6 +289,12 @@ fn hostile_requests_get_clear_errors_and_the_server_stays_up() {
         400,
         "at most 400000",
     );
+    refused(
+        &server,
+        &json!({"function": "booth", "steps": 60000, "optimizers": ["sgd", "adam"], "states": true}).to_string(),
+        400,
+        "at most 100000 with states",
+    );
     refused(&server, &json!({"function": format!("x{}", "+x".repeat(5000))}).to_string(), 400, "too long");
     refused(
         &server,
