@@ -3,7 +3,7 @@
 
 Each case runs one `torch.optim` optimizer (the default CPU single-tensor path, `foreach=False`), or the reference
 package of an optimizer torch.optim lacks (Lion: `lion-pytorch`, its authors' package; AdEMAMix and MARS:
-`pytorch-optimizer`), for STEPS steps
+`pytorch-optimizer`; Schedule-Free: `schedulefree`), for STEPS steps
 on a set of parameters in two parameter groups, and records every parameter and every state tensor after every step.
 The vector set (most cases):
 
@@ -22,10 +22,12 @@ Output, under tests/fixtures/torch/:
     manifest.json         the cases: optimizer, dtype, groups, parameters, which state exists after each step
     <case>.<dtype>.bin    little-endian floats: for step 1..STEPS, for each parameter in order, its values, then
                           the values of each state tensor it has at that step, in PyTorch's state-key order, each
-                          row-major in its own shape
+                          row-major in its own shape; for cases with `evaluate_every`, on those steps, then every
+                          parameter at the evaluation point and every parameter back at the training point
 
 Regenerate (needs torch; CI does not):
-    python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch numpy lion-pytorch pytorch-optimizer
+    python3 -m venv /tmp/torchenv
+    /tmp/torchenv/bin/pip install torch numpy lion-pytorch pytorch-optimizer schedulefree
     /tmp/torchenv/bin/python tools/make_torch_fixtures.py [--only CASE,CASE...]
 """
 
@@ -203,6 +205,17 @@ CASES = {
         {"optimize_1d": True, "gamma": 0.1, "betas": [0.9, 0.95], "weight_decay": 0.1, "fixed_decay": True,
          "eps": 1e-6},
         {"gamma": 0.0}, "dense_matrices"),
+    "adamw_schedulefree_default": ("AdamWScheduleFree", "adamw_schedulefree", {}, {"lr": 0.01}, "dense"),
+    "adamw_schedulefree_all": (
+        "AdamWScheduleFree", "adamw_schedulefree",
+        {"lr": 0.01, "betas": [0.8, 0.99], "eps": 1e-6, "weight_decay": 0.05, "warmup_steps": 10, "r": 1.0,
+         "weight_lr_power": 1.5},
+        {"warmup_steps": 0, "weight_decay": 0.0}, "dense"),
+    "sgd_schedulefree_default": ("SGDScheduleFree", "sgd_schedulefree", {}, {"lr": 0.1}, "dense"),
+    "sgd_schedulefree_all": (
+        "SGDScheduleFree", "sgd_schedulefree",
+        {"lr": 0.5, "momentum": 0.8, "weight_decay": 0.05, "warmup_steps": 7, "r": 0.5, "weight_lr_power": 3.0},
+        {"momentum": 0.95, "warmup_steps": 0}, "dense"),
 }
 
 DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
@@ -213,12 +226,24 @@ F64_CASES = {
     "sgd_dampening_wd", "sgd_nesterov_maximize", "adagrad_all", "rmsprop_momentum", "rmsprop_all", "adadelta_all",
     "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
     "asgd_all", "rprop_all", "adafactor_all", "muon_all", "sparse_adam_all", "lion_all",
-    "ademamix_warmup_l2", "ademamix_decoupled", "mars_lion_l2", "mars_optimize_1d",
+    "ademamix_warmup_l2", "ademamix_decoupled", "mars_lion_l2", "mars_optimize_1d", "adamw_schedulefree_all",
+    "sgd_schedulefree_all",
 }
 
 # Optimizers that torch.optim lacks: the class of the reference package their authors publish.
 REFERENCES = {"Lion": ("lion_pytorch", "Lion"), "AdEMAMix": ("pytorch_optimizer", "AdEMAMix"),
-              "MARS": ("pytorch_optimizer", "MARS")}
+              "MARS": ("pytorch_optimizer", "MARS"), "AdamWScheduleFree": ("schedulefree", "AdamWScheduleFree"),
+              "SGDScheduleFree": ("schedulefree", "SGDScheduleFree")}
+
+# References that keep their step count and scalars in the parameter group (schedulefree's): the group's keys that
+# stand for each parameter's `step` and scalar state.
+GROUP_STATE = {"AdamWScheduleFree": ("k", ["lr_max", "weight_sum"]),
+               "SGDScheduleFree": ("k", ["lr_max", "weight_sum"])}
+
+# Schedule-Free trains at one point and is evaluated at another: every EVALUATE_EVERY steps, the case also records
+# the parameters after `eval()` (the evaluation point) and after `train()` again (the training point, which the
+# round trip may change in its last bit).
+EVALUATE_EVERY = 10
 
 
 def optimizer_class(name):
@@ -265,6 +290,9 @@ def run_case(case, dtype_name):
     # The single-tensor path; Muon has only that one, and no `foreach` argument.
     foreach = {"foreach": False} if "foreach" in inspect.signature(constructor).parameters else {}
     opt = constructor(groups, **foreach, **torch_hyper(hyper0))
+    evaluates = hasattr(opt, "eval")
+    if evaluates:
+        opt.train()
     blob = bytearray()
     present, step_counts, scalars, buffer_names = [], [], [], {}
     for step in range(1, STEPS + 1):
@@ -286,18 +314,31 @@ def run_case(case, dtype_name):
             # manifest.
             names = [key for key in state if key != "step" and state[key].dim() > 0]
             present_now.append(bool(state))
-            if "step" in state:
+            group_state = GROUP_STATE.get(torch_name)
+            if group_state and state:
+                group = opt.param_groups[params[k][3]]
+                steps_now.append(float(group[group_state[0]]))
+                scalars_now.append({key: float(group[key]) for key in group_state[1]})
+            elif "step" in state:
                 steps_now.append(float(state["step"]))
             elif state and "step" in opt.param_groups[params[k][3]]:
                 steps_now.append(float(opt.param_groups[params[k][3]]["step"]))
             else:
                 steps_now.append(None)
-            scalars_now.append({key: float(v) for key, v in state.items() if key != "step" and v.dim() == 0})
+            if not (group_state and state):
+                scalars_now.append({key: float(v) for key, v in state.items() if key != "step" and v.dim() == 0})
             if state:
                 if buffer_names.setdefault(name, names) != names:
                     sys.exit(f"{case}: state keys of {name} changed: {names}")
                 for key in names:
                     blob += state[key].detach().numpy().astype(np_dtype).tobytes()
+        if evaluates and step % EVALUATE_EVERY == 0:
+            opt.eval()
+            for t in tensors:
+                blob += t.detach().numpy().astype(np_dtype).tobytes()
+            opt.train()
+            for t in tensors:
+                blob += t.detach().numpy().astype(np_dtype).tobytes()
         present.append(present_now)
         step_counts.append(steps_now)
         scalars.append(scalars_now)
@@ -312,6 +353,7 @@ def run_case(case, dtype_name):
         "step": step_counts,
         "scalars": scalars,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **({"evaluate_every": EVALUATE_EVERY} if evaluates else {}),
         "buffers": [buffer_names.get(name, []) for name, _, _, _ in params],
         "params": describe_params(params),
         **({"untouched_rows": [[untouched_rows(k, step, shape) for k, (_, shape, _, _) in enumerate(params)]

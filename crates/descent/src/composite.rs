@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::kernel::{Clipped, GradMap};
-use crate::{Clip, Closure, DynOptimizer, Error, Float, GroupRecord, Param, ParamState, Spec, StateDict};
+use crate::{Clip, Closure, DynOptimizer, Error, Float, GroupRecord, Param, ParamState, Point, Spec, StateDict};
 
 /// Parameter groups of different optimizers behind one [`DynOptimizer`]: what [`Spec::build_groups`] builds when its
 /// groups name more than one optimizer.
@@ -190,6 +190,16 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
         let count = self.positions.len();
         let &(part, local) = self.positions.get(position).ok_or(Error::NoSuchParameter { position, count })?;
         self.parts[part].optimizer.step_param(local, param, grad)
+    }
+
+    fn has_evaluation_point(&self) -> bool {
+        self.parts.iter().any(|part| part.optimizer.has_evaluation_point())
+    }
+
+    fn move_point(&self, position: usize, param: &mut [T], to: Point) -> Result<(), Error> {
+        let count = self.positions.len();
+        let &(part, local) = self.positions.get(position).ok_or(Error::NoSuchParameter { position, count })?;
+        self.parts[part].optimizer.move_point(local, param, to)
     }
 
     fn group_count(&self) -> usize {

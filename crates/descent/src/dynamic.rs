@@ -4,7 +4,7 @@ use std::fmt::Debug;
 
 use serde_json::Value;
 
-use crate::{Clip, Error, Float, Group, Optimizer, Param, ParamState, Rule, Spec, StateDict};
+use crate::{Clip, Error, Float, Group, Optimizer, Param, ParamState, Point, Rule, Spec, StateDict};
 
 /// A closure step's closure: writes the gradients at the points, returns the loss (see
 /// [`Optimizer::step_with_closure`]).
@@ -24,6 +24,35 @@ pub trait DynOptimizer<T: Float>: Debug + Send + Sync {
 
     /// See [`Optimizer::step_param`].
     fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error>;
+
+    /// See [`Optimizer::has_evaluation_point`].
+    fn has_evaluation_point(&self) -> bool;
+
+    /// See [`Optimizer::move_point`].
+    fn move_point(&self, position: usize, param: &mut [T], to: Point) -> Result<(), Error>;
+
+    /// See [`Optimizer::evaluate`].
+    fn evaluate(&mut self, params: &mut [&mut [T]], f: &mut dyn FnMut(&[&[T]])) -> Result<(), Error> {
+        let expected = self.param_count();
+        if params.len() != expected {
+            return Err(Error::CountMismatch { what: "parameters", expected, got: params.len() });
+        }
+        for (position, param) in params.iter().enumerate() {
+            let registered = self.param(position).expect("counted");
+            if param.len() != registered.len() {
+                let (label, expected) = (registered.label(position), registered.len());
+                return Err(Error::ParameterLengthMismatch { param: label, expected, got: param.len() });
+            }
+        }
+        for (position, param) in params.iter_mut().enumerate() {
+            self.move_point(position, param, Point::Evaluation)?;
+        }
+        f(&params.iter().map(|p| &**p).collect::<Vec<_>>());
+        for (position, param) in params.iter_mut().enumerate() {
+            self.move_point(position, param, Point::Training)?;
+        }
+        Ok(())
+    }
 
     /// See [`Optimizer::group_count`].
     fn group_count(&self) -> usize;
@@ -93,6 +122,14 @@ impl<R: Rule, T: Float> DynOptimizer<T> for Optimizer<R, T> {
 
     fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error> {
         Optimizer::step_param(self, position, param, grad)
+    }
+
+    fn has_evaluation_point(&self) -> bool {
+        Optimizer::has_evaluation_point(self)
+    }
+
+    fn move_point(&self, position: usize, param: &mut [T], to: Point) -> Result<(), Error> {
+        Optimizer::move_point(self, position, param, to)
     }
 
     fn group_count(&self) -> usize {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::kernel::{self, AsGiven, Clipped, GradMap};
 use crate::{
-    hyper, Clip, Error, Float, GlobalStage, Group, Param, ParamState, Rule, Shape, StateLayout, StepContext,
+    hyper, Clip, Error, Float, GlobalStage, Group, Param, ParamState, Point, Rule, Shape, StateLayout, StepContext,
     TensorStage,
 };
 
@@ -340,6 +340,65 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         let env = StepEnv { fresh: false, cached: None, global };
         update_param(&self.groups[slot.group], slot, param, grad, AsGiven, env);
         Ok(())
+    }
+
+    /// Whether the rule evaluates the model at another point than it trains at ([`Rule::EVALUATION_POINT`]:
+    /// Schedule-Free). For such a rule, evaluate through [`Optimizer::evaluate`].
+    pub fn has_evaluation_point(&self) -> bool {
+        R::EVALUATION_POINT
+    }
+
+    /// Runs `f` with the parameters at the point where the model is to be evaluated, then moves them back to the
+    /// training point; returns what `f` returns.
+    ///
+    /// For most rules the two points are the same and the parameters are not touched. Schedule-Free trains at
+    /// one point y and is evaluated at another, x: evaluating (test loss, accuracy, weights to keep) at y
+    /// rather than x gives worse numbers. The optimizer is borrowed while `f` runs, so no step can be taken at
+    /// the evaluation point:
+    ///
+    /// ```compile_fail
+    /// # use descent::{Optimizer, Param, ScheduleFreeAdamW};
+    /// # let mut opt = Optimizer::<_, f64>::new(ScheduleFreeAdamW::default(), [Param::vector(1)]).unwrap();
+    /// # let mut x = vec![1.0];
+    /// opt.evaluate(&mut [&mut x], |_| opt.step(&mut [&mut vec![0.0]], &[Some(&[1.0])]));
+    /// ```
+    ///
+    /// The move and its return round as the reference's `eval()` and `train()` do (a `lerp` each way), so the
+    /// training point can change in its last bit. Parameters without state yet (no step taken) do not move.
+    /// Counts and lengths are checked first: on error, nothing moves and `f` does not run.
+    pub fn evaluate<O>(&mut self, params: &mut [&mut [T]], f: impl FnOnce(&[&[T]]) -> O) -> Result<O, Error> {
+        self.check_params(params)?;
+        self.move_all(params, Point::Evaluation);
+        let result = f(&params.iter().map(|p| &**p).collect::<Vec<_>>());
+        self.move_all(params, Point::Training);
+        Ok(result)
+    }
+
+    /// Moves parameter `position` to point `to` ([`Rule::move_point`]); for adapters that hold their parameters
+    /// one at a time and move them all around an evaluation, as [`Optimizer::evaluate`] does. A parameter
+    /// without state, or a rule without an evaluation point, does not move.
+    ///
+    /// A position past the last parameter or a length other than the registered one is an error, and nothing
+    /// changes.
+    pub fn move_point(&self, position: usize, param: &mut [T], to: Point) -> Result<(), Error> {
+        let count = self.params.len();
+        let slot = self.params.get(position).ok_or(Error::NoSuchParameter { position, count })?;
+        check_lengths(slot, position, param.len(), None)?;
+        if let (true, Some(state)) = (R::EVALUATION_POINT, &slot.state) {
+            self.groups[slot.group].move_point(to, param, state);
+        }
+        Ok(())
+    }
+
+    fn move_all(&self, params: &mut [&mut [T]], to: Point) {
+        if !R::EVALUATION_POINT {
+            return;
+        }
+        for (slot, param) in self.params.iter().zip(params.iter_mut()) {
+            if let Some(state) = &slot.state {
+                self.groups[slot.group].move_point(to, param, state);
+            }
+        }
     }
 
     fn check_params(&self, params: &[&mut [T]]) -> Result<(), Error> {

@@ -70,6 +70,16 @@ pub trait Rule: Clone + Debug + PartialEq + Default + Serialize + DeserializeOwn
         let _ = stage;
     }
 
+    /// Whether the rule trains at one point and is evaluated at another ([`Rule::move_point`]): Schedule-Free's
+    /// parameters hold the point where gradients are taken, and the point to evaluate is an average of it and its
+    /// state. [`Optimizer::evaluate`](crate::Optimizer::evaluate) moves them for the evaluation and back.
+    const EVALUATION_POINT: bool = false;
+
+    /// Moves one parameter, which has state, from its training point to its evaluation point or back.
+    fn move_point<T: Float>(&self, to: Point, param: &mut [T], state: &ParamState<T>) {
+        let _ = (to, param, state);
+    }
+
     /// The per-step scalars [`Rule::update`] needs, already in the lane type.
     type Coefficients<L: Lane>: Send + Sync;
 
@@ -86,6 +96,15 @@ pub trait Rule: Clone + Debug + PartialEq + Default + Serialize + DeserializeOwn
         let _ = (c, state);
         param
     }
+}
+
+/// The two points of a rule with an [evaluation point](Rule::EVALUATION_POINT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    /// Where gradients are taken and steps are made: what the parameters hold between steps.
+    Training,
+    /// Where the model is evaluated (its loss, its accuracy, the weights to keep).
+    Evaluation,
 }
 
 /// Where a parameter is in its optimization when it is updated.

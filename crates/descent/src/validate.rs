@@ -12,6 +12,11 @@ pub(crate) fn unit_open(optimizer: &'static str, name: &'static str, value: f64)
     check(optimizer, name, value, (0.0..1.0).contains(&value), "0 <= value < 1")
 }
 
+/// A value in `(0, 1)` (Schedule-Free's momentum, which it divides by).
+pub(crate) fn unit_exclusive(optimizer: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
+    check(optimizer, name, value, value > 0.0 && value < 1.0, "0 < value < 1")
+}
+
 /// A value in `[0, 1]` (Adadelta's rho).
 pub(crate) fn unit_closed(optimizer: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
     check(optimizer, name, value, (0.0..=1.0).contains(&value), "0 <= value <= 1")

@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::optim::lbfgs::{LineSearch, NAME};
 use crate::state::StateTensor;
 use crate::{
-    hyper, Clip, Closure, DynOptimizer, Error, Float, GroupRecord, Lbfgs, Param, ParamRecord, ParamState, Shape, Spec,
-    StateDict, StateRecord,
+    hyper, Clip, Closure, DynOptimizer, Error, Float, GroupRecord, Lbfgs, Param, ParamRecord, ParamState, Point, Shape,
+    Spec, StateDict, StateRecord,
 };
 use line_search::{strong_wolfe, Objective};
 use scalar::Scalar;
@@ -465,6 +465,21 @@ impl<T: Float> DynOptimizer<T> for LbfgsOptimizer<T> {
 
     fn step_param(&mut self, _position: usize, _param: &mut [T], _grad: &[T]) -> Result<(), Error> {
         Err(Error::NeedsClosure { optimizer: NAME })
+    }
+
+    fn has_evaluation_point(&self) -> bool {
+        false
+    }
+
+    /// L-BFGS evaluates where it trains: checks the position and length, and moves nothing.
+    fn move_point(&self, position: usize, param: &mut [T], _to: Point) -> Result<(), Error> {
+        let count = self.params.len();
+        let registered = self.params.get(position).ok_or(Error::NoSuchParameter { position, count })?;
+        if param.len() != registered.len() {
+            let (label, expected) = (registered.label(position), registered.len());
+            return Err(Error::ParameterLengthMismatch { param: label, expected, got: param.len() });
+        }
+        Ok(())
     }
 
     fn group_count(&self) -> usize {

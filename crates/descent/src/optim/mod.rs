@@ -12,6 +12,7 @@ pub mod adagrad;
 pub mod adam;
 pub mod adamax;
 pub mod adamw;
+pub mod adamw_schedule_free;
 pub mod ademamix;
 pub mod asgd;
 pub mod lbfgs;
@@ -23,7 +24,9 @@ pub mod nadam;
 pub mod radam;
 pub mod rmsprop;
 pub mod rprop;
+pub(crate) mod schedule_free;
 pub mod sgd;
+pub mod sgd_schedule_free;
 pub mod sparse_adam;
 
 /// Every built-in optimizer's registration, in the order listings show them.
@@ -47,6 +50,8 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     lion::register,
     ademamix::register,
     mars::register,
+    adamw_schedule_free::register,
+    sgd_schedule_free::register,
 ];
 
 /// The seven optimizers of the article, in its order, as (label, spec): the set the command races, draws and
