@@ -3,7 +3,7 @@
 
 Each case runs one `torch.optim` optimizer (the default CPU single-tensor path, `foreach=False`), or the reference
 package of an optimizer torch.optim lacks (Lion: `lion-pytorch`, its authors' package; AdEMAMix and MARS:
-`pytorch-optimizer`; Schedule-Free: `schedulefree`), for STEPS steps
+`pytorch-optimizer`; Schedule-Free: `schedulefree`; Prodigy: `prodigyopt`), for STEPS steps
 on a set of parameters in two parameter groups, and records every parameter and every state tensor after every step.
 The vector set (most cases):
 
@@ -25,9 +25,11 @@ Output, under tests/fixtures/torch/:
                           row-major in its own shape; for cases with `evaluate_every`, on those steps, then every
                           parameter at the evaluation point and every parameter back at the training point
 
+Also prodigy_quadratic.json: Prodigy's estimate of d, step by step, on a quadratic (see `prodigy_quadratic`).
+
 Regenerate (needs torch; CI does not):
     python3 -m venv /tmp/torchenv
-    /tmp/torchenv/bin/pip install torch numpy lion-pytorch pytorch-optimizer schedulefree
+    /tmp/torchenv/bin/pip install torch numpy lion-pytorch pytorch-optimizer schedulefree prodigyopt
     /tmp/torchenv/bin/python tools/make_torch_fixtures.py [--only CASE,CASE...]
 """
 
@@ -216,6 +218,13 @@ CASES = {
         "SGDScheduleFree", "sgd_schedulefree",
         {"lr": 0.5, "momentum": 0.8, "weight_decay": 0.05, "warmup_steps": 7, "r": 0.5, "weight_lr_power": 3.0},
         {"momentum": 0.95, "warmup_steps": 0}, "dense"),
+    "prodigy_default": ("Prodigy", "prodigy", {}, {"weight_decay": 0.01}, "dense"),
+    "prodigy_all": (
+        "Prodigy", "prodigy",
+        {"lr": 0.5, "betas": [0.8, 0.99], "beta3": 0.95, "eps": 1e-6, "weight_decay": 0.05, "decouple": False,
+         "use_bias_correction": True, "safeguard_warmup": True, "d0": 1e-4, "d_coef": 2.0, "growth_rate": 1.5},
+        {"weight_decay": 0.0}, "dense"),
+    "prodigy_no_momentum": ("Prodigy", "prodigy", {"betas": [0.0, 0.999], "d0": 1e-3}, {"eps": 1e-6}, "dense"),
 }
 
 DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
@@ -227,13 +236,13 @@ F64_CASES = {
     "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
     "asgd_all", "rprop_all", "adafactor_all", "muon_all", "sparse_adam_all", "lion_all",
     "ademamix_warmup_l2", "ademamix_decoupled", "mars_lion_l2", "mars_optimize_1d", "adamw_schedulefree_all",
-    "sgd_schedulefree_all",
+    "sgd_schedulefree_all", "prodigy_all",
 }
 
 # Optimizers that torch.optim lacks: the class of the reference package their authors publish.
 REFERENCES = {"Lion": ("lion_pytorch", "Lion"), "AdEMAMix": ("pytorch_optimizer", "AdEMAMix"),
               "MARS": ("pytorch_optimizer", "MARS"), "AdamWScheduleFree": ("schedulefree", "AdamWScheduleFree"),
-              "SGDScheduleFree": ("schedulefree", "SGDScheduleFree")}
+              "SGDScheduleFree": ("schedulefree", "SGDScheduleFree"), "Prodigy": ("prodigyopt", "Prodigy")}
 
 # References that keep their step count and scalars in the parameter group (schedulefree's): the group's keys that
 # stand for each parameter's `step` and scalar state.
@@ -361,6 +370,29 @@ def run_case(case, dtype_name):
     }
 
 
+def prodigy_quadratic():
+    """Prodigy's estimate of d where it has something to estimate: J(θ) = ½·Σ aᵢ·(θᵢ − cᵢ)² in f64 for 200 steps
+    with the defaults (and with safeguarded warm-up and bias correction), each step's d and the final parameters.
+    Written to prodigy_quadratic.json."""
+    n = 64
+    a = [1.0 + abs(value(7, 0, i)) for i in range(n)]
+    c = [value(8, 0, i) for i in range(n)]
+    runs = []
+    for hyper in [{}, {"safeguard_warmup": True, "use_bias_correction": True, "betas": [0.9, 0.99]},
+                  {"betas": [0.0, 0.999], "growth_rate": 1.1}]:
+        theta = torch.zeros(n, dtype=torch.float64, requires_grad=True)
+        opt = optimizer_class("Prodigy")([theta], **torch_hyper(hyper))
+        ds = []
+        for _ in range(200):
+            theta.grad = torch.tensor(a, dtype=torch.float64) * (theta.detach() - torch.tensor(c, dtype=torch.float64))
+            opt.step()
+            ds.append(opt.param_groups[0]["d"])
+        runs.append({"hyper": hyper, "d": ds, "theta": theta.detach().tolist()})
+    with open(os.path.join(OUT, "prodigy_quadratic.json"), "w") as f:
+        json.dump({"a": a, "c": c, "runs": runs}, f)
+        f.write("\n")
+
+
 def main():
     """Writes every case, or with `--only CASE,...` those cases alone, kept with the others of the manifest."""
     only = set(sys.argv[sys.argv.index("--only") + 1].split(",")) if "--only" in sys.argv else None
@@ -388,6 +420,8 @@ def main():
             record["optimizer"] = optimizer
             record["groups"] = [hyper0, {**hyper0, **overrides}]
             manifest["cases"].append(record)
+    if only is None or "prodigy_quadratic" in only:
+        prodigy_quadratic()
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump(manifest, f, separators=(",", ":"))
         f.write("\n")

@@ -39,6 +39,9 @@
 //! (on the CPU device); a variable without a gradient in a step is skipped, as PyTorch skips a parameter whose
 //! `.grad` is `None`.
 //!
+//! Schedule-Free optimizers train at one point and are evaluated at another: evaluate the model inside
+//! [`DescentOptimizer::evaluate`], which moves the variables there and back.
+//!
 //! Optimizers that ask for their gradients themselves (L-BFGS, the article's look-ahead Nesterov) or that need
 //! every gradient at once step through [`DescentOptimizer::step_with_closure`], which hands them a closure that
 //! evaluates the loss, as PyTorch's `optimizer.step(closure)` does; [`candle_nn::Optimizer::step`] refuses them
@@ -52,9 +55,9 @@ pub use average::AveragedVars;
 use std::cell::RefCell;
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Var};
+use candle_core::{CpuStorage, DType, InplaceOp1, InplaceOp2, Layout, Var};
 use candle_nn::VarMap;
-use descent::{DynOptimizer, Float, Param, Spec};
+use descent::{DynOptimizer, Float, Param, Point, Spec};
 
 /// Which variables go into which parameter group: a default spec for group 0, then groups chosen by a predicate on
 /// the variable's name, in order (a variable goes into the first group whose predicate accepts its name, and into
@@ -209,6 +212,47 @@ impl DescentOptimizer {
     }
 }
 
+impl DescentOptimizer {
+    /// Runs `f` with every variable at the point where the model is to be evaluated, then moves them back to the
+    /// training point: see [`descent::Optimizer::evaluate`]. Schedule-Free trains at one point and is evaluated
+    /// at another; compute test losses, accuracies and the weights to keep inside `f`. For other optimizers the
+    /// variables do not move. The optimizer is borrowed while `f` runs, so no step can be taken there.
+    pub fn evaluate<R>(&mut self, f: impl FnOnce() -> candle_core::Result<R>) -> candle_core::Result<R> {
+        if !self.has_evaluation_point() {
+            return f();
+        }
+        self.move_all(Point::Evaluation)?;
+        let result = f();
+        let back = self.move_all(Point::Training);
+        let value = result?;
+        back?;
+        Ok(value)
+    }
+
+    /// Whether the optimizer evaluates at another point than it trains at (Schedule-Free).
+    pub fn has_evaluation_point(&self) -> bool {
+        self.f32.as_ref().is_some_and(|o| o.has_evaluation_point())
+            || self.f64.as_ref().is_some_and(|o| o.has_evaluation_point())
+    }
+
+    fn move_all(&self, to: Point) -> candle_core::Result<()> {
+        for slot in &self.vars {
+            let tensor = slot.var.as_tensor();
+            match slot.var.dtype() {
+                DType::F32 => {
+                    let optimizer = self.f32.as_deref().expect("f32 variables have an f32 optimizer");
+                    tensor.inplace_op1(&Move { optimizer, position: slot.position, to })?
+                }
+                _ => {
+                    let optimizer = self.f64.as_deref().expect("f64 variables have an f64 optimizer");
+                    tensor.inplace_op1(&Move { optimizer, position: slot.position, to })?
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn lrs<T: Float>(optimizer: &dyn DynOptimizer<T>) -> Vec<f64> {
     (0..optimizer.group_count()).map(|g| optimizer.lr(g).unwrap_or(f64::NAN)).collect()
 }
@@ -278,6 +322,25 @@ impl candle_nn::Optimizer for DescentOptimizer {
 struct Step<'a, T: Float> {
     optimizer: RefCell<&'a mut dyn DynOptimizer<T>>,
     position: usize,
+}
+
+/// The in-place op that moves one variable between its training and evaluation points.
+struct Move<'a, T: Float> {
+    optimizer: &'a dyn DynOptimizer<T>,
+    position: usize,
+    to: Point,
+}
+
+impl<T: StorageFloat> InplaceOp1 for Move<'_, T> {
+    fn name(&self) -> &'static str {
+        "descent-move-point"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let param = T::values_mut(storage).ok_or_else(|| error("the variable's storage has another element type"))?;
+        let (start, end) = layout.contiguous_offsets().ok_or_else(|| error("the variable is not contiguous"))?;
+        self.optimizer.move_point(self.position, &mut param[start..end], self.to).map_err(error)
+    }
 }
 
 /// The element types whose candle storage descent can update.

@@ -190,3 +190,36 @@ fn a_failing_closure_leaves_variables_and_state_as_they_were() {
         .to_string()
         .contains("same element type"));
 }
+
+#[test]
+fn schedule_free_variables_are_at_the_evaluation_point_only_inside_evaluate() {
+    let spec: Spec = "adamw_schedulefree(lr=0.05, warmup_steps=2)".parse().unwrap();
+    let (w, b, _) = setup(false);
+    let mut opt = DescentOptimizer::new(vec![w.clone(), b.clone()], spec.clone()).unwrap();
+    // The same steps on plain slices, evaluated by the library.
+    let mut plain = spec.build::<f32>(vec![Param::named("0", [3, 4])]).unwrap();
+    let mut plain_b = spec.build::<f64>(vec![Param::named("1", 3)]).unwrap();
+    let (mut w_values, mut b_values): (Vec<f32>, Vec<f64>) =
+        (values(&w).iter().map(|&v| v as f32).collect(), values(&b));
+    for _ in 0..5 {
+        let grads = loss(&w, &b).backward().unwrap();
+        let gw: Vec<f32> = grads.get(w.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let gb: Vec<f64> = grads.get(b.as_tensor()).unwrap().to_vec1().unwrap();
+        opt.step(&grads).unwrap();
+        plain.step(&mut [&mut w_values], &[Some(&gw)]).unwrap();
+        plain_b.step(&mut [&mut b_values], &[Some(&gb)]).unwrap();
+    }
+    assert!(opt.has_evaluation_point());
+    let (mut x_w, mut x_b) = (Vec::new(), Vec::new());
+    plain.evaluate(&mut [&mut w_values], &mut |points| x_w = points[0].to_vec()).unwrap();
+    plain_b.evaluate(&mut [&mut b_values], &mut |points| x_b = points[0].to_vec()).unwrap();
+    let (y_w, y_b) = (values(&w), values(&b));
+    let (seen_w, seen_b) = opt.evaluate(|| Ok((values(&w), values(&b)))).unwrap();
+    assert_eq!(seen_w, x_w.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+    assert_eq!(seen_b, x_b);
+    assert_ne!(seen_w, y_w);
+    // Back at the training point, up to the last bit of the round trip.
+    for (after, before) in values(&w).iter().zip(&y_w).chain(values(&b).iter().zip(&y_b)) {
+        assert!((after - before).abs() <= 4.0 * f64::from(f32::EPSILON) * before.abs(), "{after} vs {before}");
+    }
+}

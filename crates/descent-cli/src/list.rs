@@ -109,16 +109,24 @@ fn optimizers_markdown(out: &mut dyn Write) -> Result<(), CliError> {
         names.extend(entry.alias_names().iter().map(|a| format!("`{a}`")));
         let defaults = entry.defaults();
         let shared = defaults.shared_state();
-        let state = match (defaults.layout(&Shape::from(1)), defaults.layout(&Shape::from([2, 2]))) {
-            _ if !shared.is_empty() => {
-                let names: Vec<String> = shared.iter().map(|n| format!("`{n}`")).collect();
-                format!("for all parameters together: {}", names.join(", "))
-            }
+        let own = match (defaults.layout(&Shape::from(1)), defaults.layout(&Shape::from([2, 2]))) {
             (Ok(vector), Ok(matrix)) if vector == matrix => describe(&vector),
             (Ok(vector), Ok(matrix)) => format!("{}; for matrices {}", describe(&vector), describe(&matrix)),
             (Err(_), Ok(matrix)) => format!("{} (matrices only)", describe(&matrix)),
             (Ok(vector), Err(_)) => describe(&vector),
             (Err(e), Err(_)) => return Err(CliError::Usage(e.to_string())),
+        };
+        let state = match shared.is_empty() {
+            true => own,
+            false => {
+                let names: Vec<String> = shared.iter().map(|n| format!("`{n}`")).collect();
+                let together = format!("for all parameters together: {}", names.join(", "));
+                if own == "none" {
+                    together
+                } else {
+                    format!("{own}; {together}")
+                }
+            }
         };
         let torch = entry.torch_class().map_or("(none)".to_owned(), |c| format!("`{c}`"));
         let rust = entry.defaults().type_name();

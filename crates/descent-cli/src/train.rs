@@ -645,7 +645,8 @@ fn train(plan: Plan, data: &Tensors, sizes: &[usize], command: &TrainCommand) ->
         if training.diverged {
             break;
         }
-        let (test_loss, test_accuracy) = evaluate(&model, &data.test)?;
+        // At the optimizer's evaluation point (Schedule-Free's average; the weights themselves for the others).
+        let (test_loss, test_accuracy) = optimizer.evaluate(|| evaluate(&model, &data.test))?;
         if !test_loss.is_finite() {
             training.diverged = true;
             break;

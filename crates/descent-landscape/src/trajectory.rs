@@ -43,7 +43,9 @@ impl Precision {
 /// The path of one optimizer on a surface.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trajectory {
-    /// θ₀ (the start point as the element type holds it), then the point after each step.
+    /// θ₀ (the start point as the element type holds it), then the point after each step: for optimizers with an
+    /// evaluation point (Schedule-Free), that point, an average of the iterates, rather than the one where the
+    /// gradients are taken.
     pub points: Vec<Vec<f64>>,
     /// J at each point (without noise).
     pub losses: Vec<f64>,
@@ -158,6 +160,7 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
         diverged: false,
     };
     let mut first_gradient = Vec::new();
+    let evaluates = optimizer.optimizer_mut().has_evaluation_point();
     for step in 0..run.steps {
         if step % DEADLINE_EVERY == 0 && run.deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(LandscapeError::Deadline { steps: step });
@@ -181,7 +184,16 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
             // L-BFGS's line search compares losses.
             surface.value(&at)
         })?;
-        let point: Vec<f64> = theta.iter().map(|v| v.to_f64()).collect();
+        let point: Vec<f64> = if evaluates {
+            // Schedule-Free: the point to report is the evaluation point; θ stays where gradients are taken.
+            let (mut copy, mut x) = (theta.clone(), Vec::with_capacity(dim));
+            optimizer.optimizer_mut().evaluate(&mut [&mut copy], &mut |points| {
+                x.extend(points[0].iter().map(|v| v.to_f64()));
+            })?;
+            x
+        } else {
+            theta.iter().map(|v| v.to_f64()).collect()
+        };
         let loss = surface.value(&point);
         let finite = loss.is_finite() && point.iter().all(|v| v.is_finite());
         trajectory.points.push(point);

@@ -198,3 +198,22 @@ fn a_run_past_its_deadline_stops_with_an_error() {
     let early = Run { deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(600)), ..late };
     assert_eq!(run(&surface, &spec("sgd"), &early).unwrap().points.len(), 1001);
 }
+
+/// Schedule-Free's trajectory is its evaluation point x, the running mean of z, while the gradient is taken at
+/// y = (1 − β)·z + β·x: the paper's three sequences, on J = Σ θᵢ² with a constant rate (equal weights).
+#[test]
+fn schedule_free_runs_report_the_evaluation_point() {
+    let surface = surfaces::by_name("sphere", 2).unwrap();
+    let trajectory = run(&surface, &spec("sgd_schedulefree(lr=0.1, momentum=0.9)"), &config(&[-1.5, 1.8], 30)).unwrap();
+    let (mut z, mut x) = (vec![-1.5, 1.8], vec![-1.5, 1.8]);
+    for t in 1..=30 {
+        for (z, x) in z.iter_mut().zip(&mut x) {
+            let y = 0.1 * *z + 0.9 * *x;
+            *z -= 0.1 * (2.0 * y);
+            *x += (*z - *x) / f64::from(t);
+        }
+        for (ours, paper) in trajectory.points[t as usize].iter().zip(&x) {
+            assert!((ours - paper).abs() <= 1e-14, "step {t}: {ours} vs the paper's {paper}");
+        }
+    }
+}

@@ -35,7 +35,11 @@
 //! - Beyond PyTorch: *Lion* ([`Lion`]), found by a program search, steps every coordinate by η in the direction of
 //!   the sign of an interpolated momentum, with half of Adam's state; *AdEMAMix* ([`AdEMAMix`]) adds to Adam a
 //!   slow moment that remembers thousands of steps; *MARS* ([`Mars`]) feeds AdamW a gradient corrected by how it
-//!   changed since the last step.
+//!   changed since the last step; *Schedule-Free* AdamW and SGD ([`ScheduleFreeAdamW`], [`ScheduleFreeSgd`]) need
+//!   no learning-rate schedule: they train at one point and are evaluated at a running average of their
+//!   iterates, which does what a decaying schedule would. Evaluate them inside [`Optimizer::evaluate`].
+//!   *Prodigy* ([`Prodigy`]) is Adam that estimates its own step size from how far the run has come: lr = 1
+//!   works.
 //!
 //! # Using an optimizer
 //!
@@ -168,7 +172,9 @@
 //!
 //! - SGD, Adamax, ASGD and Rprop match bit for bit, and so does Lion against its authors' package, `lion-pytorch`.
 //!   AdEMAMix and MARS are checked against `pytorch-optimizer`'s: AdEMAMix within an ulp of its step (one root, as
-//!   Adam), MARS within 8 ulps (its norm is summed in another precision).
+//!   Adam), MARS within 8 ulps (its norm is summed in another precision). Schedule-Free SGD matches the authors'
+//!   `schedulefree` bit for bit, evaluation point included, and Schedule-Free AdamW within 3 ulps. Prodigy is
+//!   checked against `prodigyopt` within 10 ulps (its estimate is a sum that PyTorch takes in `f32`).
 //! - The others use a square root, which PyTorch's CPU build takes from MKL and which is not correctly rounded
 //!   (about 18% of `f32` inputs are one ulp off); descent's is IEEE-exact. Each step, taken from PyTorch's values
 //!   of the step before, agrees within 1 to 6 ulps (of the largest magnitude the step involves), depending on the
@@ -228,6 +234,7 @@ pub use optim::lookahead_nesterov::LookaheadNesterov;
 pub use optim::mars::{Mars, MarsType};
 pub use optim::muon::{AdjustLr, Muon};
 pub use optim::nadam::NAdam;
+pub use optim::prodigy::Prodigy;
 pub use optim::radam::RAdam;
 pub use optim::rmsprop::RmsProp;
 pub use optim::rprop::Rprop;

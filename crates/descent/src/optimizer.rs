@@ -237,7 +237,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
             return Err(Error::NeedsClosure { optimizer: R::NAME });
         }
         let clip = self.clip_stage(grads)?;
-        self.rule_global_stage(grads);
+        self.rule_global_stage(params, grads, clip);
         match clip {
             Some(clipped) => self.update_all(params, grads, clipped),
             None => self.update_all(params, grads, AsGiven),
@@ -299,7 +299,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         };
         let grad_refs: Vec<Option<&[T]>> = grads.iter().map(|g| Some(g.as_slice())).collect();
         let result = self.clip_stage(&grad_refs).map(|clip| {
-            self.rule_global_stage(&grad_refs);
+            self.rule_global_stage(params, &grad_refs, clip);
             let global = self.global.as_ref().map_or(&[][..], |g| g.scalars.as_slice());
             let groups = self.groups.as_slice();
             for (((slot, param), grad), &fresh) in self.params.iter_mut().zip(params.iter_mut()).zip(&grads).zip(&fresh)
@@ -435,12 +435,13 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
     }
 
     /// The rule's global stage, with the optimizer-wide state (its step counter advanced first).
-    fn rule_global_stage(&mut self, grads: &[Option<&[T]>]) {
-        if let (true, Some(state)) = (R::GLOBAL_STAGE, &mut self.global) {
+    fn rule_global_stage(&mut self, params: &[&mut [T]], grads: &[Option<&[T]>], clip: Option<Clipped<T>>) {
+        let Optimizer { groups, params: slots, global, .. } = self;
+        if let (true, Some(state)) = (R::GLOBAL_STAGE, global) {
             if let Some(step) = &mut state.step {
                 *step += 1.0;
             }
-            self.groups[0].global_stage(&mut GlobalStage { grads, state });
+            groups[0].global_stage(&mut GlobalStage { grads, params, state, slots, groups, clip });
         }
     }
 

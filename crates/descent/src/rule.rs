@@ -5,6 +5,8 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::kernel::{Clipped, GradMap};
+use crate::optimizer::Slot;
 use crate::{Error, Float, Lane, ParamState, Shape, StateLayout};
 
 /// An optimizer's hyperparameters together with its update: the one trait a new optimizer implements.
@@ -51,7 +53,7 @@ pub trait Rule: Clone + Debug + PartialEq + Default + Serialize + DeserializeOwn
 
     /// The global stage: runs once per step, before any parameter is updated, with every gradient and the
     /// optimizer-wide state (after its step counter has advanced), using the first group's hyperparameters.
-    fn global_stage<T: Float>(&self, stage: &mut GlobalStage<'_, T>) {
+    fn global_stage<T: Float>(&self, stage: &mut GlobalStage<'_, Self, T>) {
         let _ = stage;
     }
 
@@ -145,14 +147,50 @@ impl StepContext<'_> {
     }
 }
 
-/// What [`Rule::global_stage`] sees: every gradient of the step and the optimizer-wide state.
+/// What [`Rule::global_stage`] sees: every parameter and gradient of the step, every parameter's state and
+/// hyperparameters (read-only: the element-wise pass writes them), and the optimizer-wide state.
 #[derive(Debug)]
-pub struct GlobalStage<'a, T> {
+pub struct GlobalStage<'a, R, T> {
     /// One entry per parameter, in position order, `None` for a parameter without a gradient this step; as given
-    /// to the step (before clipping).
+    /// to the step (before clipping: [`GlobalStage::seen`] applies it).
     pub grads: &'a [Option<&'a [T]>],
+    /// The parameters' values before the step, in position order.
+    pub params: &'a [&'a mut [T]],
     /// The optimizer-wide state.
     pub state: &'a mut ParamState<T>,
+    pub(crate) slots: &'a [Slot<T>],
+    pub(crate) groups: &'a [R],
+    pub(crate) clip: Option<Clipped<T>>,
+}
+
+impl<R, T: Float> GlobalStage<'_, R, T> {
+    /// The state of the parameter at `position`, if it has any yet (a parameter's first step creates it after
+    /// this stage).
+    pub fn param_state(&self, position: usize) -> Option<&ParamState<T>> {
+        self.slots.get(position).and_then(|slot| slot.state.as_ref())
+    }
+
+    /// The hyperparameters of the group of the parameter at `position`.
+    ///
+    /// # Panics
+    /// If there is no such parameter.
+    pub fn hyperparameters(&self, position: usize) -> &R {
+        &self.groups[self.slots[position].group]
+    }
+
+    /// Every group's hyperparameters, in order.
+    pub fn groups(&self) -> &[R] {
+        self.groups
+    }
+
+    /// A gradient value as the element-wise rule will see it: after the optimizer's clipping, if any.
+    #[inline]
+    pub fn seen(&self, grad: T) -> T {
+        match self.clip {
+            Some(clipped) => clipped.map(grad),
+            None => grad,
+        }
+    }
 }
 
 /// What [`Rule::tensor_stage`] sees of one parameter.

@@ -7,6 +7,16 @@ pub(crate) fn non_negative(optimizer: &'static str, name: &'static str, value: f
     check(optimizer, name, value, value >= 0.0, "a finite number >= 0")
 }
 
+/// A finite value `> 0` (SparseAdam's and Prodigy's rates, epsilons, Prodigy's d₀).
+pub(crate) fn positive(optimizer: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
+    check(optimizer, name, value, value > 0.0, "a finite number > 0")
+}
+
+/// A finite value `>= 1` (Prodigy's growth rate).
+pub(crate) fn at_least_one(optimizer: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
+    check(optimizer, name, value, value >= 1.0, "a finite number >= 1")
+}
+
 /// A value in `[0, 1)` (Adam's betas).
 pub(crate) fn unit_open(optimizer: &'static str, name: &'static str, value: f64) -> Result<(), Error> {
     check(optimizer, name, value, (0.0..1.0).contains(&value), "0 <= value < 1")

@@ -284,7 +284,7 @@ impl Rule for GloballyNormalized {
 
     const GLOBAL_STAGE: bool = true;
 
-    fn global_stage<T: descent::Float>(&self, stage: &mut descent::GlobalStage<'_, T>) {
+    fn global_stage<T: descent::Float>(&self, stage: &mut descent::GlobalStage<'_, Self, T>) {
         let squares: f64 = stage.grads.iter().flatten().flat_map(|g| g.iter()).map(|v| v.to_f64().powi(2)).sum();
         let norm = squares.sqrt();
         stage.state.set_scalar("norm", norm);

@@ -21,6 +21,7 @@ pub mod lookahead_nesterov;
 pub mod mars;
 pub mod muon;
 pub mod nadam;
+pub mod prodigy;
 pub mod radam;
 pub mod rmsprop;
 pub mod rprop;
@@ -52,6 +53,7 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     mars::register,
     adamw_schedule_free::register,
     sgd_schedule_free::register,
+    prodigy::register,
 ];
 
 /// The seven optimizers of the article, in its order, as (label, spec): the set the command races, draws and

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernel::CHUNK;
 use crate::registry::{Entry, Registry};
-use crate::validate::unit_open;
+use crate::validate::{positive, unit_open};
 use crate::{with_best_isa, Error, Float, Loop, Optimizer, Rule, Shape, StateLayout, TensorStage};
 
 /// SparseAdam: PyTorch's `torch.optim.SparseAdam`, the "lazy" Adam of embedding tables.
@@ -215,14 +215,7 @@ impl Rule for SparseAdam {
 
     fn validate(&self) -> Result<(), Error> {
         for (name, value) in [("lr", self.lr), ("eps", self.eps)] {
-            if !(value > 0.0 && value.is_finite()) {
-                return Err(Error::InvalidHyperparameter {
-                    optimizer: Self::NAME,
-                    name,
-                    value,
-                    expected: "a finite number > 0",
-                });
-            }
+            positive(Self::NAME, name, value)?;
         }
         unit_open(Self::NAME, "betas[0]", self.betas.0)?;
         unit_open(Self::NAME, "betas[1]", self.betas.1)
