@@ -37,7 +37,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{Error, Float, GroupRecord, ParamRecord, Shape, StateDict, StateRecord};
+use crate::{CompactData, CompactType, Error, Float, GroupRecord, ParamRecord, Shape, StateDict, StateRecord};
 
 /// The format this version writes and reads.
 pub const VERSION: u32 = 1;
@@ -102,6 +102,9 @@ struct StateHeader {
     step: Option<f32>,
     tensors: Vec<String>,
     scalars: Vec<(String, f64)>,
+    /// Compact tensors (8-bit codes, their scales, bfloat16 values), stored in their own types.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    compact: Vec<String>,
 }
 
 /// The key of a parameter in tensor names.
@@ -123,7 +126,7 @@ fn dtype<T: Float>() -> Dtype {
 /// The checkpoint as the bytes of a safetensors file.
 pub fn to_bytes<T: Float>(checkpoint: &Checkpoint<T>) -> Result<Vec<u8>, Error> {
     let dict = &checkpoint.optimizer;
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut tensors: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = Vec::new();
     let mut params = Vec::with_capacity(dict.params.len());
     for (position, record) in dict.params.iter().enumerate() {
         let key = param_key(position, record.name.as_deref());
@@ -138,7 +141,7 @@ pub fn to_bytes<T: Float>(checkpoint: &Checkpoint<T>) -> Result<Vec<u8>, Error> 
                 "extra tensor {name:?} may not start with {STATE_PREFIX:?} or {GLOBAL_PREFIX:?}"
             )));
         }
-        tensors.push((name.clone(), shape.dims().to_vec(), bytes_of(values)));
+        tensors.push((name.clone(), shape.dims().to_vec(), dtype::<T>(), bytes_of(values)));
     }
     let header = Header {
         optimizer: dict.optimizer.clone(),
@@ -163,7 +166,7 @@ pub fn to_bytes<T: Float>(checkpoint: &Checkpoint<T>) -> Result<Vec<u8>, Error> 
     metadata.insert("descent".to_owned(), serde_json::to_string(&header).expect("the header serializes"));
     let views = tensors
         .iter()
-        .map(|(name, shape, data)| Ok((name.clone(), TensorView::new(dtype::<T>(), shape.clone(), data)?)))
+        .map(|(name, shape, dtype, data)| Ok((name.clone(), TensorView::new(*dtype, shape.clone(), data)?)))
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
         .map_err(|e| Error::Checkpoint(format!("cannot store a tensor: {e}")))?;
     safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| Error::Checkpoint(e.to_string()))
@@ -173,30 +176,77 @@ pub fn to_bytes<T: Float>(checkpoint: &Checkpoint<T>) -> Result<Vec<u8>, Error> 
 fn write_state<T: Float>(
     prefix: &str,
     state: &StateRecord<T>,
-    tensors: &mut Vec<(String, Vec<usize>, Vec<u8>)>,
+    tensors: &mut Vec<(String, Vec<usize>, Dtype, Vec<u8>)>,
 ) -> StateHeader {
     for (name, shape, values) in &state.tensors {
-        tensors.push((format!("{prefix}{name}"), shape.dims().to_vec(), bytes_of(values)));
+        tensors.push((format!("{prefix}{name}"), shape.dims().to_vec(), dtype::<T>(), bytes_of(values)));
+    }
+    for (name, shape, data) in &state.compact {
+        tensors.push((
+            format!("{prefix}{name}"),
+            shape.dims().to_vec(),
+            compact_dtype(data.kind()),
+            data.to_le_bytes(),
+        ));
     }
     StateHeader {
         step: state.step,
         tensors: state.tensors.iter().map(|(name, _, _)| name.clone()).collect(),
         scalars: state.scalars.clone(),
+        compact: state.compact.iter().map(|(name, _, _)| name.clone()).collect(),
     }
 }
 
+fn compact_dtype(kind: CompactType) -> Dtype {
+    match kind {
+        CompactType::U8 => Dtype::U8,
+        CompactType::Bf16 => Dtype::BF16,
+        CompactType::F32 => Dtype::F32,
+    }
+}
+
+/// A tensor of the file: its shape, type and bytes.
+type Stored<'a> = (Shape, Dtype, &'a [u8]);
+
 /// Reads the state `header` describes, its tensors named `<prefix><name>`.
-fn read_state<T>(
+fn read_state<'a, T: Float>(
     prefix: &str,
     header: &StateHeader,
-    read: &mut impl FnMut(String) -> Result<(Shape, Vec<T>), Error>,
+    read: &mut impl FnMut(String) -> Result<Stored<'a>, Error>,
 ) -> Result<StateRecord<T>, Error> {
     let tensors = header
         .tensors
         .iter()
-        .map(|name| read(format!("{prefix}{name}")).map(|(shape, values)| (name.clone(), shape, values)))
+        .map(|name| read_values(read, format!("{prefix}{name}")).map(|(shape, values)| (name.clone(), shape, values)))
         .collect::<Result<Vec<_>, Error>>()?;
-    Ok(StateRecord { step: header.step, tensors, scalars: header.scalars.clone() })
+    let compact = header
+        .compact
+        .iter()
+        .map(|name| {
+            let full = format!("{prefix}{name}");
+            let (shape, dtype, bytes) = read(full.clone())?;
+            let kind = match dtype {
+                Dtype::U8 => CompactType::U8,
+                Dtype::BF16 => CompactType::Bf16,
+                Dtype::F32 => CompactType::F32,
+                other => return Err(Error::Checkpoint(format!("compact tensor {full:?} is {other:?}"))),
+            };
+            Ok((name.clone(), shape, CompactData::from_le_bytes(kind, bytes)))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(StateRecord { step: header.step, tensors, scalars: header.scalars.clone(), compact })
+}
+
+/// Reads a tensor of the element type `T`.
+fn read_values<'a, T: Float>(
+    read: &mut impl FnMut(String) -> Result<Stored<'a>, Error>,
+    name: String,
+) -> Result<(Shape, Vec<T>), Error> {
+    let (shape, dtype, bytes) = read(name.clone())?;
+    if dtype != self::dtype::<T>() {
+        return Err(Error::Checkpoint(format!("tensor {name:?} is {dtype:?}, not {}", T::NAME)));
+    }
+    Ok((shape, values_of(bytes)))
 }
 
 fn bytes_of<T: Float>(values: &[T]) -> Vec<u8> {
@@ -242,13 +292,10 @@ pub fn from_bytes<T: Float>(bytes: &[u8]) -> Result<Checkpoint<T>, Error> {
         return Err(Error::StateMismatch(format!("the checkpoint holds {} values, not {}", header.dtype, T::NAME)));
     }
     let mut expected_names: Vec<String> = Vec::new();
-    let mut read = |name: String| -> Result<(Shape, Vec<T>), Error> {
+    let mut read = |name: String| -> Result<Stored<'_>, Error> {
         let view = file.tensor(&name).map_err(|_| corrupt(format!("tensor {name:?} is missing")))?;
-        if view.dtype() != dtype::<T>() {
-            return Err(corrupt(format!("tensor {name:?} is {:?}, not {}", view.dtype(), T::NAME)));
-        }
         expected_names.push(name);
-        Ok((Shape::from(view.shape()), values_of(view.data())))
+        Ok((Shape::from(view.shape()), view.dtype(), view.data()))
     };
     let mut params = Vec::with_capacity(header.params.len());
     for (position, param) in header.params.iter().enumerate() {
@@ -268,7 +315,7 @@ pub fn from_bytes<T: Float>(bytes: &[u8]) -> Result<Checkpoint<T>, Error> {
     };
     let mut extra = Vec::with_capacity(header.tensors.len());
     for name in &header.tensors {
-        let (shape, values) = read(name.clone())?;
+        let (shape, values) = read_values(&mut read, name.clone())?;
         extra.push((name.clone(), shape, values));
     }
     let mut names: Vec<String> = file.names().into_iter().map(str::to_owned).collect();

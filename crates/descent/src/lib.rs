@@ -40,6 +40,8 @@
 //!   iterates, which does what a decaying schedule would. Evaluate them inside [`Optimizer::evaluate`].
 //!   *Prodigy* ([`Prodigy`]) is Adam that estimates its own step size from how far the run has come: lr = 1
 //!   works.
+//! - Less memory: Adam, AdamW and Lion keep their moments in 8 bits ([`quantize`], as `bitsandbytes` does) or in
+//!   bfloat16 with `state` ([`StateType`]), and their steps move fewer bytes.
 //!
 //! # Using an optimizer
 //!
@@ -190,6 +192,8 @@
 pub mod average;
 pub mod checkpoint;
 mod clip;
+mod compact;
+mod compact_step;
 mod composite;
 mod dynamic;
 mod error;
@@ -202,6 +206,7 @@ pub mod newton_schulz;
 pub mod optim;
 mod optimizer;
 mod param;
+pub mod quantize;
 mod reduce;
 mod registry;
 mod rule;
@@ -213,6 +218,7 @@ mod torch_ops;
 mod validate;
 
 pub use clip::{clip_grad_norm, clip_grad_value, total_norm, Clip};
+pub use compact::{CompactData, CompactTensor, CompactType, StateType};
 pub use composite::Composite;
 pub use dynamic::{Closure, DynOptimizer, FlatOptimizer};
 pub use error::Error;

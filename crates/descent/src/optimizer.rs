@@ -667,7 +667,8 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
         *step += 1.0;
         f64::from(*step)
     });
-    if R::TENSOR_STAGE {
+    let whole_step = hyper.steps_in_tensor_stage();
+    if R::TENSOR_STAGE || whole_step {
         // The per-tensor stage sees the gradient the element-wise rule will see.
         let seen = if G::AS_GIVEN {
             grad
@@ -677,6 +678,9 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
             &scratch.point
         };
         hyper.tensor_stage(&mut TensorStage { shape: &registered.shape, param, grad: seen, state });
+        if whole_step {
+            return;
+        }
     }
     let ParamState { tensors, elementwise, scalars, .. } = state;
     if let Some(c) = reuse(t, scalars) {

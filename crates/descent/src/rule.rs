@@ -64,6 +64,13 @@ pub trait Rule: Clone + Debug + PartialEq + Default + Serialize + DeserializeOwn
     /// Whether the rule has a per-tensor stage ([`Rule::tensor_stage`]); rules that override it set this.
     const TENSOR_STAGE: bool = false;
 
+    /// Whether these hyperparameters do the whole step in the per-tensor stage, and skip the element-wise pass:
+    /// state kept compact (8-bit, bfloat16), which the fused pass cannot hold. [`Rule::tensor_stage`] then runs
+    /// even if [`Rule::TENSOR_STAGE`] is false.
+    fn steps_in_tensor_stage(&self) -> bool {
+        false
+    }
+
     /// The per-tensor stage: runs before the element-wise rule, once per parameter and step, with the whole
     /// parameter, its gradient and its state (after the step counter has advanced). Its code is compiled for the
     /// target's baseline instruction set; long loops belong in a [`Loop`](crate::Loop) run through

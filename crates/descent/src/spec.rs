@@ -28,7 +28,7 @@ use crate::{DynOptimizer, Error, FlatOptimizer, Float, Param, Registry, Rule, Sh
 ///
 /// let err = "adam(lr=0.1, beta=0.9)".parse::<Spec>().unwrap_err();
 /// assert_eq!(err.to_string(), "adam: unknown key `beta` (accepted: lr, betas, eps, weight_decay, amsgrad, \
-///     maximize, decoupled_weight_decay)");
+///     maximize, decoupled_weight_decay, state)");
 /// # Ok::<(), descent::SpecError>(())
 /// ```
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! The state an optimizer keeps for one parameter: named tensors of any shape, named scalars and a step counter,
 //! with a layout that is known when the optimizer is built.
 
-use crate::{Error, Float, Shape};
+use crate::{CompactTensor, CompactType, Error, Float, Shape};
 
 /// The most state tensors a rule can update element by element in its fused pass (Adam with AMSGrad and RMSprop
 /// centered with momentum use three). Tensors of other shapes, updated by the per-tensor stage, are not limited.
@@ -24,6 +24,8 @@ pub struct StateLayout {
     pub(crate) tensors: Vec<TensorLayout>,
     pub(crate) elementwise: usize,
     pub(crate) scalars: Vec<(&'static str, f64)>,
+    /// Compact tensors: name, storage type, shape (`None`: the parameter's).
+    pub(crate) compact: Vec<(&'static str, CompactType, Option<Shape>)>,
 }
 
 /// One state tensor of a layout.
@@ -39,6 +41,13 @@ impl StateLayout {
     /// No state at all (plain SGD).
     pub fn new() -> Self {
         StateLayout::default()
+    }
+
+    /// A compact tensor (8-bit codes, their scales, bfloat16 values) of `shape` (`None`: the parameter's),
+    /// starting at zero, which only a per-tensor stage updates.
+    pub fn compact(mut self, name: &'static str, kind: CompactType, shape: Option<Shape>) -> Self {
+        self.compact.push((name, kind, shape));
+        self
     }
 
     /// The state counts steps: PyTorch's `state["step"]`, an `f32`.
@@ -86,12 +95,12 @@ impl StateLayout {
 
     /// The names of the state tensors, element-wise ones first, each in the order declared.
     pub fn names(&self) -> Vec<&'static str> {
-        self.tensors.iter().map(|t| t.name).collect()
+        self.tensors.iter().map(|t| t.name).chain(self.compact.iter().map(|c| c.0)).collect()
     }
 
     /// Whether the state has anything in it; a parameter whose layout is empty never gets state.
     pub(crate) fn is_empty(&self) -> bool {
-        !self.step && self.tensors.is_empty() && self.scalars.is_empty()
+        !self.step && self.tensors.is_empty() && self.scalars.is_empty() && self.compact.is_empty()
     }
 
     /// Checks that the fused pass can run this layout for a parameter of `shape`.
@@ -138,13 +147,17 @@ impl StateLayout {
                 .iter()
                 .zip(&state.tensors)
                 .all(|(l, t)| l.name == t.name && *l.shape.as_ref().unwrap_or(shape) == t.shape)
+            && self.compact.len() == state.compact.len()
+            && self.compact.iter().zip(&state.compact).all(|((name, kind, s), c)| {
+                *name == c.name && *kind == c.data.kind() && *s.as_ref().unwrap_or(shape) == c.shape
+            })
             && self.scalars.len() == state.scalars.len()
             && self.scalars.iter().zip(&state.scalars).all(|((a, _), (b, _))| a == b)
     }
 
     /// The layout in words, for errors: `[step, exp_avg, exp_avg_sq]`.
     pub(crate) fn describe(&self) -> String {
-        describe(self.step, self.tensors.iter().map(|t| t.name), &self.scalars)
+        describe(self.step, self.names().into_iter(), &self.scalars)
     }
 
     /// Fresh state for a parameter of `shape`.
@@ -162,6 +175,14 @@ impl StateLayout {
                 .collect(),
             elementwise: self.elementwise,
             scalars: self.scalars.clone(),
+            compact: self
+                .compact
+                .iter()
+                .map(|(name, kind, own)| {
+                    let shape = own.clone().unwrap_or_else(|| shape.clone());
+                    CompactTensor { name, data: kind.zeros(shape.len()), shape }
+                })
+                .collect(),
         }
     }
 }
@@ -204,6 +225,7 @@ pub struct ParamState<T> {
     pub(crate) tensors: Vec<StateTensor<T>>,
     pub(crate) elementwise: usize,
     pub(crate) scalars: Vec<(&'static str, f64)>,
+    pub(crate) compact: Vec<CompactTensor>,
 }
 
 impl<T> ParamState<T> {
@@ -235,9 +257,19 @@ impl<T> ParamState<T> {
         self.tensors.iter().map(|t| (t.name, t.values.as_slice()))
     }
 
-    /// The names of the state tensors, element-wise ones first.
+    /// The names of the state tensors, element-wise ones first, compact ones last.
     pub fn names(&self) -> Vec<&'static str> {
-        self.tensors.iter().map(|t| t.name).collect()
+        self.tensors.iter().map(|t| t.name).chain(self.compact.iter().map(|c| c.name)).collect()
+    }
+
+    /// The compact state tensors (8-bit codes and their scales, bfloat16 values), in the order of the layout.
+    pub fn compact(&self) -> &[CompactTensor] {
+        &self.compact
+    }
+
+    /// The compact state tensors, to change in a per-tensor stage.
+    pub fn compact_mut(&mut self) -> &mut [CompactTensor] {
+        &mut self.compact
     }
 
     /// The named scalar `name`, if this state has one.
@@ -258,7 +290,7 @@ impl<T> ParamState<T> {
 
     /// The state in words, for errors: `[step, exp_avg, exp_avg_sq]`.
     pub(crate) fn describe(&self) -> String {
-        describe(self.step.is_some(), self.tensors.iter().map(|t| t.name), &self.scalars)
+        describe(self.step.is_some(), self.names().into_iter(), &self.scalars)
     }
 
     /// Every named scalar with its value, in the order of the layout.

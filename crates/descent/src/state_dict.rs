@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::state::StateTensor;
-use crate::{hyper, Error, Float, Optimizer, ParamState, Rule, Shape};
+use crate::{hyper, CompactData, CompactTensor, Error, Float, Optimizer, ParamState, Rule, Shape};
 
 /// Everything an optimizer holds, as plain data: its kind, the hyperparameters of each group, and each parameter's
 /// name, shape and state. What [`checkpoint`](crate::checkpoint) writes to and reads from files.
@@ -52,6 +52,8 @@ pub struct StateRecord<T> {
     pub tensors: Vec<(String, Shape, Vec<T>)>,
     /// The named scalars.
     pub scalars: Vec<(String, f64)>,
+    /// The compact tensors (8-bit codes and their scales, bfloat16 values): name, shape and values.
+    pub compact: Vec<(String, Shape, CompactData)>,
 }
 
 impl<R: Rule, T: Float> Optimizer<R, T> {
@@ -178,6 +180,7 @@ pub(crate) fn record<T: Clone>(state: &ParamState<T>) -> StateRecord<T> {
         step: state.step,
         tensors: state.tensors.iter().map(|t| (t.name.to_owned(), t.shape.clone(), t.values.clone())).collect(),
         scalars: state.scalars.iter().map(|(name, value)| ((*name).to_owned(), *value)).collect(),
+        compact: state.compact.iter().map(|c| (c.name.to_owned(), c.shape.clone(), c.data.clone())).collect(),
     }
 }
 
@@ -189,7 +192,12 @@ fn restore<T: Float>(label: &str, saved: &StateRecord<T>, expected: ParamState<T
         return mismatch(format!("the state {has} step counter, unlike this optimizer's"));
     }
     let names = |tensors: Vec<&str>| tensors.join(", ");
-    let saved_names: Vec<&str> = saved.tensors.iter().map(|(n, _, _)| n.as_str()).collect();
+    let saved_names: Vec<&str> = saved
+        .tensors
+        .iter()
+        .map(|(n, _, _)| n.as_str())
+        .chain(saved.compact.iter().map(|(n, _, _)| n.as_str()))
+        .collect();
     if saved_names != expected.names() {
         return mismatch(format!("state tensors [{}], expected [{}]", names(saved_names), names(expected.names())));
     }
@@ -205,6 +213,19 @@ fn restore<T: Float>(label: &str, saved: &StateRecord<T>, expected: ParamState<T
         }
         tensors.push(StateTensor { name: fresh.name, shape: fresh.shape, values: values.clone() });
     }
+    let mut compact = Vec::with_capacity(expected.compact.len());
+    for ((name, shape, data), fresh) in saved.compact.iter().zip(expected.compact) {
+        if *shape != fresh.shape || data.len() != fresh.data.len() || data.kind() != fresh.data.kind() {
+            return mismatch(format!(
+                "{name} has shape {shape} and {} {} values, expected {} of {}",
+                data.len(),
+                data.kind().name(),
+                fresh.shape,
+                fresh.data.kind().name()
+            ));
+        }
+        compact.push(CompactTensor { name: fresh.name, shape: fresh.shape, data: data.clone() });
+    }
     let scalars = expected.scalars.iter().zip(&saved.scalars).map(|((name, _), (_, value))| (*name, *value)).collect();
-    Ok(ParamState { step: saved.step, tensors, elementwise: expected.elementwise, scalars })
+    Ok(ParamState { step: saved.step, tensors, elementwise: expected.elementwise, scalars, compact })
 }

@@ -96,8 +96,17 @@ fn every_optimizer_resumes_bit_for_bit_in_both_types() {
         }
     }
     // Options that change the state: AMSGrad, RMSprop's centered momentum, Adagrad's accumulator.
-    for text in ["adam(amsgrad=True)", "rmsprop(momentum=0.9, centered=True)", "adagrad(initial_accumulator_value=0.5)"]
-    {
+    // and compact state (8-bit codes with their scales, bfloat16, stochastic rounding seeded by the step).
+    for text in [
+        "adam(amsgrad=True)",
+        "rmsprop(momentum=0.9, centered=True)",
+        "adagrad(initial_accumulator_value=0.5)",
+        "adam(state=\"int8\")",
+        "adamw(state=\"bf16\")",
+        "adamw(state=\"bf16_stochastic\")",
+        "lion(state=\"int8\")",
+        "lion(state=\"bf16\")",
+    ] {
         let spec: Spec = text.parse().unwrap();
         resume::<f32>(&spec, &dir);
         resume::<f64>(&spec, &dir);

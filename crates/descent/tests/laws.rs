@@ -89,7 +89,7 @@ prop_compose! {
 prop_compose! {
     fn adam()(lr in 1e-4..0.1, beta1 in 0.0..0.99, beta2 in 0.5..0.9999, eps in prop_oneof![Just(1e-8), 1e-8..1e-3],
               weight_decay in prop_oneof![Just(0.0), 0.0..0.1], amsgrad: bool, decoupled_weight_decay: bool) -> Adam {
-        Adam { lr, betas: (beta1, beta2), eps, weight_decay, amsgrad, maximize: false, decoupled_weight_decay }
+        Adam { lr, betas: (beta1, beta2), eps, weight_decay, amsgrad, maximize: false, decoupled_weight_decay, state: descent::StateType::Full }
     }
 }
 

@@ -61,6 +61,7 @@ fn torch_state<T: Float>(record: &Value, hyper: &Value, names: &[String], shapes
             ("old_stps".into(), Shape::from([k, n]), flat("old_stps")),
             ("ro".into(), Shape::from(k), cast(floats(&record["ro"]))),
         ],
+        compact: Vec::new(),
         scalars: vec![
             ("func_evals".into(), scalar("func_evals")),
             ("n_iter".into(), scalar("n_iter")),

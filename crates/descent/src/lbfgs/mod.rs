@@ -385,6 +385,7 @@ impl<T: Float> History<T> {
                 tensor(TENSORS[4], Shape::from(k), self.ro.iter().copied().collect()),
             ],
             elementwise: 0,
+            compact: Vec::new(),
             scalars: vec![
                 (SCALARS[0], self.func_evals as f64),
                 (SCALARS[1], self.n_iter as f64),

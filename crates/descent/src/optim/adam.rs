@@ -2,10 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::compact_step::{self, Encoding};
+use crate::quantize::{QuantizationMap, BLOCK};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::{addcdiv, addcmul, scalar, Lerp, Prelude};
 use crate::validate::adam_family;
-use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
+use crate::{CompactType, Error, Float, Lane, Rule, Shape, StateLayout, StateType, StepContext, TensorStage};
 
 /// Adam (Kingma and Ba, 2014): PyTorch's `torch.optim.Adam`.
 ///
@@ -38,6 +40,19 @@ use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 /// the maximum of the raw v. With `decoupled_weight_decay` this is AdamW ([`AdamW`](crate::AdamW)).
 ///
 /// State: `step`, `exp_avg` (m), `exp_avg_sq` (v), and `max_exp_avg_sq` (v̄) with AMSGrad.
+///
+/// **Compact state** (`state="int8"`, `"bf16"`, `"bf16_stochastic"`; not with AMSGrad) keeps m and v in fewer
+/// bytes, and a step, bound by memory traffic, moves fewer bytes. `"int8"` is `bitsandbytes`' block-wise dynamic
+/// quantization (Dettmers et al. 2022): each block of 256 values stored as one byte each, an index into a map of
+/// 256 values in [−1, 1] (signed for m, unsigned for v), times the block's largest magnitude (`exp_avg_absmax`,
+/// `exp_avg_sq_absmax`); its arithmetic is that package's CPU kernel's (m by `mul` then `add`, c₂ by `sqrt`), with
+/// one deliberate difference: each value takes the map's nearest entry, where `bitsandbytes`' CPU search can take
+/// one several entries off for values below about 10⁻⁵ of their block's largest (its CUDA kernel and its pure-PyTorch
+/// one take the nearest too). Its Adam8bit always decouples weight decay; here `weight_decay` keeps Adam's
+/// meaning. `"bf16"` keeps m and v in bfloat16, rounded to nearest, with PyTorch's arithmetic in the parameters'
+/// type; `"bf16_stochastic"` rounds them up or down at random in proportion (seeded by the step and the position),
+/// so that updates smaller than a bfloat16 step are not lost on average. Such a step runs in the per-tensor stage,
+/// a block at a time, split across threads.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Adam {
@@ -55,6 +70,9 @@ pub struct Adam {
     pub maximize: bool,
     /// Decay the weights directly, as AdamW does, instead of adding λ·θ to the gradient (default false).
     pub decoupled_weight_decay: bool,
+    /// How the moments are kept (default `"f32"`: in the parameters' type; `"bf16"`, `"bf16_stochastic"`,
+    /// `"int8"`: see [`StateType`]).
+    pub state: StateType,
 }
 
 impl Default for Adam {
@@ -67,6 +85,7 @@ impl Default for Adam {
             amsgrad: false,
             maximize: false,
             decoupled_weight_decay: false,
+            state: StateType::Full,
         }
     }
 }
@@ -85,7 +104,83 @@ pub struct AdamCoefficients<L> {
 
 impl Adam {
     pub(crate) fn validate_as(&self, optimizer: &'static str) -> Result<(), Error> {
-        adam_family(optimizer, self.lr, self.eps, self.betas, self.weight_decay)
+        adam_family(optimizer, self.lr, self.eps, self.betas, self.weight_decay)?;
+        if self.amsgrad && self.state.is_compact() {
+            return Err(Error::InvalidCombination {
+                optimizer,
+                reason: "AMSGrad keeps its maximum in the parameters' type; it cannot take a compact state",
+            });
+        }
+        Ok(())
+    }
+
+    /// How the moments are stored when they are compact.
+    fn encodings(&self, t: f64, len: usize) -> [Encoding; 2] {
+        match self.state {
+            StateType::Int8 => [Encoding::Int8(QuantizationMap::signed()), Encoding::Int8(QuantizationMap::unsigned())],
+            kind => {
+                let stochastic = (kind == StateType::Bf16Stochastic).then(|| t.to_bits() ^ len as u64);
+                [Encoding::Bf16 { stochastic }, Encoding::Bf16 { stochastic }]
+            }
+        }
+    }
+
+    /// The step with compact moments: `bitsandbytes`' arithmetic for 8-bit state (its CPU kernel, in the
+    /// element type), PyTorch's (the fused pass's own update) for bfloat16.
+    fn compact_step<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
+        let t = stage.state.step().map_or(1.0, f64::from);
+        let encodings = self.encodings(t, stage.param.len());
+        let TensorStage { param, grad, state, .. } = stage;
+        let to_t = |v: f32| T::from_f64(f64::from(v));
+        if self.state == StateType::Int8 {
+            let (beta1, beta2) = self.betas;
+            let correction1 = 1.0 - beta1.powf(t);
+            let correction2 = T::from_f64((1.0 - beta2.powf(t)).sqrt());
+            let (b1, one_minus_b1) = (T::from_f64(beta1), T::from_f64(1.0 - beta1));
+            let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
+            let (eps, step_size) = (T::from_f64(self.eps), T::from_f64(-self.lr / correction1));
+            let decays = self.weight_decay != 0.0;
+            let decay = (decays && self.decoupled_weight_decay).then(|| T::from_f64(1.0 - self.lr * self.weight_decay));
+            let l2 = (decays && !self.decoupled_weight_decay).then(|| T::from_f64(self.weight_decay));
+            let maximize = self.maximize;
+            compact_step::step(param, grad, &mut state.compact, &encodings, |p, g, moments| {
+                let g = if maximize { -g } else { g };
+                let g = l2.map_or(g, |l2| l2.mul_add(*p, g));
+                let m = one_minus_b1.mul_add(g, to_t(moments[0]) * b1);
+                let v = (one_minus_b2 * g).mul_add(g, to_t(moments[1]) * b2);
+                let denom = v.sqrt() / correction2 + eps;
+                if let Some(decay) = decay {
+                    *p = *p * decay;
+                }
+                *p = *p + (step_size * m) / denom;
+                moments[0] = m.to_f64() as f32;
+                moments[1] = v.to_f64() as f32;
+            });
+        } else {
+            let c: AdamCoefficients<T> = self.coefficients(&StepContext { t, first: false, scalars: &[], global: &[] });
+            compact_step::step(param, grad, &mut state.compact, &encodings, |p, g, moments| {
+                let mut values = [to_t(moments[0]), to_t(moments[1])];
+                Adam::update(&c, p, g, &mut values);
+                moments[0] = values[0].to_f64() as f32;
+                moments[1] = values[1].to_f64() as f32;
+            });
+        }
+    }
+
+    /// The layout of compact moments.
+    fn compact_layout(&self, shape: &Shape) -> StateLayout {
+        let layout = StateLayout::new().step();
+        match self.state {
+            StateType::Int8 => {
+                let blocks = Some(Shape::from(shape.len().div_ceil(BLOCK)));
+                layout
+                    .compact("exp_avg", CompactType::U8, None)
+                    .compact("exp_avg_absmax", CompactType::F32, blocks.clone())
+                    .compact("exp_avg_sq", CompactType::U8, None)
+                    .compact("exp_avg_sq_absmax", CompactType::F32, blocks)
+            }
+            _ => layout.compact("exp_avg", CompactType::Bf16, None).compact("exp_avg_sq", CompactType::Bf16, None),
+        }
     }
 }
 
@@ -96,9 +191,20 @@ impl Rule for Adam {
         self.validate_as(Self::NAME)
     }
 
-    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
+    fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {
+        if self.state.is_compact() {
+            return Ok(self.compact_layout(shape));
+        }
         let layout = StateLayout::new().step().elementwise("exp_avg", 0.0).elementwise("exp_avg_sq", 0.0);
         Ok(if self.amsgrad { layout.elementwise("max_exp_avg_sq", 0.0) } else { layout })
+    }
+
+    fn steps_in_tensor_stage(&self) -> bool {
+        self.state.is_compact()
+    }
+
+    fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
+        self.compact_step(stage);
     }
 
     type Coefficients<L: Lane> = AdamCoefficients<L>;

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::optim::adam::AdamCoefficients;
 use crate::registry::{Entry, Registry};
-use crate::{Adam, Error, Lane, Rule, Shape, StateLayout, StepContext};
+use crate::{Adam, Error, Float, Lane, Rule, Shape, StateLayout, StateType, StepContext, TensorStage};
 
 /// AdamW (Loshchilov and Hutter, 2017): PyTorch's `torch.optim.AdamW`.
 ///
@@ -13,7 +13,8 @@ use crate::{Adam, Error, Lane, Rule, Shape, StateLayout, StepContext};
 /// else is [`Adam`]'s rule; as in PyTorch, this is `Adam` with `decoupled_weight_decay`, and a default weight
 /// decay of 1e-2. The decay uses the group's current η, so a learning-rate scheduler scales it too.
 ///
-/// State: `step`, `exp_avg`, `exp_avg_sq`, and `max_exp_avg_sq` with AMSGrad.
+/// State: `step`, `exp_avg`, `exp_avg_sq`, and `max_exp_avg_sq` with AMSGrad; with `state="int8"`, `"bf16"` or
+/// `"bf16_stochastic"`, compact moments as [`Adam`]'s (8-bit: as `bitsandbytes`' AdamW8bit).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdamW {
@@ -29,6 +30,9 @@ pub struct AdamW {
     pub amsgrad: bool,
     /// Ascend instead of descend (default false).
     pub maximize: bool,
+    /// How the moments are kept (default `"f32"`: in the parameters' type; `"bf16"`, `"bf16_stochastic"`,
+    /// `"int8"`: see [`StateType`]).
+    pub state: StateType,
 }
 
 impl Default for AdamW {
@@ -40,16 +44,16 @@ impl Default for AdamW {
 impl From<Adam> for AdamW {
     /// Adam's hyperparameters, with the weight decay decoupled.
     fn from(adam: Adam) -> Self {
-        let Adam { lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay: _ } = adam;
-        AdamW { lr, betas, eps, weight_decay, amsgrad, maximize }
+        let Adam { lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay: _, state } = adam;
+        AdamW { lr, betas, eps, weight_decay, amsgrad, maximize, state }
     }
 }
 
 impl From<AdamW> for Adam {
     /// The same optimizer, as `Adam` with `decoupled_weight_decay`.
     fn from(adamw: AdamW) -> Self {
-        let AdamW { lr, betas, eps, weight_decay, amsgrad, maximize } = adamw;
-        Adam { lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay: true }
+        let AdamW { lr, betas, eps, weight_decay, amsgrad, maximize, state } = adamw;
+        Adam { lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay: true, state }
     }
 }
 
@@ -62,6 +66,14 @@ impl Rule for AdamW {
 
     fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {
         Adam::from(*self).layout(shape)
+    }
+
+    fn steps_in_tensor_stage(&self) -> bool {
+        self.state.is_compact()
+    }
+
+    fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
+        Adam::from(*self).tensor_stage(stage);
     }
 
     type Coefficients<L: Lane> = AdamCoefficients<L>;

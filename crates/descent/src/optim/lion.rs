@@ -2,10 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::compact_step::{self, Encoding};
+use crate::quantize::{QuantizationMap, BLOCK};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::{add_scaled, scalar};
 use crate::validate::{non_negative, unit_closed};
-use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
+use crate::{CompactType, Error, Float, Lane, Rule, Shape, StateLayout, StateType, StepContext, TensorStage};
 
 /// Lion, EvoLved Sign Momentum (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"), as the
 /// authors' package `lion-pytorch` computes it.
@@ -26,7 +28,9 @@ use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 /// the products by β rounded, the `add(alpha=…)` fused, sign(0) = sign(NaN) = 0 (`sgn_`). The package's
 /// `decoupled_weight_decay` flag (λ divided by the constructor's η) is not offered: a spec's λ is used as it is.
 ///
-/// State: `exp_avg` (m).
+/// State: `exp_avg` (m). With `state="int8"` (`bitsandbytes`' Lion8bit: m in 8-bit blocks, the interpolation's
+/// two products rounded apart as its CPU kernel does), `"bf16"` or `"bf16_stochastic"`, m is kept compact as
+/// [`Adam`](crate::Adam)'s moments are, and `step` is counted (it seeds stochastic rounding).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Lion {
@@ -36,11 +40,56 @@ pub struct Lion {
     pub betas: (f64, f64),
     /// Decoupled weight decay λ (default 0).
     pub weight_decay: f64,
+    /// How the moment is kept (default `"f32"`: in the parameters' type; `"bf16"`, `"bf16_stochastic"`, `"int8"`:
+    /// see [`StateType`]).
+    pub state: StateType,
 }
 
 impl Default for Lion {
     fn default() -> Self {
-        Lion { lr: 1e-4, betas: (0.9, 0.99), weight_decay: 0.0 }
+        Lion { lr: 1e-4, betas: (0.9, 0.99), weight_decay: 0.0, state: StateType::Full }
+    }
+}
+
+impl Lion {
+    /// The step with a compact moment: `bitsandbytes`' arithmetic for 8-bit state (its CPU kernel: the
+    /// interpolation's two products rounded apart), the fused pass's own update for bfloat16.
+    fn compact_step<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
+        let t = stage.state.step().map_or(1.0, f64::from);
+        let TensorStage { param, grad, state, .. } = stage;
+        let to_t = |v: f32| T::from_f64(f64::from(v));
+        if self.state == StateType::Int8 {
+            let encodings = [Encoding::Int8(QuantizationMap::signed())];
+            let (beta1, beta2) = self.betas;
+            let (b1, one_minus_b1) = (T::from_f64(beta1), T::from_f64(1.0 - beta1));
+            let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
+            let decay = (self.weight_decay > 0.0).then(|| T::from_f64(1.0 - self.lr * self.weight_decay));
+            let (minus_lr, zero, one) = (T::from_f64(-self.lr), T::from_f64(0.0), T::from_f64(1.0));
+            compact_step::step(param, grad, &mut state.compact, &encodings, |p, g, moments| {
+                let m = to_t(moments[0]);
+                if let Some(decay) = decay {
+                    *p = *p * decay;
+                }
+                let interpolated = m * b1 + g * one_minus_b1;
+                let sign = if interpolated > zero {
+                    one
+                } else if interpolated < zero {
+                    -one
+                } else {
+                    zero
+                };
+                *p = minus_lr.mul_add(sign, *p);
+                moments[0] = one_minus_b2.mul_add(g, m * b2).to_f64() as f32;
+            });
+        } else {
+            let stochastic = (self.state == StateType::Bf16Stochastic).then(|| t.to_bits() ^ param.len() as u64);
+            let c: LionCoefficients<T> = self.coefficients(&StepContext { t, first: false, scalars: &[], global: &[] });
+            compact_step::step(param, grad, &mut state.compact, &[Encoding::Bf16 { stochastic }], |p, g, moments| {
+                let mut values = [to_t(moments[0])];
+                Lion::update(&c, p, g, &mut values);
+                moments[0] = values[0].to_f64() as f32;
+            });
+        }
     }
 }
 
@@ -65,8 +114,25 @@ impl Rule for Lion {
         non_negative(Self::NAME, "weight_decay", self.weight_decay)
     }
 
-    fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
-        Ok(StateLayout::new().elementwise("exp_avg", 0.0))
+    fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {
+        Ok(match self.state {
+            StateType::Full => StateLayout::new().elementwise("exp_avg", 0.0),
+            // The step count seeds stochastic rounding, and is kept for every compact state alike.
+            StateType::Int8 => StateLayout::new().step().compact("exp_avg", CompactType::U8, None).compact(
+                "exp_avg_absmax",
+                CompactType::F32,
+                Some(Shape::from(shape.len().div_ceil(BLOCK))),
+            ),
+            _ => StateLayout::new().step().compact("exp_avg", CompactType::Bf16, None),
+        })
+    }
+
+    fn steps_in_tensor_stage(&self) -> bool {
+        self.state.is_compact()
+    }
+
+    fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
+        self.compact_step(stage);
     }
 
     type Coefficients<L: Lane> = LionCoefficients<L>;
