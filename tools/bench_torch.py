@@ -31,6 +31,11 @@ OPTIMIZERS = [
     ("adadelta", "Adadelta", {}, False),
     ("adam", "Adam", {}, True),
     ("adamw", "AdamW", {}, True),
+    # Compact state, against PyTorch's f32 state.
+    ('adam(state="int8")', "Adam", {}, True),
+    ('adam(state="bf16")', "Adam", {}, True),
+    ('adam(state="bf16_stochastic")', "Adam", {}, True),
+    ('adamw(state="int8")', "AdamW", {}, True),
     ("nadam", "NAdam", {}, False),
     ("radam", "RAdam", {}, False),
     ("adamax", "Adamax", {}, False),
@@ -92,7 +97,7 @@ def main():
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--optimizers", default="", help="comma-separated descent specs to run (default: all)")
+    parser.add_argument("--optimizers", default="", help="descent specs to run, separated by commas, or by semicolons when a spec has commas (default: all)")
     args = parser.parse_args()
 
     print(f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), {platform.processor() or platform.machine()}, "
@@ -108,7 +113,8 @@ def main():
             for dtype in args.dtypes.split(","):
                 for threads in [int(t) for t in args.threads.split(",")]:
                     torch.set_num_threads(threads)
-                    chosen = set(args.optimizers.split(",")) if args.optimizers else None
+                    separator = ";" if ";" in args.optimizers else ","
+                    chosen = set(args.optimizers.split(separator)) if args.optimizers else None
                     for spec, cls, kwargs, has_fused in OPTIMIZERS:
                         if chosen is not None and spec not in chosen:
                             continue

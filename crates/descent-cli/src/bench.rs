@@ -67,9 +67,11 @@ struct Measurement {
     label: String,
     spec: Spec,
     state_tensors: usize,
+    /// The optimizer's state, in bytes per parameter (compact state: its codes, scales or bfloat16 values).
+    state_bytes_per_param: f64,
     ns_per_param: f64,
     baseline_ns_per_param: f64,
-    bytes_per_param: usize,
+    bytes_per_param: f64,
     data_bytes: usize,
     /// Memory the steps added to the process's peak resident size (Linux only).
     step_peak_bytes: Option<u64>,
@@ -135,15 +137,17 @@ pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliErr
                 "GB/s",
                 "bandwidth baseline ns/param",
                 "speed vs baseline",
+                "state bytes/param",
                 "step peak memory",
             ]);
             for m in &measurements {
                 table.row(vec![
                     m.label.clone(),
                     format!("{:.3}", m.ns_per_param),
-                    format!("{:.1}", m.bytes_per_param as f64 / m.ns_per_param),
+                    format!("{:.1}", m.bytes_per_param / m.ns_per_param),
                     format!("{:.3}", m.baseline_ns_per_param),
                     format!("{:.2}", m.baseline_ns_per_param / m.ns_per_param),
+                    format!("{:.2}", m.state_bytes_per_param),
                     m.step_peak_bytes.map_or("-".to_owned(), |b| format!("{:.2} MB", b as f64 / 1e6)),
                 ]);
             }
@@ -161,8 +165,9 @@ pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliErr
                         "dtype": dtype,
                         "threads": threads,
                         "state_tensors": m.state_tensors,
+                        "state_bytes_per_param": m.state_bytes_per_param,
                         "ns_per_param": m.ns_per_param,
-                        "gbps": m.bytes_per_param as f64 / m.ns_per_param,
+                        "gbps": m.bytes_per_param / m.ns_per_param,
                         "baseline_ns_per_param": m.baseline_ns_per_param,
                         "baseline_ratio": m.baseline_ns_per_param / m.ns_per_param,
                         "bytes_per_param": m.bytes_per_param,
@@ -206,6 +211,18 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
         step(optimizer.as_mut(), &mut params);
     }
     let state_tensors = optimizer.state(0).map_or(0, |s| s.names().len());
+    let size = std::mem::size_of::<T>();
+    let state_bytes: usize = (0..optimizer.param_count())
+        .filter_map(|k| optimizer.state(k))
+        .map(|s| {
+            let full: usize = s.tensors().map(|(_, t)| std::mem::size_of_val(t)).sum();
+            full + s.compact().iter().map(|c| c.data().len() * c.data().kind().size()).sum::<usize>()
+        })
+        .sum();
+    let state_bytes_per_param = state_bytes as f64 / command.params as f64;
+    // The baseline moves the parameter, the gradient and as many state tensors of the element type as hold the
+    // state's bytes (rounded up: for compact state, at least as many bytes as the optimizer moves).
+    let baseline_tensors = (state_bytes_per_param / size as f64).ceil() as usize;
     let step_peak_bytes = peak_memory_of(|| {
         for _ in 0..3 {
             step(optimizer.as_mut(), &mut params);
@@ -213,7 +230,7 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
     });
 
     let mut baseline =
-        Optimizer::<Touch, T>::new(Touch { tensors: state_tensors }, lens.iter().map(|&n| Param::new(n)))
+        Optimizer::<Touch, T>::new(Touch { tensors: baseline_tensors }, lens.iter().map(|&n| Param::new(n)))
             .map_err(|e| bench_error(entrant, e))?;
     let mut baseline_params = params.clone();
     let mut touch = |params: &mut Vec<Vec<T>>| {
@@ -232,15 +249,15 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
         theirs.push(time(|| (0..batch).for_each(|_| touch(&mut baseline_params))) / batch);
     }
     let per_param = |samples: &mut Vec<Duration>| median(samples).as_secs_f64() * 1e9 / command.params as f64;
-    let size = std::mem::size_of::<T>();
     Ok(Measurement {
         label: entrant.label.clone(),
         spec: entrant.spec.clone(),
         state_tensors,
+        state_bytes_per_param,
         ns_per_param: per_param(&mut ours),
         baseline_ns_per_param: per_param(&mut theirs),
-        bytes_per_param: (3 + 2 * state_tensors) * size,
-        data_bytes: command.params * (2 + state_tensors) * size,
+        bytes_per_param: (3 * size) as f64 + 2.0 * state_bytes_per_param,
+        data_bytes: command.params * 2 * size + state_bytes,
         step_peak_bytes,
     })
 }

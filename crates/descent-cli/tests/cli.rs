@@ -358,9 +358,11 @@ fn bench_reports_speed_against_the_bandwidth_baseline() {
         "--optimizer",
         "adam",
         "sgd(lr=0.1, momentum=0.9)",
+        "adam(state=\"int8\")",
+        "lion(state=\"bf16\")",
     ]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 4);
     for row in &rows {
         for key in ["optimizer", "params", "tensors", "dtype", "threads", "ns_per_param", "gbps", "baseline_ratio"] {
             assert!(!row[key].is_null(), "{key} missing: {row}");
@@ -375,8 +377,14 @@ fn bench_reports_speed_against_the_bandwidth_baseline() {
         assert!(ns > 0.0 && (gbps - row["bytes_per_param"].as_f64().unwrap() / ns).abs() < 1e-9);
     }
     // Adam moves param, grad and two state tensors in, param and two state tensors out: 7 × 4 bytes.
-    assert_eq!(rows[0]["bytes_per_param"], 28);
+    assert_eq!(rows[0]["bytes_per_param"].as_f64(), Some(28.0));
     assert_eq!(rows[1]["state_tensors"], 1);
+    // State bytes per parameter: two f32 moments; 8-bit codes for two moments and an f32 scale per block of 256
+    // (10 tensors of 10,000: 40 blocks each); one bfloat16 moment.
+    let state = |row: usize| rows[row]["state_bytes_per_param"].as_f64().unwrap();
+    assert_eq!((state(0), state(1)), (8.0, 4.0));
+    assert_eq!(state(2), 2.0 + 2.0 * 4.0 * 40.0 / 10_000.0);
+    assert_eq!(state(3), 2.0);
     let table = ok(&["bench", "--params", "1000", "--dtype", "f64", "--repeats", "2", "--optimizer", "rmsprop"]);
     assert!(table.contains("1000 parameters in 1 tensor(s), f64") && table.lines().any(|l| l.starts_with("rmsprop ")));
 }

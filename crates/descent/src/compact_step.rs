@@ -6,7 +6,7 @@ use half::bf16;
 use rayon::prelude::*;
 
 use crate::quantize::{quantize_block, QuantizationMap, BLOCK};
-use crate::{CompactData, CompactTensor, Float};
+use crate::{with_best_isa, CompactData, CompactTensor, Float, Loop};
 
 /// Elements per parallel task: whole blocks, large enough to pay for the task.
 const TASK: usize = 64 * BLOCK;
@@ -20,16 +20,17 @@ pub(crate) enum Encoding {
     /// 8-bit codes of this map, with a scale per block (two compact tensors: codes, then scales).
     Int8(&'static QuantizationMap),
     /// bfloat16 (one compact tensor), rounded to nearest, or stochastically with a seed for this step.
-    Bf16 { stochastic: Option<u64> },
+    Bf16 { stochastic: Option<u32> },
 }
 
 /// One moment's storage for a run of blocks.
 enum Store<'a> {
     Int8 { map: &'static QuantizationMap, codes: &'a mut [u8], scales: &'a mut [f32] },
-    Bf16 { stochastic: Option<u64>, values: &'a mut [bf16] },
+    Bf16 { stochastic: Option<u32>, values: &'a mut [bf16] },
 }
 
 impl Store<'_> {
+    #[inline(always)]
     fn decode(&self, block: usize, out: &mut [f32]) {
         let range = block * BLOCK..(block * BLOCK + out.len());
         match self {
@@ -48,39 +49,57 @@ impl Store<'_> {
     }
 
     /// Encodes block `block` (its elements start at global index `first`).
+    #[inline(always)]
     fn encode(&mut self, block: usize, first: usize, values: &[f32]) {
         let range = block * BLOCK..(block * BLOCK + values.len());
         match self {
             Store::Int8 { map, codes, scales } => scales[block] = quantize_block(map, values, &mut codes[range]),
             Store::Bf16 { stochastic: None, values: out } => {
                 for (o, &v) in out[range].iter_mut().zip(values) {
-                    *o = bf16::from_f32(v);
+                    *o = nearest_bf16(v);
                 }
             }
             Store::Bf16 { stochastic: Some(seed), values: out } => {
                 for (k, (o, &v)) in out[range].iter_mut().zip(values).enumerate() {
-                    *o = stochastic_bf16(v, *seed, (first + k) as u64);
+                    *o = stochastic_bf16(v, *seed, (first + k) as u32);
                 }
             }
         }
     }
 }
 
-/// Rounds `v` to bfloat16 up or down at random, with the probability of each in proportion to its nearness: the
-/// expected value is `v`. The random bits are a hash of the seed and the index, so a step is reproducible.
-fn stochastic_bf16(v: f32, seed: u64, index: u64) -> bf16 {
-    if !v.is_finite() {
-        return bf16::from_f32(v);
-    }
-    let noise = (mix(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)) & 0xFFFF) as u32;
-    bf16::from_bits(((v.to_bits().wrapping_add(noise)) >> 16) as u16)
+/// Rounds `v` to the nearest bfloat16, ties to even, as `half` does, without branches (so that the loop
+/// vectorizes): NaNs stay NaNs (quiet).
+#[inline(always)]
+fn nearest_bf16(v: f32) -> bf16 {
+    let bits = v.to_bits();
+    let rounded = (bits.wrapping_add(0x7FFF + ((bits >> 16) & 1)) >> 16) as u16;
+    let nan = ((bits >> 16) as u16) | 0x0040;
+    bf16::from_bits(if v.is_nan() { nan } else { rounded })
 }
 
-/// SplitMix64's finalizer.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
+/// Rounds `v` to bfloat16 up or down at random, with the probability of each in proportion to its nearness: the
+/// expected value is `v`. The random bits are a hash of the seed and the index (32-bit, so that the loop runs on
+/// vectors), so a step is reproducible.
+#[inline(always)]
+fn stochastic_bf16(v: f32, seed: u32, index: u32) -> bf16 {
+    let noise = mix(seed ^ index.wrapping_mul(0x9E37_79B9)) & 0xFFFF;
+    let rounded = (v.to_bits().wrapping_add(noise) >> 16) as u16;
+    if v.is_finite() {
+        bf16::from_bits(rounded)
+    } else {
+        nearest_bf16(v)
+    }
+}
+
+/// A 32-bit integer hash (lowbias32).
+#[inline(always)]
+fn mix(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7FEB_352D);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846C_A68B);
+    x ^ (x >> 16)
 }
 
 /// Splits the compact tensors into one store per moment, in the order of `encodings`.
@@ -134,14 +153,15 @@ struct Task<'a, T> {
     stores: Vec<Store<'a>>,
 }
 
-/// Steps a parameter whose moments are `compact`, stored as `encodings` say: `update(param, grad, moments)`
-/// updates one element, its moments decoded to `f32` (and encoded again after its block).
+/// Steps a parameter whose moments are `compact`, stored as `encodings` say: `update(param, grad, m, v)` updates
+/// one element, its moments decoded to `f32` (and encoded again after its block; a rule with one moment ignores
+/// the second).
 pub(crate) fn step<T: Float>(
     param: &mut [T],
     grad: &[T],
     compact: &mut [CompactTensor],
     encodings: &[Encoding],
-    update: impl Fn(&mut T, T, &mut [f32; MAX_MOMENTS]) + Sync,
+    update: impl Fn(&mut T, T, &mut f32, &mut f32) + Sync,
 ) {
     let mut tasks = Vec::with_capacity(param.len().div_ceil(TASK));
     let (mut param, mut grad, mut stores, mut first) = (param, grad, stores(compact, encodings), 0);
@@ -158,23 +178,35 @@ pub(crate) fn step<T: Float>(
         tasks.push(Task { first, param: p, grad: g, stores: own });
         (param, grad, stores, first) = (p_rest, g_rest, rest, first + at);
     }
-    tasks.par_iter_mut().for_each(|task| {
+    tasks.par_iter_mut().for_each(|task| with_best_isa(Blocks { task, update: &update }));
+}
+
+/// One task's blocks, as a loop compiled for the best instruction set (the rules' fused multiply-adds in hardware).
+struct Blocks<'t, 'a, T, F> {
+    task: &'t mut Task<'a, T>,
+    update: &'t F,
+}
+
+impl<T: Float, F: Fn(&mut T, T, &mut f32, &mut f32)> Loop for Blocks<'_, '_, T, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Blocks { task, update } = self;
         let mut moments = [[0.0_f32; BLOCK]; MAX_MOMENTS];
         for (block, (p, g)) in task.param.chunks_mut(BLOCK).zip(task.grad.chunks(BLOCK)).enumerate() {
             let n = p.len();
             for (store, moment) in task.stores.iter().zip(&mut moments) {
                 store.decode(block, &mut moment[..n]);
             }
-            for (k, (p, &g)) in p.iter_mut().zip(g).enumerate() {
-                let mut element = [moments[0][k], moments[1][k]];
-                update(p, g, &mut element);
-                moments[0][k] = element[0];
-                moments[1][k] = element[1];
+            let [first, second] = &mut moments;
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(&mut first[..n]).zip(&mut second[..n]) {
+                update(p, g, m, v);
             }
             let start = task.first + block * BLOCK;
             for (store, moment) in task.stores.iter_mut().zip(&moments) {
                 store.encode(block, start, &moment[..n]);
             }
         }
-    });
+    }
 }

@@ -156,8 +156,9 @@ fn hyperparameters_are_complete_json_with_pytorch_keys() {
     let json = parse("adamw(lr=0.01)").unwrap().hyperparameters();
     assert_eq!(
         json,
+        // PyTorch's keys, and descent's `state` (how the moments are kept).
         serde_json::json!({"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01,
-                           "amsgrad": false, "maximize": false})
+                           "amsgrad": false, "maximize": false, "state": "f32"})
     );
 }
 

@@ -119,7 +119,8 @@ impl Adam {
         match self.state {
             StateType::Int8 => [Encoding::Int8(QuantizationMap::signed()), Encoding::Int8(QuantizationMap::unsigned())],
             kind => {
-                let stochastic = (kind == StateType::Bf16Stochastic).then(|| t.to_bits() ^ len as u64);
+                let stochastic =
+                    (kind == StateType::Bf16Stochastic).then(|| (t as u32).wrapping_mul(0x85EB_CA77) ^ len as u32);
                 [Encoding::Bf16 { stochastic }, Encoding::Bf16 { stochastic }]
             }
         }
@@ -143,27 +144,41 @@ impl Adam {
             let decay = (decays && self.decoupled_weight_decay).then(|| T::from_f64(1.0 - self.lr * self.weight_decay));
             let l2 = (decays && !self.decoupled_weight_decay).then(|| T::from_f64(self.weight_decay));
             let maximize = self.maximize;
-            compact_step::step(param, grad, &mut state.compact, &encodings, |p, g, moments| {
-                let g = if maximize { -g } else { g };
-                let g = l2.map_or(g, |l2| l2.mul_add(*p, g));
-                let m = one_minus_b1.mul_add(g, to_t(moments[0]) * b1);
-                let v = (one_minus_b2 * g).mul_add(g, to_t(moments[1]) * b2);
-                let denom = v.sqrt() / correction2 + eps;
-                if let Some(decay) = decay {
-                    *p = *p * decay;
-                }
-                *p = *p + (step_size * m) / denom;
-                moments[0] = m.to_f64() as f32;
-                moments[1] = v.to_f64() as f32;
-            });
+            compact_step::step(
+                param,
+                grad,
+                &mut state.compact,
+                &encodings,
+                #[inline(always)]
+                move |p, g, m_value, v_value| {
+                    let g = if maximize { -g } else { g };
+                    let g = l2.map_or(g, |l2| l2.mul_add(*p, g));
+                    let m = one_minus_b1.mul_add(g, to_t(*m_value) * b1);
+                    let v = (one_minus_b2 * g).mul_add(g, to_t(*v_value) * b2);
+                    let denom = v.sqrt() / correction2 + eps;
+                    if let Some(decay) = decay {
+                        *p = *p * decay;
+                    }
+                    *p = *p + (step_size * m) / denom;
+                    *m_value = m.to_f64() as f32;
+                    *v_value = v.to_f64() as f32;
+                },
+            );
         } else {
             let c: AdamCoefficients<T> = self.coefficients(&StepContext { t, first: false, scalars: &[], global: &[] });
-            compact_step::step(param, grad, &mut state.compact, &encodings, |p, g, moments| {
-                let mut values = [to_t(moments[0]), to_t(moments[1])];
-                Adam::update(&c, p, g, &mut values);
-                moments[0] = values[0].to_f64() as f32;
-                moments[1] = values[1].to_f64() as f32;
-            });
+            compact_step::step(
+                param,
+                grad,
+                &mut state.compact,
+                &encodings,
+                #[inline(always)]
+                move |p, g, m_value, v_value| {
+                    let mut values = [to_t(*m_value), to_t(*v_value)];
+                    Adam::update(&c, p, g, &mut values);
+                    *m_value = values[0].to_f64() as f32;
+                    *v_value = values[1].to_f64() as f32;
+                },
+            );
         }
     }
 

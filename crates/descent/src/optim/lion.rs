@@ -65,30 +65,45 @@ impl Lion {
             let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
             let decay = (self.weight_decay > 0.0).then(|| T::from_f64(1.0 - self.lr * self.weight_decay));
             let (minus_lr, zero, one) = (T::from_f64(-self.lr), T::from_f64(0.0), T::from_f64(1.0));
-            compact_step::step(param, grad, &mut state.compact, &encodings, |p, g, moments| {
-                let m = to_t(moments[0]);
-                if let Some(decay) = decay {
-                    *p = *p * decay;
-                }
-                let interpolated = m * b1 + g * one_minus_b1;
-                let sign = if interpolated > zero {
-                    one
-                } else if interpolated < zero {
-                    -one
-                } else {
-                    zero
-                };
-                *p = minus_lr.mul_add(sign, *p);
-                moments[0] = one_minus_b2.mul_add(g, m * b2).to_f64() as f32;
-            });
+            compact_step::step(
+                param,
+                grad,
+                &mut state.compact,
+                &encodings,
+                #[inline(always)]
+                move |p, g, m_value, _| {
+                    let m = to_t(*m_value);
+                    if let Some(decay) = decay {
+                        *p = *p * decay;
+                    }
+                    let interpolated = m * b1 + g * one_minus_b1;
+                    let sign = if interpolated > zero {
+                        one
+                    } else if interpolated < zero {
+                        -one
+                    } else {
+                        zero
+                    };
+                    *p = minus_lr.mul_add(sign, *p);
+                    *m_value = one_minus_b2.mul_add(g, m * b2).to_f64() as f32;
+                },
+            );
         } else {
-            let stochastic = (self.state == StateType::Bf16Stochastic).then(|| t.to_bits() ^ param.len() as u64);
+            let stochastic = (self.state == StateType::Bf16Stochastic)
+                .then(|| (t as u32).wrapping_mul(0x85EB_CA77) ^ param.len() as u32);
             let c: LionCoefficients<T> = self.coefficients(&StepContext { t, first: false, scalars: &[], global: &[] });
-            compact_step::step(param, grad, &mut state.compact, &[Encoding::Bf16 { stochastic }], |p, g, moments| {
-                let mut values = [to_t(moments[0])];
-                Lion::update(&c, p, g, &mut values);
-                moments[0] = values[0].to_f64() as f32;
-            });
+            compact_step::step(
+                param,
+                grad,
+                &mut state.compact,
+                &[Encoding::Bf16 { stochastic }],
+                #[inline(always)]
+                move |p, g, m_value, _| {
+                    let mut values = [to_t(*m_value)];
+                    Lion::update(&c, p, g, &mut values);
+                    *m_value = values[0].to_f64() as f32;
+                },
+            );
         }
     }
 }
