@@ -40,9 +40,12 @@ impl ModelSpec {
         }
     }
 
-    /// Whether the optimizer steps only with a closure.
+    /// Whether `descent train` steps the optimizer through a closure that evaluates the batch's loss.
     pub fn needs_closure(&self) -> bool {
-        self.rest.needs_closure() || self.hidden.as_ref().is_some_and(Spec::needs_closure)
+        // Also a rule that needs every gradient of a step at once (Prodigy's estimate): the adapter's plain step
+        // hands it one variable at a time.
+        let needs = |spec: &Spec| spec.needs_closure() || spec.needs_all_gradients();
+        needs(&self.rest) || self.hidden.as_ref().is_some_and(needs)
     }
 
     /// Every hyperparameter, as a JSON object (two, under `hidden` and `rest`, for a hybrid).

@@ -445,6 +445,30 @@ fn training_on_the_embedded_digits_really_learns() {
     assert_svg_texts(&plot, &["test accuracy", "adam(lr=1e-3)", "sgd(lr=1e6) (diverged)"]);
 }
 
+/// The optimizers beyond PyTorch train the network too, with compact state and Schedule-Free's evaluation point
+/// (its test accuracy is measured at the average), and Prodigy, which needs every gradient of a step at once.
+#[test]
+fn the_newer_optimizers_train_the_network() {
+    let specs = [
+        "prodigy",
+        "adamw_schedulefree(lr=0.005)",
+        "sgd_schedulefree(lr=0.5)",
+        "adam(lr=1e-3, state=\"int8\")",
+        "adamw(lr=1e-3, state=\"bf16_stochastic\")",
+        "lion(lr=1e-3, state=\"bf16\")",
+        "ademamix",
+        "mars",
+    ];
+    let mut args = vec!["train", "--epochs", "2", "--hidden", "32", "--format", "json", "--optimizers"];
+    args.extend(specs);
+    let json: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+    for spec in specs {
+        let last = json["rows"].as_array().unwrap().iter().rfind(|r| r["optimizer"] == spec).unwrap();
+        let accuracy = last["test_accuracy"].as_f64().unwrap();
+        assert!(accuracy > 0.85, "{spec} reached only {accuracy}");
+    }
+}
+
 #[test]
 fn training_reports_read_right() {
     let table = ok(&["train", "--epochs", "1", "--optimizers", "sgd(lr=0.1)", "--hidden", "16"]);
