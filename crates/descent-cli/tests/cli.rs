@@ -360,9 +360,10 @@ fn bench_reports_speed_against_the_bandwidth_baseline() {
         "sgd(lr=0.1, momentum=0.9)",
         "adam(state=\"int8\")",
         "lion(state=\"bf16\")",
+        "prodigy",
     ]);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     for row in &rows {
         for key in ["optimizer", "params", "tensors", "dtype", "threads", "ns_per_param", "gbps", "baseline_ratio"] {
             assert!(!row[key].is_null(), "{key} missing: {row}");
@@ -385,6 +386,8 @@ fn bench_reports_speed_against_the_bandwidth_baseline() {
     assert_eq!((state(0), state(1)), (8.0, 4.0));
     assert_eq!(state(2), 2.0 + 2.0 * 4.0 * 40.0 / 10_000.0);
     assert_eq!(state(3), 2.0);
+    // Prodigy: four f32 tensors (s, θ₀ and both moments) and its optimizer-wide scalars, which hold no tensor.
+    assert_eq!(state(4), 16.0);
     let table = ok(&["bench", "--params", "1000", "--dtype", "f64", "--repeats", "2", "--optimizer", "rmsprop"]);
     assert!(table.contains("1000 parameters in 1 tensor(s), f64") && table.lines().any(|l| l.starts_with("rmsprop ")));
 }

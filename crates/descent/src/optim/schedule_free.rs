@@ -2,7 +2,7 @@
 //! point they train at and the point they are evaluated at.
 
 use crate::torch_ops::lerp;
-use crate::{Float, ParamState, Point, StateLayout, StepContext};
+use crate::{with_best_isa, Float, Loop, ParamState, Point, StateLayout, StepContext};
 
 /// The averaging of Schedule-Free (Defazio et al. 2024): its hyperparameters and the scalars it keeps.
 ///
@@ -73,7 +73,23 @@ pub(crate) fn move_point<T: Float>(beta: f64, to: Point, param: &mut [T], state:
         Point::Evaluation => 1.0 - 1.0 / beta,
         Point::Training => 1.0 - beta,
     });
-    for (p, &z) in param.iter_mut().zip(z) {
-        *p = lerp(*p, z, weight);
+    with_best_isa(Move { param, z, weight });
+}
+
+/// The move, as a loop compiled for the CPU's instruction set (the `lerp`'s fused multiply-add in hardware).
+struct Move<'a, T> {
+    param: &'a mut [T],
+    z: &'a [T],
+    weight: T,
+}
+
+impl<T: Float> Loop for Move<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        for (p, &z) in self.param.iter_mut().zip(self.z) {
+            *p = lerp(*p, z, self.weight);
+        }
     }
 }
