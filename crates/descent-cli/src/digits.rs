@@ -62,6 +62,32 @@ pub struct Dataset {
     pub test: Split,
 }
 
+impl Dataset {
+    /// Holds out the last `count` training images and measures on them instead of the test images, so that
+    /// hyperparameters can be chosen without looking at the test set.
+    pub fn hold_out(mut self, count: usize) -> Result<Dataset, CliError> {
+        let available = self.train.count();
+        if count == 0 || count >= available {
+            return Err(CliError::Usage(format!(
+                "--validation must be from 1 to {} (fewer than the {available} training images), got {count}",
+                available.saturating_sub(1)
+            )));
+        }
+        let kept = available - count;
+        let features = self.train.features;
+        let validation = Split {
+            images: self.train.images.split_off(kept * features),
+            labels: self.train.labels.split_off(kept),
+            features,
+        };
+        Ok(Dataset {
+            name: format!("{} (measured on the last {count} training images, held out)", self.name),
+            train: self.train,
+            test: validation,
+        })
+    }
+}
+
 /// Loads the dataset from `source`.
 pub fn load(source: &Source) -> Result<Dataset, CliError> {
     match source {
@@ -148,4 +174,30 @@ fn split(
 
 fn idx_error(error: IdxError) -> CliError {
     CliError::Usage(error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbered(first: u32, count: u32) -> Split {
+        Split {
+            images: (first..first + count).flat_map(|i| [i as f32, -(i as f32)]).collect(),
+            labels: (first..first + count).map(|i| i % 10).collect(),
+            features: 2,
+        }
+    }
+
+    #[test]
+    fn holding_out_moves_the_last_training_images_into_the_measured_split() {
+        let dataset = Dataset { name: "n".into(), train: numbered(0, 5), test: numbered(100, 3) };
+        let held = dataset.clone().hold_out(2).unwrap();
+        assert_eq!((held.train.images, held.train.labels), (numbered(0, 3).images, numbered(0, 3).labels));
+        assert_eq!((held.test.images, held.test.labels), (numbered(3, 2).images, numbered(3, 2).labels));
+        assert!(held.name.contains("last 2 training images"), "{}", held.name);
+        for count in [0, 5, 6] {
+            let error = dataset.clone().hold_out(count).unwrap_err().to_string();
+            assert!(error.contains("--validation must be from 1 to 4"), "{error}");
+        }
+    }
 }

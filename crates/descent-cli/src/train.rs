@@ -43,6 +43,11 @@ pub struct TrainCommand {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    /// Hold out the last N training images and report the "test" loss and accuracy on them instead of on the
+    /// test images: for choosing hyperparameters without looking at the test set.
+    #[arg(long, value_name = "N")]
+    validation: Option<usize>,
+
     /// The optimizers [default: the seven of the article at learning rates that suit this network: sgd(lr=0.1),
     /// momentum(lr=0.01), nesterov(lr=0.01), adagrad(lr=0.01), rmsprop(lr=0.001), adadelta(lr=1.0),
     /// adam(lr=0.001)].
@@ -241,7 +246,10 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
         (None, DatasetName::Mnist) => Source::Embedded,
         (None, DatasetName::FashionMnist) => Source::FashionMnist,
     };
-    let dataset = digits::load(&source)?;
+    let mut dataset = digits::load(&source)?;
+    if let Some(count) = command.validation {
+        dataset = dataset.hold_out(count)?;
+    }
     let train_count = dataset.train.count();
     if command.batch_size == 0 || command.batch_size > train_count {
         return Err(CliError::Usage(format!(

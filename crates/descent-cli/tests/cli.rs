@@ -472,6 +472,17 @@ fn the_newer_optimizers_train_the_network() {
     }
 }
 
+/// --validation measures on held-out training images, so that hyperparameters need not be chosen on the test set.
+#[test]
+fn training_measures_on_held_out_images() {
+    let args = ["train", "--epochs", "1", "--hidden", "16", "--format", "json", "--optimizers", "adam"];
+    let json: serde_json::Value = serde_json::from_str(&ok(&[&args[..], &["--validation", "1500"]].concat())).unwrap();
+    assert_eq!((json["train_images"].as_u64(), json["test_images"].as_u64()), (Some(6500), Some(1500)));
+    let accuracy = json["rows"][0]["test_accuracy"].as_f64().unwrap();
+    assert_eq!(accuracy, (accuracy * 1500.0).round() / 1500.0);
+    fails(&[&args[..], &["--validation", "8000"]].concat(), "--validation must be from 1 to 7999");
+}
+
 #[test]
 fn training_reports_read_right() {
     let table = ok(&["train", "--epochs", "1", "--optimizers", "sgd(lr=0.1)", "--hidden", "16"]);

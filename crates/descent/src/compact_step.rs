@@ -5,7 +5,7 @@
 use half::bf16;
 use rayon::prelude::*;
 
-use crate::quantize::{quantize_block, QuantizationMap, BLOCK};
+use crate::quantize::{dequantize_block, quantize_block, QuantizationMap, BLOCK};
 use crate::{with_best_isa, CompactData, CompactTensor, Float, Loop};
 
 /// Elements per parallel task: whole blocks, large enough to pay for the task.
@@ -35,10 +35,7 @@ impl Store<'_> {
         let range = block * BLOCK..(block * BLOCK + out.len());
         match self {
             Store::Int8 { map, codes, scales } => {
-                let scale = scales[block];
-                for (o, &c) in out.iter_mut().zip(&codes[range]) {
-                    *o = map.value(c) * scale;
-                }
+                dequantize_block(map, scales[block], &codes[range], out);
             }
             Store::Bf16 { values, .. } => {
                 for (o, v) in out.iter_mut().zip(&values[range]) {

@@ -207,6 +207,8 @@ pub mod optim;
 mod optimizer;
 mod param;
 pub mod quantize;
+#[cfg(target_arch = "x86_64")]
+mod quantize_avx2;
 mod reduce;
 mod registry;
 mod rule;

@@ -8,6 +8,8 @@
 
 use std::sync::OnceLock;
 
+use crate::kernel::Isa;
+
 /// Values per block, as `bitsandbytes`' 8-bit block-wise optimizers use.
 pub const BLOCK: usize = 256;
 
@@ -61,14 +63,14 @@ impl QuantizationMap {
         MAP.get_or_init(|| Self::dynamic(false))
     }
 
-    /// The table of this map for [`QuantizationMap::fast_code`], built once (for the two dynamic maps).
-    pub fn shared_table(&'static self) -> &'static CodeTable {
-        static SIGNED: OnceLock<CodeTable> = OnceLock::new();
-        static UNSIGNED: OnceLock<CodeTable> = OnceLock::new();
+    /// The bucket table of this map for [`QuantizationMap::fast_code`], built once (for the two dynamic maps).
+    pub fn shared_table(&'static self) -> &'static BucketTable {
+        static SIGNED: OnceLock<BucketTable> = OnceLock::new();
+        static UNSIGNED: OnceLock<BucketTable> = OnceLock::new();
         if std::ptr::eq(self, Self::signed()) {
-            SIGNED.get_or_init(|| self.table())
+            SIGNED.get_or_init(|| BucketTable::new(self))
         } else {
-            UNSIGNED.get_or_init(|| self.table())
+            UNSIGNED.get_or_init(|| BucketTable::new(self))
         }
     }
 
@@ -107,44 +109,101 @@ impl QuantizationMap {
         }
     }
 
-    /// [`QuantizationMap::code`] by a table instead of a search: the top 16 bits of `x` (sign, exponent, 7 bits of
-    /// significand) name a bucket that holds at most one entry of the map (checked when the table is built), and
-    /// the table gives the last entry not above the bucket's lowest value. The same code, in a few loads.
-    ///
-    /// Without branches (a value's code is as unpredictable as the value), so selects rather than jumps.
+    /// [`QuantizationMap::code`] by a table instead of a search, without branches (a value's code is as
+    /// unpredictable as the value): see [`BucketTable`].
     #[inline(always)]
-    pub fn fast_code(&self, x: f32, table: &CodeTable) -> u8 {
-        let below = usize::from(table.0[(x.to_bits() >> 16) as usize]);
-        let above = (below + 1).min(255);
-        let i = below + usize::from((below < 255) & (self.values[above] <= x));
-        let next = (i + 1).min(255);
-        let nearer = (i < 255) & ((x - self.values[next]).abs() < (x - self.values[i]).abs());
-        (i + usize::from(nearer)) as u8
-    }
-
-    /// The table of [`QuantizationMap::fast_code`].
-    ///
-    /// # Panics
-    /// If a bucket held two entries of the map (not so for the dynamic maps).
-    pub fn table(&self) -> CodeTable {
-        let mut table: Box<[u8; 1 << 16]> = vec![0; 1 << 16].into_boxed_slice().try_into().expect("2¹⁶ entries");
-        for (key, slot) in table.iter_mut().enumerate() {
-            let key = key as u32;
-            // The bucket's lowest value: the smallest bits for positives, the largest for negatives.
-            let low = f32::from_bits(if key & 0x8000 == 0 { key << 16 } else { (key << 16) | 0xFFFF });
-            let high = f32::from_bits(if key & 0x8000 == 0 { (key << 16) | 0xFFFF } else { key << 16 });
-            let below = self.values.iter().rposition(|&v| v <= low).unwrap_or(0);
-            let inside = self.values.iter().filter(|&&v| v > low && v <= high).count();
-            assert!(low.is_nan() || high.is_nan() || inside <= 1, "bucket {key:#x} holds {inside} entries");
-            *slot = below as u8;
+    pub fn fast_code(&self, x: f32, table: &BucketTable) -> u8 {
+        let (index, position) = bucket(x);
+        let entry = table.entries[index as usize];
+        let code = (entry & 0xFF) + u32::from(position >= entry >> 8);
+        if x.is_nan() {
+            0
+        } else {
+            code as u8
         }
-        CodeTable(table)
     }
 }
 
-/// For each bucket of 16 top bits of an `f32`, the last entry of a map not above the bucket's lowest value.
+/// The smallest magnitude a [`BucketTable`] tells apart: smaller ones share its bucket (no map of ours has a
+/// rounding threshold below it, as the table checks when it is built).
+pub(crate) const SMALLEST: f32 = 1.0 / (1 << 24) as f32;
+
+/// Bits of the significand below a bucket: the top 8 of the 23 name the bucket.
+pub(crate) const BELOW_BUCKET: u32 = 15;
+
+/// Buckets of one sign: 256 for each binade from [`SMALLEST`] up to 1, and one for 1 itself.
+pub(crate) const BUCKETS_PER_SIGN: u32 = (1.0f32.to_bits() >> BELOW_BUCKET) - (SMALLEST.to_bits() >> BELOW_BUCKET) + 1;
+
+/// Where `x` falls: its bucket (sign, then magnitude clamped to [[`SMALLEST`], 1]), and its position inside the
+/// bucket, counted in the direction of increasing `x` (so from the large magnitudes for negative `x`).
+#[inline(always)]
+fn bucket(x: f32) -> (u32, u32) {
+    // A NaN falls in the first bucket (its code is made 0 afterwards).
+    let magnitude = if x.is_nan() { SMALLEST } else { x.abs().clamp(SMALLEST, 1.0) }.to_bits();
+    let negative = x.to_bits() >> 31;
+    let index = (magnitude >> BELOW_BUCKET) - (SMALLEST.to_bits() >> BELOW_BUCKET) + negative * BUCKETS_PER_SIGN;
+    let position = (magnitude & ((1 << BELOW_BUCKET) - 1)) ^ (negative.wrapping_neg() & ((1 << BELOW_BUCKET) - 1));
+    (index, position)
+}
+
+/// The codes of a map as a table of buckets, for coding without a search.
+///
+/// A code is a step function of the value (the nearest entry's index), so it is the number of rounding thresholds
+/// at or below the value. The buckets split the values by sign and by the top 8 bits of the significand, and are
+/// fine enough (relative width 2⁻⁸) that a bucket holds at most one threshold (checked when the table is built).
+/// Each bucket's entry holds the code at its low end (the low byte) and the position of its threshold inside it
+/// (above: 2¹⁵ when there is none), so a value's code is one load and one comparison; on AVX2, eight at once with
+/// a gather.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CodeTable(Box<[u8; 1 << 16]>);
+pub struct BucketTable {
+    entries: Vec<u32>,
+}
+
+impl BucketTable {
+    /// The table of `map`, from its exact codes ([`QuantizationMap::code`]).
+    ///
+    /// # Panics
+    /// If a bucket held two thresholds, or values clamped into a bucket would code otherwise (not so for the
+    /// dynamic maps).
+    pub fn new(map: &QuantizationMap) -> Self {
+        let span = 1u32 << BELOW_BUCKET;
+        let entries = (0..2 * BUCKETS_PER_SIGN)
+            .map(|index| {
+                let (negative, offset) = (index >= BUCKETS_PER_SIGN, index % BUCKETS_PER_SIGN);
+                let first = (SMALLEST.to_bits() >> BELOW_BUCKET << BELOW_BUCKET) + (offset << BELOW_BUCKET);
+                // The value at a position, counted in the direction of increasing value.
+                let value = |position: u32| {
+                    let magnitude = f32::from_bits(first + if negative { span - 1 - position } else { position });
+                    if negative {
+                        -magnitude
+                    } else {
+                        magnitude
+                    }
+                };
+                let positions = if first == 1.0f32.to_bits() { 0..1 } else { 0..span };
+                let base = map.code(value(positions.start));
+                let top = map.code(value(positions.end - 1));
+                assert!(top <= base.saturating_add(1), "bucket {index} holds more than one threshold");
+                let threshold = if top == base {
+                    span
+                } else {
+                    positions.clone().collect::<Vec<_>>().partition_point(|&p| map.code(value(p)) == base) as u32
+                };
+                u32::from(base) | (threshold << 8)
+            })
+            .collect();
+        let table = BucketTable { entries };
+        for x in [0.0, -0.0, SMALLEST / 3.0, -SMALLEST / 3.0, 1.5, -1.5, f32::INFINITY, f32::NEG_INFINITY] {
+            assert_eq!(map.fast_code(x, &table), map.code(x), "{x:e} codes otherwise than its clamped bucket");
+        }
+        table
+    }
+
+    /// The entries, for the vector coder.
+    pub(crate) fn entries(&self) -> &[u32] {
+        &self.entries
+    }
+}
 
 /// The largest magnitude of a block, as `bitsandbytes` takes it (`fmax` from −FLT_MAX, so NaNs are passed over).
 #[inline(always)]
@@ -152,15 +211,33 @@ pub fn absmax(block: &[f32]) -> f32 {
     block.iter().fold(-f32::MAX, |max, v| max.max(v.abs()))
 }
 
-/// Quantizes one block: its scale, and a code per value into `codes`.
+/// Quantizes one block: its scale, and a code per value into `codes` (eight at a time on AVX2).
 #[inline(always)]
 pub fn quantize_block(map: &'static QuantizationMap, block: &[f32], codes: &mut [u8]) -> f32 {
-    let scale = absmax(block);
     let table = map.shared_table();
+    #[cfg(target_arch = "x86_64")]
+    if Isa::best() != Isa::Baseline {
+        // SAFETY: the CPU has AVX2 and FMA (every version but the baseline has them); the table is the map's.
+        return unsafe { crate::quantize_avx2::encode(map, table, block, codes) };
+    }
+    let scale = absmax(block);
     for (code, &v) in codes.iter_mut().zip(block) {
         *code = map.fast_code(v / scale, table);
     }
     scale
+}
+
+/// Decodes one block: `out[i] = map.value(codes[i]) * scale` (eight at a time on AVX2).
+#[inline(always)]
+pub fn dequantize_block(map: &QuantizationMap, scale: f32, codes: &[u8], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if Isa::best() != Isa::Baseline {
+        // SAFETY: the CPU has AVX2 and FMA.
+        return unsafe { crate::quantize_avx2::decode(map, scale, codes, out) };
+    }
+    for (o, &c) in out.iter_mut().zip(codes) {
+        *o = map.value(c) * scale;
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +259,91 @@ mod tests {
             probes.extend([0.0, -0.0, 1e-30, -1e-30, 1.0, -1.0, f32::MIN_POSITIVE]);
             for x in probes {
                 assert_eq!(map.fast_code(x, table), map.code(x), "{x:e}");
+            }
+        }
+    }
+
+    /// Every value within 64 ulps of a rounding threshold (where the code changes), and of the ends of the
+    /// buckets, codes as the search does: a code is wrong, if anywhere, next to where it changes.
+    #[test]
+    fn the_table_codes_every_value_near_a_threshold_as_the_search_does() {
+        for map in [QuantizationMap::signed(), QuantizationMap::unsigned()] {
+            let table = map.shared_table();
+            let mut anchors: Vec<f32> = Vec::new();
+            // The thresholds, found by bisection between consecutive entries' values (the code is monotone).
+            for pair in map.values().windows(2) {
+                let (mut low, mut high) = (pair[0], pair[1]);
+                while order(high) - order(low) > 1 {
+                    let middle = unorder((order(low) + order(high)) / 2);
+                    if map.code(middle) == map.code(pair[0]) {
+                        low = middle;
+                    } else {
+                        high = middle;
+                    }
+                }
+                anchors.extend([low, high]);
+            }
+            anchors.extend((0..2 * BUCKETS_PER_SIGN).map(|i| {
+                let magnitude = f32::from_bits(
+                    (SMALLEST.to_bits() >> BELOW_BUCKET << BELOW_BUCKET) + ((i % BUCKETS_PER_SIGN) << BELOW_BUCKET),
+                );
+                if i >= BUCKETS_PER_SIGN {
+                    -magnitude
+                } else {
+                    magnitude
+                }
+            }));
+            anchors.extend([0.0, SMALLEST, -SMALLEST, 1.0, -1.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+            let mut probes = Vec::new();
+            for anchor in anchors {
+                // Within [−1, 1], so that a block's scale stays 1 (and the NaN).
+                let near = (-64..=64).map(|k| unorder(order(anchor).saturating_add(k)));
+                probes.extend(near.filter(|x| x.is_nan() || x.abs() <= 1.0));
+            }
+            let mut codes = vec![0; probes.len()];
+            for (chunk, codes) in probes.chunks(BLOCK).zip(codes.chunks_mut(BLOCK)) {
+                // A block whose scale is 1, so that the block coder sees the probes themselves.
+                let mut block = chunk.to_vec();
+                block.push(1.0);
+                let mut block_codes = vec![0; block.len()];
+                assert_eq!(quantize_block(map, &block, &mut block_codes), 1.0);
+                codes.copy_from_slice(&block_codes[..chunk.len()]);
+            }
+            for (&x, &code) in probes.iter().zip(&codes) {
+                let expected = map.code(x);
+                assert_eq!((map.fast_code(x, table), code), (expected, expected), "{x:e}");
+            }
+        }
+    }
+
+    /// An order-preserving integer for a float (−0 just below +0).
+    fn order(x: f32) -> i64 {
+        let bits = x.to_bits();
+        if bits >> 31 == 1 {
+            -i64::from(bits & 0x7FFF_FFFF) - 1
+        } else {
+            i64::from(bits)
+        }
+    }
+
+    fn unorder(key: i64) -> f32 {
+        if key < 0 {
+            -f32::from_bits((-key - 1) as u32)
+        } else {
+            f32::from_bits(key as u32)
+        }
+    }
+
+    /// The vector decoder gives the map's values times the scale, for every code, in blocks of every length.
+    #[test]
+    fn decoding_gives_the_entries_times_the_scale() {
+        let map = QuantizationMap::unsigned();
+        let codes: Vec<u8> = (0..=255).chain(0..=255).rev().collect();
+        for len in [0, 1, 7, 8, 9, 255, 256, 300] {
+            let mut out = vec![0.0; len.min(codes.len())];
+            dequantize_block(map, 0.37, &codes[..out.len()], &mut out);
+            for (&o, &c) in out.iter().zip(&codes) {
+                assert_eq!(o.to_bits(), (map.value(c) * 0.37).to_bits());
             }
         }
     }

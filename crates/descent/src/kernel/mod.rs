@@ -17,7 +17,7 @@
 mod tests;
 mod vector;
 
-use vector::Isa;
+pub(crate) use vector::Isa;
 pub use vector::{with_best_isa, Loop};
 pub(crate) use vector::{AsGiven, Clipped, GradMap};
 
