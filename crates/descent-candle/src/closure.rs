@@ -34,22 +34,28 @@ impl DescentOptimizer {
         mut loss: impl FnMut() -> candle_core::Result<Tensor>,
     ) -> candle_core::Result<f64> {
         match (self.f32.as_deref_mut(), self.f64.as_deref_mut()) {
-            (Some(optimizer), None) => closure_step::<f32>(&self.vars, optimizer, &mut loss),
-            (None, Some(optimizer)) => closure_step::<f64>(&self.vars, optimizer, &mut loss),
+            (Some(optimizer), None) => closure_step::<f32>(&mut self.vars, optimizer, &mut loss),
+            (None, Some(optimizer)) => closure_step::<f64>(&mut self.vars, optimizer, &mut loss),
             _ => Err(error("a closure step needs every variable to have the same element type")),
         }
     }
 }
 
+/// The closure step of every variable (of one element type: bfloat16 variables step their `f32` master weights).
 fn closure_step<T: Float + WithDType>(
-    vars: &[Slot],
+    vars: &mut [Slot],
     optimizer: &mut dyn DynOptimizer<T>,
     loss: &mut dyn FnMut() -> candle_core::Result<Tensor>,
 ) -> candle_core::Result<f64> {
     let mut slots: Vec<&Slot> = vars.iter().collect();
     slots.sort_by_key(|slot| slot.position);
-    let original =
-        slots.iter().map(|slot| slot.var.as_tensor().flatten_all()?.to_vec1::<T>()).collect::<Result<Vec<_>, _>>()?;
+    let original = slots
+        .iter()
+        .map(|slot| match &slot.master {
+            Some(master) => Ok(master.iter().map(|&v| <T as Float>::from_f64(f64::from(v))).collect()),
+            None => slot.var.as_tensor().flatten_all()?.to_vec1::<T>(),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut params = original.clone();
     let before = optimizer.state_dict();
     let mut failure = None;
@@ -77,6 +83,14 @@ fn closure_step<T: Float + WithDType>(
     for (slot, values) in slots.iter().zip(values) {
         set(slot, values)?;
     }
+    let positions: Vec<usize> = slots.iter().map(|slot| slot.position).collect();
+    for (position, values) in positions.into_iter().zip(values) {
+        let slot = vars.iter_mut().find(|s| s.position == position).expect("a slot per position");
+        if let Some(master) = &mut slot.master {
+            // Exact: bfloat16 variables are stepped by the f32 optimizer.
+            *master = values.iter().map(|&v| Float::to_f64(v) as f32).collect();
+        }
+    }
     outcome
 }
 
@@ -96,14 +110,15 @@ fn evaluate<T: Float + WithDType>(
     let store = loss.backward()?;
     for (slot, grad) in slots.iter().zip(grads.iter_mut()) {
         match store.get(slot.var.as_tensor()) {
-            Some(g) => grad.copy_from_slice(&g.flatten_all()?.to_vec1::<T>()?),
+            Some(g) => grad.copy_from_slice(&g.flatten_all()?.to_dtype(T::DTYPE)?.to_vec1::<T>()?),
             None => grad.fill(T::default()),
         }
     }
     Ok(value)
 }
 
+/// Sets a variable to `values` (rounded to bfloat16 for a bfloat16 variable).
 fn set<T: WithDType>(slot: &Slot, values: &[T]) -> candle_core::Result<()> {
     let tensor = slot.var.as_tensor();
-    slot.var.set(&Tensor::from_slice(values, tensor.dims(), tensor.device())?)
+    slot.var.set(&Tensor::from_slice(values, tensor.dims(), tensor.device())?.to_dtype(tensor.dtype())?)
 }

@@ -39,6 +39,26 @@
 //! (on the CPU device); a variable without a gradient in a step is skipped, as PyTorch skips a parameter whose
 //! `.grad` is `None`.
 //!
+//! Variables of `bf16` train through `f32` master weights (see [`descent::MasterWeights`]): the optimizer of the
+//! `f32` variables keeps an `f32` copy of each, steps it with the widened gradient, and writes it back rounded to
+//! bfloat16. The master weights are read and restored by name ([`DescentOptimizer::master_weights`],
+//! [`DescentOptimizer::set_master_weights`]) for checkpoints.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor, Var};
+//! use candle_nn::Optimizer;
+//! use descent_candle::DescentOptimizer;
+//!
+//! let w = Var::from_tensor(&Tensor::new(&[1.0f32, -2.0], &Device::Cpu)?.to_dtype(DType::BF16)?)?;
+//! let mut opt = DescentOptimizer::new(vec![w.clone()], "adam(lr=0.01, state=\"bf16\")".parse()?)?;
+//! for _ in 0..500 {
+//!     let loss = w.as_tensor().sqr()?.sum_all()?;
+//!     opt.backward_step(&loss)?;
+//! }
+//! assert!(w.as_tensor().to_dtype(DType::F32)?.abs()?.max(0)?.to_scalar::<f32>()? < 0.1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Schedule-Free optimizers train at one point and are evaluated at another: evaluate the model inside
 //! [`DescentOptimizer::evaluate`], which moves the variables there and back.
 //!
@@ -107,6 +127,8 @@ struct Slot {
     var: Var,
     group: usize,
     position: usize,
+    /// The `f32` master weights of a bfloat16 variable.
+    master: Option<Vec<f32>>,
 }
 
 impl DescentOptimizer {
@@ -117,15 +139,19 @@ impl DescentOptimizer {
         let mut members: [Vec<Vec<Param>>; 2] = [vec![Vec::new(); group_count], vec![Vec::new(); group_count]];
         let mut slots: Vec<Slot> = Vec::with_capacity(vars.len());
         for (name, var) in vars {
-            let kind = match var.dtype() {
-                DType::F32 => 0,
-                DType::F64 => 1,
+            let (kind, master) = match var.dtype() {
+                DType::F32 => (0, None),
+                DType::F64 => (1, None),
+                DType::BF16 => {
+                    let values = var.as_tensor().flatten_all().and_then(|t| t.to_dtype(DType::F32)?.to_vec1());
+                    (0, Some(values.map_err(|e| descent::Error::Io(format!("variable {name:?}: {e}")))?))
+                }
                 other => return Err(descent::Error::UnsupportedType { name, dtype: format!("{other:?}") }),
             };
             let group = groups.group_of(&name);
             let param = Param::named(name.clone(), var.dims().to_vec());
             members[kind][group].push(param);
-            slots.push(Slot { name, var, group, position: 0 });
+            slots.push(Slot { name, var, group, position: 0, master });
         }
         // Positions count group by group, as the optimizer registers them.
         for kind in &members {
@@ -170,6 +196,26 @@ impl DescentOptimizer {
     /// The optimizer of the `f32` variables, to change (a scheduler, a checkpoint load).
     pub fn optimizer_f32_mut(&mut self) -> Option<&mut (dyn DynOptimizer<f32> + 'static)> {
         self.f32.as_deref_mut()
+    }
+
+    /// The `f32` master weights of the bfloat16 variables, by name, in the order the variables were given.
+    pub fn master_weights(&self) -> Vec<(&str, &[f32])> {
+        self.vars.iter().filter_map(|s| Some((s.name.as_str(), s.master.as_deref()?))).collect()
+    }
+
+    /// Restores the master weights of the bfloat16 variable `name` (from a checkpoint), and sets the variable to
+    /// them rounded to bfloat16. An unknown name, a variable that is not bfloat16 or a length that differs is an
+    /// error that changes nothing.
+    pub fn set_master_weights(&mut self, name: &str, values: &[f32]) -> candle_core::Result<()> {
+        let slot =
+            self.vars.iter_mut().find(|s| s.name == name).ok_or_else(|| error(format!("no variable {name:?}")))?;
+        let master = slot.master.as_mut().ok_or_else(|| error(format!("variable {name:?} is not bfloat16")))?;
+        if master.len() != values.len() {
+            return Err(error(format!("variable {name:?} has {} elements, not {}", master.len(), values.len())));
+        }
+        set_rounded(&slot.var, values)?;
+        master.copy_from_slice(values);
+        Ok(())
     }
 
     /// The optimizer of the `f64` variables, if there are any.
@@ -235,10 +281,16 @@ impl DescentOptimizer {
             || self.f64.as_ref().is_some_and(|o| o.has_evaluation_point())
     }
 
-    fn move_all(&self, to: Point) -> candle_core::Result<()> {
-        for slot in &self.vars {
+    fn move_all(&mut self, to: Point) -> candle_core::Result<()> {
+        for slot in &mut self.vars {
             let tensor = slot.var.as_tensor();
             match slot.var.dtype() {
+                DType::BF16 => {
+                    let optimizer = self.f32.as_deref().expect("bf16 variables have an f32 optimizer");
+                    let master = slot.master.as_mut().expect("bf16 variables have master weights");
+                    optimizer.move_point(slot.position, master, to).map_err(error)?;
+                    set_rounded(&slot.var, master)?;
+                }
                 DType::F32 => {
                     let optimizer = self.f32.as_deref().expect("f32 variables have an f32 optimizer");
                     tensor.inplace_op1(&Move { optimizer, position: slot.position, to })?
@@ -251,6 +303,12 @@ impl DescentOptimizer {
         }
         Ok(())
     }
+}
+
+/// Sets a bfloat16 variable to `values` rounded to nearest bfloat16 (ties to even).
+fn set_rounded(var: &Var, values: &[f32]) -> candle_core::Result<()> {
+    let tensor = candle_core::Tensor::from_slice(values, var.dims(), var.device())?.to_dtype(DType::BF16)?;
+    var.set(&tensor)
 }
 
 fn lrs<T: Float>(optimizer: &dyn DynOptimizer<T>) -> Vec<f64> {
@@ -284,11 +342,18 @@ impl candle_nn::Optimizer for DescentOptimizer {
     }
 
     fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
-        for slot in &self.vars {
+        for slot in &mut self.vars {
             let Some(grad) = grads.get(slot.var.as_tensor()) else { continue };
             let grad = grad.contiguous()?;
             let tensor = slot.var.as_tensor();
             match slot.var.dtype() {
+                DType::BF16 => {
+                    let optimizer = self.f32.as_deref_mut().expect("bf16 variables have an f32 optimizer");
+                    let master = slot.master.as_mut().expect("bf16 variables have master weights");
+                    let grad: Vec<f32> = grad.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
+                    optimizer.step_param(slot.position, master, &grad).map_err(error)?;
+                    set_rounded(&slot.var, master)?;
+                }
                 DType::F32 => {
                     let optimizer = self.f32.as_deref_mut().expect("f32 variables have an f32 optimizer");
                     tensor.inplace_op2(&grad, &Step { optimizer: RefCell::new(optimizer), position: slot.position })?

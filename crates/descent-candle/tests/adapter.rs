@@ -109,7 +109,7 @@ fn the_learning_rate_can_be_read_and_set() {
 fn what_cannot_be_optimized_is_an_error() {
     let half = Var::from_tensor(&Tensor::new(&[1.0f32], &Device::Cpu).unwrap().to_dtype(DType::F16).unwrap()).unwrap();
     let err = DescentOptimizer::new(vec![half], "adam".parse().unwrap()).unwrap_err();
-    assert!(err.to_string().contains("f32 and f64 variables, not F16"), "{err}");
+    assert!(err.to_string().contains("f32, f64 and bf16 (through f32 master weights) variables, not F16"), "{err}");
     let (w, b, _) = setup(false);
     let before = values(&w);
     let mut opt = DescentOptimizer::new(vec![w.clone()], "nag".parse().unwrap()).unwrap();
@@ -222,4 +222,59 @@ fn schedule_free_variables_are_at_the_evaluation_point_only_inside_evaluate() {
     for (after, before) in values(&w).iter().zip(&y_w).chain(values(&b).iter().zip(&y_b)) {
         assert!((after - before).abs() <= 4.0 * f64::from(f32::EPSILON) * before.abs(), "{after} vs {before}");
     }
+}
+
+/// bfloat16 variables train through f32 master weights: with J = Σ w² the gradient 2·w̃ is exact in bfloat16, so
+/// the master weights follow an f32 optimizer fed 2·bf16(θ) to the bit, the variables are their roundings, and a
+/// run resumed from saved master weights and state continues as if never stopped; also through the closure path.
+#[test]
+fn bfloat16_variables_step_their_master_weights() {
+    let start = [0.7f32, -1.3, 0.05, 2.0];
+    let bf16_var =
+        || Var::from_tensor(&Tensor::new(&start, &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap()).unwrap();
+    let rounded = |values: &[f32]| -> Vec<f32> { values.iter().map(|&v| half::bf16::from_f32(v).to_f32()).collect() };
+    let as_f32 = |var: &Var| var.as_tensor().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap();
+    for (spec, closure) in [("adam(lr=0.01, state=\"bf16\")", false), ("lion(lr=0.003)", false), ("prodigy", true)] {
+        let mut reference = spec.parse::<Spec>().unwrap().build::<f32>([Param::new(vec![4])]).unwrap();
+        let mut theta = rounded(&start);
+        let w = bf16_var();
+        let mut opt = DescentOptimizer::new(vec![w.clone()], spec.parse().unwrap()).unwrap();
+        let loss = |w: &Var| w.as_tensor().sqr()?.sum_all();
+        let mut saved = None;
+        for t in 0..20 {
+            let grad: Vec<f32> = rounded(&theta).iter().map(|v| 2.0 * v).collect();
+            reference.step(&mut [&mut theta], &[Some(&grad)]).unwrap();
+            if closure {
+                opt.step_with_closure(|| loss(&w)).unwrap();
+            } else {
+                opt.backward_step(&loss(&w).unwrap()).unwrap();
+            }
+            assert_eq!(opt.master_weights(), [("0", theta.as_slice())], "{spec}, step {t}");
+            assert_eq!(as_f32(&w), rounded(&theta), "{spec}, step {t}");
+            if t == 9 {
+                saved = Some((opt.optimizer_f32().unwrap().state_dict(), theta.clone()));
+            }
+        }
+        // Resumed after step 10 from the saved state and master weights: the same last ten steps.
+        let (state, master) = saved.unwrap();
+        let w2 = bf16_var();
+        let mut resumed = DescentOptimizer::new(vec![w2.clone()], spec.parse().unwrap()).unwrap();
+        resumed.optimizer_f32_mut().unwrap().load_state_dict(&state).unwrap();
+        resumed.set_master_weights("0", &master).unwrap();
+        assert_eq!(as_f32(&w2), rounded(&master));
+        for _ in 10..20 {
+            if closure {
+                resumed.step_with_closure(|| loss(&w2)).unwrap();
+            } else {
+                resumed.backward_step(&loss(&w2).unwrap()).unwrap();
+            }
+        }
+        assert_eq!(resumed.master_weights(), opt.master_weights(), "{spec}");
+        assert_eq!(as_f32(&w2), as_f32(&w), "{spec}");
+    }
+    let mut opt = DescentOptimizer::new(vec![bf16_var()], "adam".parse().unwrap()).unwrap();
+    let error = opt.set_master_weights("0", &[1.0]).unwrap_err().to_string();
+    assert!(error.contains("has 4 elements, not 1"), "{error}");
+    assert!(opt.set_master_weights("w", &start).unwrap_err().to_string().contains("no variable \"w\""));
+    assert_eq!(opt.master_weights()[0].1, rounded(&start));
 }

@@ -253,7 +253,9 @@ pub enum Error {
     Checkpoint(String),
 
     /// A variable of an element type descent does not optimize (the candle adapter's f16, say).
-    #[error("descent optimizes f32 and f64 variables, not {dtype} (variable {name:?})")]
+    #[error(
+        "descent optimizes f32, f64 and bf16 (through f32 master weights) variables, not {dtype} (variable {name:?})"
+    )]
     UnsupportedType {
         /// The variable.
         name: String,
