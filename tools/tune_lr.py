@@ -27,8 +27,8 @@ def with_lr(spec, lr):
 
 
 def train(descent, epochs, seed, specs, validation=None):
-    """Final accuracy and mean seconds per epoch of each spec, from `descent train` runs of at most 32 specs."""
-    accuracy, seconds = {}, {}
+    """The final accuracy of each spec, from `descent train` runs of at most 32 specs."""
+    accuracy = {}
     for start in range(0, len(specs), 32):
         command = [descent, "train", "--dataset", "fashion-mnist", "--epochs", str(epochs), "--seed", str(seed),
                    "--format", "json", "--optimizers", *specs[start:start + 32]]
@@ -37,9 +37,7 @@ def train(descent, epochs, seed, specs, validation=None):
         report = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         for run in report["optimizers"]:
             accuracy[run["optimizer"]] = 0.0 if run["diverged"] else run["final_test_accuracy"] or 0.0
-        for row in report["rows"]:
-            seconds.setdefault(row["optimizer"], []).append(row["seconds"])
-    return accuracy, {spec: statistics.mean(values) for spec, values in seconds.items()}
+    return accuracy
 
 
 def main():
@@ -60,7 +58,7 @@ def main():
     pending = {spec: [float(lr) * step ** k for k in (-2, -1, 0, 1, 2)] for spec, lr in entries}
     while pending:
         specs = {with_lr(spec, lr): (spec, lr) for spec, rates in pending.items() for lr in rates}
-        accuracy, _ = train(args.descent, args.epochs, args.tune_seed, list(specs), args.validation)
+        accuracy = train(args.descent, args.epochs, args.tune_seed, list(specs), args.validation)
         for label, (spec, lr) in specs.items():
             tried[spec][lr] = accuracy[label]
         pending = {}
@@ -75,20 +73,18 @@ def main():
 
     finals = [with_lr(spec, chosen[spec]) for spec, _ in entries]
     accuracy = {label: [] for label in finals}
-    seconds = {label: [] for label in finals}
     for seed in args.seeds.split(","):
-        run_accuracy, run_seconds = train(args.descent, args.epochs, seed, finals)
+        run_accuracy = train(args.descent, args.epochs, seed, finals)
         for label in finals:
             accuracy[label].append(run_accuracy[label])
-            seconds[label].append(run_seconds[label])
-    print("| optimizer | rates tried (validation accuracy) | mean test accuracy | min–max over seeds | s/epoch |")
-    print("|---|---|---|---|---|")
+    print("| optimizer | rates tried (validation accuracy) | mean test accuracy | min–max over seeds |")
+    print("|---|---|---|---|")
     for (spec, _), label in zip(entries, finals):
         grid = ", ".join(f"{'**' if lr == chosen[spec] else ''}{lr:.3g}{'**' if lr == chosen[spec] else ''} "
                          f"({100 * acc:.1f})" for lr, acc in sorted(tried[spec].items()))
         values = accuracy[label]
         print(f"| `{label}` | {grid} | {100 * statistics.mean(values):.2f}% | "
-              f"{100 * min(values):.2f}–{100 * max(values):.2f}% | {statistics.mean(seconds[label]):.2f} |")
+              f"{100 * min(values):.2f}–{100 * max(values):.2f}% |")
 
 
 if __name__ == "__main__":

@@ -461,6 +461,7 @@ fn the_newer_optimizers_train_the_network() {
         "lion(lr=1e-3, state=\"bf16\")",
         "ademamix",
         "mars",
+        "soap",
     ];
     let mut args = vec!["train", "--epochs", "2", "--hidden", "32", "--format", "json", "--optimizers"];
     args.extend(specs);

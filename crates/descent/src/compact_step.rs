@@ -77,16 +77,14 @@ fn nearest_bf16(v: f32) -> bf16 {
 
 /// Rounds `v` to bfloat16 up or down at random, with the probability of each in proportion to its nearness: the
 /// expected value is `v`. The random bits are a hash of the seed and the index (32-bit, so that the loop runs on
-/// vectors), so a step is reproducible.
+/// vectors), so a step is reproducible. Infinities and NaNs round to nearest; both roundings are computed and one
+/// selected, without branches, so that the loop vectorizes.
 #[inline(always)]
 fn stochastic_bf16(v: f32, seed: u32, index: u32) -> bf16 {
     let noise = mix(seed ^ index.wrapping_mul(0x9E37_79B9)) & 0xFFFF;
-    let rounded = (v.to_bits().wrapping_add(noise) >> 16) as u16;
-    if v.is_finite() {
-        bf16::from_bits(rounded)
-    } else {
-        nearest_bf16(v)
-    }
+    let stochastic = (v.to_bits().wrapping_add(noise) >> 16) as u16;
+    let nearest = nearest_bf16(v).to_bits();
+    bf16::from_bits(if v.is_finite() { stochastic } else { nearest })
 }
 
 /// A 32-bit integer hash (lowbias32).

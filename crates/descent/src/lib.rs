@@ -250,6 +250,7 @@ pub use optim::rmsprop::RmsProp;
 pub use optim::rprop::Rprop;
 pub use optim::sgd::Sgd;
 pub use optim::sgd_schedule_free::ScheduleFreeSgd;
+pub use optim::soap::Soap;
 pub use optim::sparse_adam::SparseAdam;
 pub use optimizer::Optimizer;
 pub use param::{Group, Param, Shape};

@@ -28,6 +28,7 @@ pub mod rprop;
 pub(crate) mod schedule_free;
 pub mod sgd;
 pub mod sgd_schedule_free;
+pub mod soap;
 pub mod sparse_adam;
 
 /// Every built-in optimizer's registration, in the order listings show them.
@@ -54,6 +55,7 @@ pub(crate) const REGISTRATIONS: &[fn(&mut Registry)] = &[
     adamw_schedule_free::register,
     sgd_schedule_free::register,
     prodigy::register,
+    soap::register,
 ];
 
 /// The seven optimizers of the article, in its order, as (label, spec): the set the command races, draws and
