@@ -95,12 +95,14 @@ fn every_optimizer_resumes_bit_for_bit_in_both_types() {
             resume::<f64>(&spec, &dir);
         }
     }
-    // Options that change the state: AMSGrad, RMSprop's centered momentum, Adagrad's accumulator.
-    // and compact state (8-bit codes with their scales, bfloat16, stochastic rounding seeded by the step).
+    // Options that change the state: AMSGrad, RMSprop's centered momentum, Adagrad's accumulator, SOAP's bases
+    // for vectors, and compact state (8-bit codes with their scales, bfloat16, stochastic rounding seeded by the
+    // step).
     for text in [
         "adam(amsgrad=True)",
         "rmsprop(momentum=0.9, centered=True)",
         "adagrad(initial_accumulator_value=0.5)",
+        "soap(precondition_1d=True, precondition_frequency=3)",
         "adam(state=\"int8\")",
         "adamw(state=\"bf16\")",
         "adamw(state=\"bf16_stochastic\")",
