@@ -63,6 +63,10 @@ pub trait Float: Lane<Scalar = Self> + PartialOrd + Debug + Display + LowerExp +
 
     /// Neither infinite nor NaN.
     fn is_finite(self) -> bool;
+
+    /// Zero of the value's sign if the value is subnormal (its magnitude below the smallest normal value), else
+    /// the value itself (NaN included), without a branch.
+    fn flush_subnormal(self) -> Self;
 }
 
 macro_rules! scalar_lane {
@@ -137,6 +141,15 @@ macro_rules! scalar_lane {
             #[inline(always)]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+
+            #[inline(always)]
+            fn flush_subnormal(self) -> $t {
+                if self.abs() < <$t>::MIN_POSITIVE {
+                    (0.0 as $t).copysign(self)
+                } else {
+                    self
+                }
             }
         }
     };

@@ -199,6 +199,12 @@ run_version!(run_avx2, "x86_64", "avx2,fma");
 run_version!(run_neon, "aarch64", "neon");
 
 /// The loop itself, inlined into each version.
+///
+/// State values that fall below the smallest normal number are stored as zero. A moment whose gradient stays zero
+/// (the weight of an always-blank pixel) decays geometrically, and once subnormal every operation on it takes the
+/// CPU's slow path, dozens of times slower on x86; flushed, it costs one slow operation, when it first underflows.
+/// PyTorch keeps the subnormal value: the states differ there (by less than 2⁻¹²⁶ in `f32`), and so can a
+/// parameter the state moves, by that amount times the step's scale.
 #[inline(always)]
 fn body<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
     c: &R::Coefficients<T>,
@@ -216,7 +222,7 @@ fn body<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
         R::update(c, &mut p, map.map(grad[i]), &mut lanes);
         param[i] = p;
         for (tensor, lane) in state.iter_mut().zip(lanes) {
-            tensor[i] = lane;
+            tensor[i] = lane.flush_subnormal();
         }
     }
 }

@@ -1,0 +1,66 @@
+//! State that decays below the smallest normal number is stored as zero, so that a moment whose gradient stays zero
+//! (the weight of an always-blank pixel) never takes the CPU's slow path for subnormal numbers again: the count of
+//! subnormal values in the state stays zero. (Normal inputs are unaffected: tests/torch_parity.rs checks every
+//! rule against PyTorch.)
+
+use descent::{Float, Param, Spec};
+
+/// Subnormal values among `values`.
+fn subnormals<T: Float>(values: &[T]) -> usize {
+    values.iter().filter(|v| v.to_f64() != 0.0 && v.to_f64().abs() < min_positive::<T>()).count()
+}
+
+fn min_positive<T: Float>() -> f64 {
+    if T::NAME == "f32" {
+        f64::from(f32::MIN_POSITIVE)
+    } else {
+        f64::MIN_POSITIVE
+    }
+}
+
+fn decays_to_zero_not_subnormal<T: Float>(text: &str) {
+    let spec: Spec = text.parse().unwrap();
+    let mut opt = spec.build::<T>([Param::new(vec![4])]).unwrap();
+    let mut theta: Vec<T> = [0.5, -0.25, 1.0, 2.0].map(T::from_f64).to_vec();
+    let grad: Vec<T> = [0.3, -0.2, 0.1, 0.4].map(T::from_f64).to_vec();
+    opt.step(&mut [&mut theta], &[Some(&grad)]).unwrap();
+    // Every state value just above the smallest normal number, as after a long decay.
+    let mut dict = opt.state_dict();
+    let record = dict.params[0].state.as_mut().unwrap();
+    for (_, _, values) in &mut record.tensors {
+        for v in values.iter_mut() {
+            let sign = if v.to_f64() < 0.0 { -1.0 } else { 1.0 };
+            *v = T::from_f64(sign * 1.5 * min_positive::<T>());
+        }
+    }
+    opt.load_state_dict(&dict).unwrap();
+    let zero = vec![T::from_f64(0.0); 4];
+    for step in 0..30 {
+        opt.step(&mut [&mut theta], &[Some(&zero)]).unwrap();
+        let state = opt.state(0).unwrap();
+        for (name, tensor) in state.tensors() {
+            assert_eq!(subnormals(tensor), 0, "{text} {}: {name} after {} zero steps: {tensor:?}", T::NAME, step + 1);
+        }
+        assert!(theta.iter().all(|v| v.is_finite()), "{text}: {theta:?}");
+    }
+}
+
+#[test]
+fn decaying_state_is_flushed_to_zero() {
+    for text in [
+        "sgd(lr=0.01, momentum=0.9)",
+        "sgd(lr=0.01, momentum=0.9, dampening=0.5, nesterov=False)",
+        "rmsprop(momentum=0.9, centered=True)",
+        "adadelta",
+        "adam",
+        "adamw(amsgrad=True)",
+        "nadam",
+        "radam",
+        "adamax",
+        "lion",
+        "ademamix",
+    ] {
+        decays_to_zero_not_subnormal::<f32>(text);
+        decays_to_zero_not_subnormal::<f64>(text);
+    }
+}
