@@ -9,7 +9,7 @@ use crate::error::CliError;
 use crate::glyphs::Glyphs;
 use crate::output::{extension, write_atomically};
 use crate::plot::{bitmap_error, register_font, write_svg, PALETTE, SIZE};
-use crate::train::Training;
+use descent_train::Training;
 
 /// Writes the curves of `trainings` to `path` (SVG or PNG, by its extension), with the learning rate of every
 /// step under them when a `schedule` was set.
@@ -102,7 +102,7 @@ fn render<DB: DrawingBackend>(
 
     for (index, training) in trainings.iter().enumerate() {
         let color = PALETTE[index % PALETTE.len()];
-        let points = |f: fn(&crate::train::Epoch) -> f64| -> Vec<(f64, f64)> {
+        let points = |f: fn(&descent_train::Epoch) -> f64| -> Vec<(f64, f64)> {
             training.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
         };
         let mut label = training.entrant.label.clone();

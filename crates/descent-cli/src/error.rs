@@ -35,6 +35,10 @@ pub enum CliError {
         reason: String,
     },
 
+    /// A training run that cannot start or go on.
+    #[error("{0}")]
+    Train(#[from] descent_train::TrainError),
+
     /// A failure inside the deep-learning framework.
     #[error("{0}")]
     Candle(#[from] candle_core::Error),

@@ -13,3 +13,28 @@ pub fn bar(total: u64, message: &str) -> ProgressBar {
     bar.set_message(message.to_owned());
     bar
 }
+
+/// A training run's progress: one bar per optimizer.
+#[derive(Debug, Default)]
+pub struct Bars {
+    current: Option<ProgressBar>,
+}
+
+impl descent_train::Progress for Bars {
+    fn start(&mut self, label: &str, batches: u64) {
+        self.current = Some(bar(batches, label));
+    }
+
+    fn advance(&mut self) {
+        if let Some(bar) = &self.current {
+            bar.inc(1);
+        }
+    }
+
+    fn finish(&mut self) {
+        // The bar's last state, drawn in full (drawing is rate-limited, so the last increments may not have been).
+        if let Some(bar) = self.current.take() {
+            bar.finish();
+        }
+    }
+}

@@ -481,7 +481,7 @@ fn training_measures_on_held_out_images() {
     assert_eq!((json["train_images"].as_u64(), json["test_images"].as_u64()), (Some(6500), Some(1500)));
     let accuracy = json["rows"][0]["test_accuracy"].as_f64().unwrap();
     assert_eq!(accuracy, (accuracy * 1500.0).round() / 1500.0);
-    fails(&[&args[..], &["--validation", "8000"]].concat(), "--validation must be from 1 to 7999");
+    fails(&[&args[..], &["--validation", "8000"]].concat(), "validation images must be from 1 to 7999");
 }
 
 #[test]
@@ -663,10 +663,10 @@ fn training_resumes_from_checkpoints_bit_for_bit() {
     let mut other = args("4");
     other.extend(["--resume", saved_arg]);
     other[2] = "16";
-    fails(&other, "it was trained with layers [784,24,10], these arguments give [784,16,10]");
+    fails(&other, "it was trained with layers [784,24,10], these settings give [784,16,10]");
     let mut other = args("4");
     other.extend(["--resume", saved_arg, "--seed", "1"]);
-    fails(&other, "it was trained with seed 0, these arguments give 1");
+    fails(&other, "it was trained with seed 0, these settings give 1");
     let mut other = args("4");
     other.extend(["--resume", saved_arg]);
     other.retain(|a| *a != "momentum(lr=0.02)");
@@ -685,7 +685,7 @@ fn training_resumes_from_checkpoints_bit_for_bit() {
     // A group whose keys an optimizer does not have is refused before training.
     fails(
         &["train", "--optimizers", "sgd", "--group", "bias: betas=(0.9, 0.99)"],
-        "sgd: --group: sgd: unknown key `betas`",
+        "sgd: group \"bias\": sgd: unknown key `betas`",
     );
     fails(&["train", "--group", "weight_decay=0"], "is not a group");
 }

@@ -1,11 +1,11 @@
-//! The image datasets `descent train` learns: the embedded MNIST digits, Debian's Fashion-MNIST, or any folder of
+//! The image datasets a run learns: the embedded MNIST digits, Debian's Fashion-MNIST, or any folder of
 //! the four standard IDX files.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::error::CliError;
+use crate::error::TrainError;
 use crate::idx::{read_images, read_labels, IdxError};
 
 /// Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST.
@@ -65,11 +65,12 @@ pub struct Dataset {
 impl Dataset {
     /// Holds out the last `count` training images and measures on them instead of the test images, so that
     /// hyperparameters can be chosen without looking at the test set.
-    pub fn hold_out(mut self, count: usize) -> Result<Dataset, CliError> {
+    pub fn hold_out(mut self, count: usize) -> Result<Dataset, TrainError> {
         let available = self.train.count();
         if count == 0 || count >= available {
-            return Err(CliError::Usage(format!(
-                "--validation must be from 1 to {} (fewer than the {available} training images), got {count}",
+            return Err(TrainError::Invalid(format!(
+                "the held-out validation images must be from 1 to {} (fewer than the {available} training images), got \
+                 {count}",
                 available.saturating_sub(1)
             )));
         }
@@ -89,7 +90,7 @@ impl Dataset {
 }
 
 /// Loads the dataset from `source`.
-pub fn load(source: &Source) -> Result<Dataset, CliError> {
+pub fn load(source: &Source) -> Result<Dataset, TrainError> {
     match source {
         Source::Embedded => {
             let [train_images, train_labels, test_images, test_labels] = EMBEDDED;
@@ -102,9 +103,9 @@ pub fn load(source: &Source) -> Result<Dataset, CliError> {
         Source::FashionMnist => {
             let folder = Path::new(FASHION_MNIST_DIR);
             if !folder.is_dir() {
-                return Err(CliError::Usage(format!(
+                return Err(TrainError::Invalid(format!(
                     "Fashion-MNIST is not installed: {FASHION_MNIST_DIR} is missing (on Debian or Ubuntu: \
-                     apt-get install dataset-fashion-mnist), or pass --data-dir with its four IDX files"
+                     apt-get install dataset-fashion-mnist), or load a folder with its four IDX files"
                 )));
             }
             from_folder(folder, "Fashion-MNIST")
@@ -113,20 +114,20 @@ pub fn load(source: &Source) -> Result<Dataset, CliError> {
     }
 }
 
-fn from_folder(folder: &Path, name: &str) -> Result<Dataset, CliError> {
+fn from_folder(folder: &Path, name: &str) -> Result<Dataset, TrainError> {
     if folder.exists() && !folder.is_dir() {
-        return Err(CliError::Usage(format!("{} is a file, not a folder of IDX files", folder.display())));
+        return Err(TrainError::Invalid(format!("{} is a file, not a folder of IDX files", folder.display())));
     }
-    let read = |stem: &str| -> Result<(String, File), CliError> {
+    let read = |stem: &str| -> Result<(String, File), TrainError> {
         for candidate in [format!("{stem}.gz"), stem.to_owned()] {
             let path = folder.join(&candidate);
             if path.is_file() {
-                let file =
-                    File::open(&path).map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+                let file = File::open(&path)
+                    .map_err(|e| TrainError::Invalid(format!("cannot read {}: {e}", path.display())))?;
                 return Ok((path.display().to_string(), file));
             }
         }
-        Err(CliError::Usage(format!("{} has no {stem} (nor {stem}.gz)", folder.display())))
+        Err(TrainError::Invalid(format!("{} has no {stem} (nor {stem}.gz)", folder.display())))
     };
     let files =
         ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
@@ -137,7 +138,7 @@ fn from_folder(folder: &Path, name: &str) -> Result<Dataset, CliError> {
     let train = split(train_images, train_labels)?;
     let test = split(test_images, test_labels)?;
     if train.features != test.features {
-        return Err(CliError::Usage(format!(
+        return Err(TrainError::Invalid(format!(
             "{}: training images have {} pixels, test images {}",
             folder.display(),
             train.features,
@@ -151,19 +152,19 @@ fn from_folder(folder: &Path, name: &str) -> Result<Dataset, CliError> {
 fn split(
     (image_file, image_bytes): (impl AsRef<str>, impl Read),
     (label_file, label_bytes): (impl AsRef<str>, impl Read),
-) -> Result<Split, CliError> {
+) -> Result<Split, TrainError> {
     let (image_file, label_file) = (image_file.as_ref(), label_file.as_ref());
     let images = read_images(image_bytes, image_file).map_err(idx_error)?;
     let labels = read_labels(label_bytes, label_file).map_err(idx_error)?;
     if images.count != labels.len() {
-        return Err(CliError::Usage(format!(
+        return Err(TrainError::Invalid(format!(
             "{image_file} has {} images but {label_file} has {} labels",
             images.count,
             labels.len()
         )));
     }
     if let Some(i) = labels.iter().position(|&l| usize::from(l) >= CLASSES) {
-        return Err(CliError::Usage(format!("{label_file}: label {} at index {i} is not a class 0-9", labels[i])));
+        return Err(TrainError::Invalid(format!("{label_file}: label {} at index {i} is not a class 0-9", labels[i])));
     }
     Ok(Split {
         images: images.pixels.iter().map(|&p| f32::from(p) / 255.0).collect(),
@@ -172,8 +173,8 @@ fn split(
     })
 }
 
-fn idx_error(error: IdxError) -> CliError {
-    CliError::Usage(error.to_string())
+fn idx_error(error: IdxError) -> TrainError {
+    TrainError::Invalid(error.to_string())
 }
 
 #[cfg(test)]
@@ -197,7 +198,7 @@ mod tests {
         assert!(held.name.contains("last 2 training images"), "{}", held.name);
         for count in [0, 5, 6] {
             let error = dataset.clone().hold_out(count).unwrap_err().to_string();
-            assert!(error.contains("--validation must be from 1 to 4"), "{error}");
+            assert!(error.contains("validation images must be from 1 to 4"), "{error}");
         }
     }
 }

@@ -1,4 +1,4 @@
-//! What `descent train --optimizers` names: one optimizer for every parameter, or a hybrid such as
+//! What a training run's optimizer is: one optimizer for every parameter, or a hybrid such as
 //! `muon(lr=0.02) + adamw(lr=1e-3)`, whose first optimizer takes the hidden weight matrices and whose second takes
 //! the rest.
 
@@ -6,8 +6,6 @@ use std::fmt;
 
 use descent::Spec;
 use serde_json::{json, Value};
-
-use crate::args::parse_spec;
 
 /// An optimizer for a whole model, with the label it is shown under.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +71,11 @@ impl fmt::Display for ModelSpec {
             write!(f, "{}", self.rest)
         }
     }
+}
+
+/// Reads one optimizer spec, with the error as text.
+fn parse_spec(text: &str) -> Result<Spec, String> {
+    text.parse().map_err(|e: descent::SpecError| e.to_string())
 }
 
 /// `text` cut at every `+` outside parentheses, brackets and quotes.
