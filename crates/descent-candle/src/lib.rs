@@ -102,6 +102,17 @@ impl ParamGroups {
         self
     }
 
+    /// Every group's spec with its variables, in group order (the order the optimizer registers them in), each
+    /// group's variables in the order given.
+    pub fn assign<V>(&self, vars: Vec<(String, V)>) -> Vec<(Spec, Vec<(String, V)>)> {
+        let mut groups: Vec<(Spec, Vec<(String, V)>)> = self.specs().map(|s| (s.clone(), Vec::new())).collect();
+        for (name, var) in vars {
+            let group = self.group_of(&name);
+            groups[group].1.push((name, var));
+        }
+        groups
+    }
+
     /// The group of the variable called `name`.
     fn group_of(&self, name: &str) -> usize {
         self.groups.iter().position(|(_, select)| select(name)).map_or(0, |g| g + 1)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use descent::optim::ARTICLE;
 use descent::{
-    DynOptimizer, Error, Float, Lane, Optimizer, Param, Rule, Shape, Spec, StateLayout, StepContext,
+    DynOptimizer, Error, Float, Lane, Optimizer, Param, ParamState, Rule, Shape, Spec, StateLayout, StepContext,
     MAX_ELEMENTWISE_TENSORS,
 };
 use descent_landscape::Entrant;
@@ -215,10 +215,7 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
     let state_bytes: usize = (0..optimizer.param_count())
         .filter_map(|k| optimizer.state(k))
         .chain(optimizer.global_state())
-        .map(|s| {
-            let full: usize = s.tensors().map(|(_, t)| std::mem::size_of_val(t)).sum();
-            full + s.compact().iter().map(|c| c.data().len() * c.data().kind().size()).sum::<usize>()
-        })
+        .map(ParamState::bytes)
         .sum();
     let state_bytes_per_param = state_bytes as f64 / command.params as f64;
     // The baseline moves the parameter, the gradient and as many state tensors of the element type as hold the

@@ -60,23 +60,42 @@ impl Clip {
         &self,
         grads: impl Iterator<Item = &'a [T]>,
     ) -> Result<(Option<f64>, Option<f64>), Error> {
-        let Some(max_norm) = self.max_norm else { return Ok((None, None)) };
+        if self.max_norm.is_none() {
+            return Ok((None, None));
+        }
         let norm = total_norm(grads, self.norm_type);
+        Ok((self.coefficient(norm)?, Some(norm)))
+    }
+
+    /// The coefficient every gradient is multiplied by when all of them together have the total norm `norm`
+    /// (`None` without clipping by norm): min(1, max_norm / (norm + 1e-6)). A non-finite norm with
+    /// `error_if_nonfinite` is an error. For a caller that measures the norm itself, e.g. over parameters held
+    /// by several processes ([`tensor_norm`], [`norm_of_norms`]).
+    pub fn coefficient(&self, norm: f64) -> Result<Option<f64>, Error> {
+        let Some(max_norm) = self.max_norm else { return Ok(None) };
         if self.error_if_nonfinite && !norm.is_finite() {
             return Err(Error::NonFiniteGradientNorm { norm_type: self.norm_type, norm });
         }
-        let coefficient = (max_norm / (norm + 1e-6)).min(1.0);
-        Ok((Some(coefficient), Some(norm)))
+        Ok(Some((max_norm / (norm + 1e-6)).min(1.0)))
     }
 }
 
 /// The p-norm of all `grads` together: the p-norm of their per-tensor p-norms, accumulated in `f64`.
 pub fn total_norm<'a, T: Float>(grads: impl Iterator<Item = &'a [T]>, norm_type: f64) -> f64 {
-    let norms = grads.map(|g| tensor_norm(g.iter().map(|v| v.to_f64()), norm_type));
-    tensor_norm(norms, norm_type)
+    norm_of_norms(grads.map(|g| tensor_norm(g, norm_type)), norm_type)
 }
 
-fn tensor_norm(values: impl Iterator<Item = f64>, p: f64) -> f64 {
+/// The p-norm of one gradient tensor, accumulated in `f64`: a part of [`total_norm`].
+pub fn tensor_norm<T: Float>(grad: &[T], norm_type: f64) -> f64 {
+    p_norm(grad.iter().map(|v| v.to_f64()), norm_type)
+}
+
+/// The p-norm of per-tensor p-norms, in the order given: [`total_norm`] from [`tensor_norm`]s measured apart.
+pub fn norm_of_norms(norms: impl Iterator<Item = f64>, norm_type: f64) -> f64 {
+    p_norm(norms, norm_type)
+}
+
+fn p_norm(values: impl Iterator<Item = f64>, p: f64) -> f64 {
     if p == f64::INFINITY {
         values.fold(0.0, |m: f64, v| if v.is_nan() || m.is_nan() { f64::NAN } else { m.max(v.abs()) })
     } else if p == 2.0 {

@@ -220,7 +220,7 @@ mod state_dict;
 mod torch_ops;
 mod validate;
 
-pub use clip::{clip_grad_norm, clip_grad_value, total_norm, Clip};
+pub use clip::{clip_grad_norm, clip_grad_value, norm_of_norms, tensor_norm, total_norm, Clip};
 pub use compact::{CompactData, CompactTensor, CompactType, StateType};
 pub use composite::Composite;
 pub use dynamic::{Closure, DynOptimizer, FlatOptimizer};

@@ -120,8 +120,8 @@ impl Param {
         self.len() == 0
     }
 
-    /// How errors name the parameter: its name, or its position.
-    pub(crate) fn label(&self, position: usize) -> String {
+    /// How errors name the parameter at `position`: its name, or its position.
+    pub fn label(&self, position: usize) -> String {
         match &self.name {
             Some(name) => format!("{name:?}"),
             None => format!("#{position}"),

@@ -267,6 +267,13 @@ impl<T> ParamState<T> {
         &self.compact
     }
 
+    /// The memory of its tensors in bytes: the full-precision ones and the compact ones (codes, scales, bfloat16
+    /// values).
+    pub fn bytes(&self) -> usize {
+        let full: usize = self.tensors.iter().map(|t| std::mem::size_of_val(t.values.as_slice())).sum();
+        full + self.compact.iter().map(|c| c.data().len() * c.data().kind().size()).sum::<usize>()
+    }
+
     /// The compact state tensors, to change in a per-tensor stage.
     pub fn compact_mut(&mut self) -> &mut [CompactTensor] {
         &mut self.compact

@@ -1,0 +1,267 @@
+//! Sharded optimizers against the unsharded ones they wrap, with ranks as threads (tests/common): the same
+//! parameters bit for bit, state split by owner, checkpoints that reshard, and errors on every rank.
+
+mod common;
+
+use std::rc::Rc;
+
+use common::model::{grads, groups, plain_run, start, step_plain, step_sharded, summed};
+use common::Threads;
+use descent::{Clip, Param, Point, Spec};
+use descent_mpi::{Communicator, Sharded, Solo, Stage};
+
+const SPECS: [&[&str]; 9] = [
+    &["sgd(lr=0.1, momentum=0.9, nesterov=true)"],
+    &["adam(lr=0.01, weight_decay=0.01)"],
+    &["adamw(lr=0.01, state=\"int8\")"],
+    &["lion(lr=0.001)"],
+    &["adagrad(lr=0.1)"],
+    &["mars(lr=0.01)"],
+    &["soap(lr=0.01, precondition_frequency=2)"],
+    &["adamw_schedulefree(lr=0.01)"],
+    &["muon(lr=0.02)", "adamw(lr=0.001)"],
+];
+
+#[test]
+fn sharded_steps_equal_the_unsharded_optimizer_bit_for_bit() {
+    let clip = Clip { max_norm: Some(0.8), norm_type: 2.0, error_if_nonfinite: false, value: Some(0.5) };
+    for specs in SPECS {
+        for (ranks, stage, clip) in [(1, Stage::Two, None), (2, Stage::Two, Some(clip)), (3, Stage::One, None)] {
+            let expected = plain_run(specs, clip, ranks, 4);
+            let results = Threads::run(ranks, move |comm| {
+                let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), stage).unwrap();
+                optimizer.set_clip(clip).unwrap();
+                let mut params = start(&groups(specs));
+                for step in 0..4 {
+                    step_sharded(&mut optimizer, &mut params, step).unwrap();
+                }
+                let owned = optimizer.partition().owned(optimizer.rank()).collect::<Vec<_>>();
+                let stateful = (0..params.len()).filter(|&p| optimizer.optimizer().state(p).is_some()).count();
+                (params, owned, stateful, optimizer.last_grad_norm())
+            });
+            for (rank, (params, owned, stateful, norm)) in results.iter().enumerate() {
+                assert_eq!(params, &expected, "{specs:?} on rank {rank} of {ranks}");
+                assert_eq!(norm.is_some(), clip.is_some());
+                // Adagrad makes its state up front, for every parameter.
+                if !specs[0].starts_with("adagrad") && !specs[0].starts_with("sgd") {
+                    assert_eq!(*stateful, owned.len(), "{specs:?}: rank {rank} keeps the state of its own only");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn one_rank_is_the_plain_optimizer_and_state_splits_across_ranks() {
+    let specs: &[&str] = &["adam(lr=0.01)"];
+    let whole = {
+        let mut optimizer = Sharded::new(Rc::new(Solo), groups(specs), Stage::Two).unwrap();
+        let mut params = start(&groups(specs));
+        step_sharded(&mut optimizer, &mut params, 0).unwrap();
+        assert_eq!(params, plain_run(specs, None, 1, 1));
+        optimizer.state_bytes()
+    };
+    // Adam: two f32 moments per value of the 24 + 4 + 12 + 3 values.
+    assert_eq!(whole, 2 * 4 * 43);
+    let shares = Threads::run(2, move |comm| {
+        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
+        let mut params = start(&groups(specs));
+        step_sharded(&mut optimizer, &mut params, 0).unwrap();
+        optimizer.state_bytes()
+    });
+    // w0 (24 values) on rank 0; w1, b0, b1 (19) on rank 1.
+    assert_eq!(shares, vec![2 * 4 * 24, 2 * 4 * 19]);
+}
+
+#[test]
+fn schedule_free_evaluates_at_the_average_on_every_rank() {
+    let specs: &[&str] = &["adamw_schedulefree(lr=0.05)"];
+    let expected = {
+        let groups = groups(specs);
+        let mut params = start(&groups);
+        let lens: Vec<usize> = params.iter().map(Vec::len).collect();
+        let mut optimizer = Spec::build_groups::<f32>(groups).unwrap();
+        for step in 0..3 {
+            step_plain(&mut *optimizer, &mut params, &summed(&lens, step, 2));
+        }
+        for (p, param) in params.iter_mut().enumerate() {
+            optimizer.move_point(p, param, Point::Evaluation).unwrap();
+        }
+        params
+    };
+    let results = Threads::run(2, move |comm| {
+        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
+        let mut params = start(&groups(specs));
+        for step in 0..3 {
+            step_sharded(&mut optimizer, &mut params, step).unwrap();
+        }
+        let training = params.clone();
+        let mut refs: Vec<&mut [f32]> = params.iter_mut().map(Vec::as_mut_slice).collect();
+        optimizer.move_point(&mut refs, Point::Evaluation).unwrap();
+        let evaluation = params.clone();
+        let mut refs: Vec<&mut [f32]> = params.iter_mut().map(Vec::as_mut_slice).collect();
+        optimizer.move_point(&mut refs, Point::Training).unwrap();
+        (evaluation, training == params)
+    });
+    for (evaluation, back) in results {
+        assert_eq!(evaluation, expected);
+        assert!(back, "moving back restores the training point");
+    }
+}
+
+#[test]
+fn checkpoints_reshard_into_any_number_of_ranks_and_into_one_plain_optimizer() {
+    let specs: &[&str] = &["muon(lr=0.02)", "adamw(lr=0.01, state=\"int8\")"];
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("run.safetensors");
+    // Two ranks take three steps with the gradients of a two-rank split, then save.
+    let saved = path.clone();
+    let after_three = Threads::run(2, move |comm| {
+        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
+        let mut params = start(&groups(specs));
+        for step in 0..3 {
+            step_sharded(&mut optimizer, &mut params, step).unwrap();
+        }
+        descent_mpi::save(&optimizer, &saved, Vec::new(), serde_json::json!({"epoch": 3})).unwrap();
+        params
+    });
+    let params = after_three[0].clone();
+    let files: Vec<String> =
+        std::fs::read_dir(folder.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(files.len(), 3, "{files:?}: the index and one file per rank");
+    // The reference: one process, all five steps, with the two-rank sums.
+    let groups_ = groups(specs);
+    let lens: Vec<usize> = params.iter().map(Vec::len).collect();
+    let mut reference = Spec::build_groups::<f32>(groups_.clone()).unwrap();
+    let mut expected = start(&groups_);
+    for step in 0..5 {
+        step_plain(&mut *reference, &mut expected, &summed(&lens, step, 2));
+    }
+    // One plain optimizer resumes from the sharded checkpoint.
+    let whole = descent_mpi::load(&path).unwrap();
+    assert_eq!(whole.metadata["epoch"], 3);
+    let mut plain = Spec::build_groups::<f32>(groups(specs)).unwrap();
+    plain.load_state_dict(&whole.optimizer).unwrap();
+    let mut resumed = params.clone();
+    for step in 3..5 {
+        step_plain(&mut *plain, &mut resumed, &summed(&lens, step, 2));
+    }
+    assert_eq!(resumed, expected, "resumed by one unsharded optimizer");
+    // Three ranks resume from it: their weights are chosen so that their sums are the two-rank sums? No: the
+    // gradients are theirs, so compare with the reference of a 2-rank run for 3 steps and a 3-rank run after.
+    let mut reference3 = Spec::build_groups::<f32>(groups(specs)).unwrap();
+    reference3.load_state_dict(&whole.optimizer).unwrap();
+    let mut expected3 = params.clone();
+    for step in 3..5 {
+        step_plain(&mut *reference3, &mut expected3, &summed(&lens, step, 3));
+    }
+    let loaded = path.clone();
+    let from_three = Threads::run(3, move |comm| {
+        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::One).unwrap();
+        optimizer.load_state_dict(&descent_mpi::load(&loaded).unwrap().optimizer).unwrap();
+        let mut params = params.clone();
+        for step in 3..5 {
+            step_sharded(&mut optimizer, &mut params, step).unwrap();
+        }
+        params
+    });
+    for params in from_three {
+        assert_eq!(params, expected3, "resumed by three ranks");
+    }
+    // Saving again replaces the rank files of the save before.
+    let again = path.clone();
+    Threads::run(2, move |comm| {
+        let optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
+        descent_mpi::save(&optimizer, &again, Vec::new(), serde_json::Value::Null).unwrap();
+    });
+    let after: Vec<String> =
+        std::fs::read_dir(folder.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(after.iter().all(|f| f == "run.safetensors" || !files.contains(f)), "{files:?} → {after:?}");
+}
+
+#[test]
+fn broken_sharded_checkpoints_are_clear_errors() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("run.safetensors");
+    let saved = path.clone();
+    Threads::run(2, move |comm| {
+        let mut optimizer = Sharded::new(Rc::new(comm), groups(&["adam"]), Stage::Two).unwrap();
+        let mut params = start(&groups(&["adam"]));
+        step_sharded(&mut optimizer, &mut params, 0).unwrap();
+        descent_mpi::save(&optimizer, &saved, Vec::new(), serde_json::Value::Null).unwrap();
+    });
+    let rank1 = std::fs::read_dir(folder.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".rank1.safetensors"))
+        .unwrap();
+    let bytes = std::fs::read(&rank1).unwrap();
+    std::fs::write(&rank1, &bytes[..bytes.len() / 2]).unwrap();
+    let error = descent_mpi::load(&path).unwrap_err().to_string();
+    assert!(error.contains(".rank1.safetensors"), "{error}");
+    std::fs::remove_file(&rank1).unwrap();
+    let error = descent_mpi::load(&path).unwrap_err().to_string();
+    assert!(error.contains(".rank1.safetensors"), "{error}");
+    // A share of another optimizer's state.
+    let other = folder.path().join("other.safetensors");
+    let mut sgd = Spec::build_groups::<f32>(groups(&["sgd(momentum=0.9)"])).unwrap();
+    let mut params = start(&groups(&["sgd"]));
+    step_plain(&mut *sgd, &mut params, &grads(&[24, 4, 12, 3], 0, 0));
+    descent::checkpoint::save(&other, &descent::checkpoint::Checkpoint::of(sgd.state_dict())).unwrap();
+    std::fs::rename(&other, &rank1).unwrap();
+    let error = descent_mpi::load(&path).unwrap_err().to_string();
+    assert!(error.contains("it is the state of SGD, not of Adam"), "{error}");
+}
+
+#[test]
+fn a_rank_with_other_parameters_or_inputs_is_an_error_on_every_rank() {
+    // Rank 1 builds a different model: both ranks say so, neither waits.
+    let errors = Threads::run(2, |comm| {
+        let mut groups = groups(&["adam"]);
+        if comm.rank() == 1 {
+            groups[0].1[1] = Param::named("b0", vec![5]);
+        }
+        Sharded::new(Rc::new(comm), groups, Stage::Two).unwrap_err().to_string()
+    });
+    for error in &errors {
+        assert!(error.contains("the 2 ranks disagree on the parameters"), "{error}");
+    }
+    // Rank 1 passes a gradient of the wrong length: it says which, rank 0 says rank 1 failed; nothing changes.
+    let results = Threads::run(2, |comm| {
+        let rank = comm.rank();
+        let mut optimizer = Sharded::new(Rc::new(comm), groups(&["adam"]), Stage::Two).unwrap();
+        let mut params = start(&groups(&["adam"]));
+        let before = params.clone();
+        let mut grads = grads(&[24, 4, 12, 3], 0, rank);
+        if rank == 1 {
+            grads[2].pop();
+        }
+        let mut refs: Vec<&mut [f32]> = params.iter_mut().map(Vec::as_mut_slice).collect();
+        let grads: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+        let error = optimizer.step(&mut refs, &grads, 0.5).unwrap_err().to_string();
+        let untouched = params == before && (0..4).all(|p| optimizer.optimizer().state(p).is_none());
+        // And the next good step works on both.
+        step_sharded(&mut optimizer, &mut params, 1).unwrap();
+        (error, untouched)
+    });
+    assert!(results[1].0.contains("\"w1\"") && results[1].0.contains("11"), "{}", results[1].0);
+    assert!(results[0].0.contains("rank 1 of 2 could not go on"), "{}", results[0].0);
+    assert!(results.iter().all(|(_, untouched)| *untouched));
+    // A weight that is not finite.
+    let mut optimizer = Sharded::new(Rc::new(Solo), groups(&["adam"]), Stage::Two).unwrap();
+    let mut params = start(&groups(&["adam"]));
+    let grads = grads(&[24, 4, 12, 3], 0, 0);
+    let mut refs: Vec<&mut [f32]> = params.iter_mut().map(Vec::as_mut_slice).collect();
+    let grads: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+    let error = optimizer.step(&mut refs, &grads, f32::NAN).unwrap_err().to_string();
+    assert!(error.contains("weight"), "{error}");
+}
+
+#[test]
+fn optimizers_that_couple_every_parameter_are_refused() {
+    for (spec, says) in [("prodigy", "Prodigy cannot be sharded"), ("lbfgs", "LBFGS cannot be sharded")] {
+        let error = Sharded::new(Rc::new(Solo), groups(&[spec]), Stage::Two).unwrap_err().to_string();
+        assert!(error.contains(says), "{error}");
+    }
+}
