@@ -343,6 +343,48 @@ fn error(e: impl std::fmt::Display) -> candle_core::Error {
     candle_core::Error::Msg(e.to_string())
 }
 
+impl DescentOptimizer {
+    /// One [`DynOptimizer::step`] of every variable stepped by `T`'s optimizer (bfloat16 ones through their master
+    /// weights), copied out of their tensors and back: what clipping by the norm of all gradients needs.
+    fn step_together<T: StorageFloat + candle_core::WithDType>(
+        &mut self,
+        grads: &GradStore,
+    ) -> candle_core::Result<()> {
+        let slots: Vec<usize> = (0..self.vars.len()).filter(|&i| T::steps(self.vars[i].var.dtype())).collect();
+        let mut values: Vec<Vec<T>> = vec![Vec::new(); slots.len()];
+        let mut grad_values: Vec<Option<Vec<T>>> = vec![None; slots.len()];
+        for &i in &slots {
+            let slot = &self.vars[i];
+            values[slot.position] = match &slot.master {
+                Some(master) => master.iter().map(|&v| <T as Float>::from_f64(f64::from(v))).collect(),
+                None => slot.var.as_tensor().flatten_all()?.to_vec1::<T>()?,
+            };
+            grad_values[slot.position] = grads
+                .get(slot.var.as_tensor())
+                .map(|g| g.flatten_all()?.to_dtype(T::DTYPE)?.to_vec1::<T>())
+                .transpose()?;
+        }
+        let optimizer = T::optimizer(self).expect("variables of the type have its optimizer");
+        let mut params: Vec<&mut [T]> = values.iter_mut().map(Vec::as_mut_slice).collect();
+        let grads: Vec<Option<&[T]>> = grad_values.iter().map(Option::as_deref).collect();
+        optimizer.step(&mut params, &grads).map_err(error)?;
+        for &i in &slots {
+            let slot = &mut self.vars[i];
+            let updated = &values[slot.position];
+            match &mut slot.master {
+                Some(master) => {
+                    for (m, &v) in master.iter_mut().zip(updated) {
+                        *m = Float::to_f64(v) as f32;
+                    }
+                    set_rounded(&slot.var, master)?;
+                }
+                None => slot.var.set(&candle_core::Tensor::from_slice(updated, slot.var.dims(), slot.var.device())?)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl candle_nn::Optimizer for DescentOptimizer {
     type Config = Spec;
 
@@ -352,12 +394,28 @@ impl candle_nn::Optimizer for DescentOptimizer {
         DescentOptimizer::with_groups(named, ParamGroups::new(spec)).map_err(error)
     }
 
+    /// Steps every variable with its gradient. Variables without a gradient are left alone. With clipping set
+    /// ([`DynOptimizer::set_clip`]), the variables of the clipped optimizer are stepped together, in one
+    /// [`DynOptimizer::step`], so that the norm is measured over all their gradients (one copy of each variable
+    /// in and out); otherwise each is stepped in place.
     fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        let together = [
+            self.f32.as_ref().is_some_and(|o| o.clip().is_some()),
+            self.f64.as_ref().is_some_and(|o| o.clip().is_some()),
+        ];
+        if together[0] {
+            self.step_together::<f32>(grads)?;
+        }
+        if together[1] {
+            self.step_together::<f64>(grads)?;
+        }
         for slot in &mut self.vars {
             let Some(grad) = grads.get(slot.var.as_tensor()) else { continue };
             let grad = grad.contiguous()?;
             let tensor = slot.var.as_tensor();
             match slot.var.dtype() {
+                DType::F32 | DType::BF16 if together[0] => {}
+                DType::F64 if together[1] => {}
                 DType::BF16 => {
                     let optimizer = self.f32.as_deref_mut().expect("bf16 variables have an f32 optimizer");
                     let master = slot.master.as_mut().expect("bf16 variables have master weights");
@@ -423,9 +481,21 @@ impl<T: StorageFloat> InplaceOp1 for Move<'_, T> {
 trait StorageFloat: Float {
     fn values_mut(storage: &mut CpuStorage) -> Option<&mut Vec<Self>>;
     fn values(storage: &CpuStorage) -> Option<&Vec<Self>>;
+    /// Whether this type's optimizer steps variables of `dtype`.
+    fn steps(dtype: DType) -> bool;
+    /// The optimizer of this type's variables.
+    fn optimizer(adapter: &mut DescentOptimizer) -> Option<&mut (dyn DynOptimizer<Self> + 'static)>;
 }
 
 impl StorageFloat for f32 {
+    fn steps(dtype: DType) -> bool {
+        matches!(dtype, DType::F32 | DType::BF16)
+    }
+
+    fn optimizer(adapter: &mut DescentOptimizer) -> Option<&mut (dyn DynOptimizer<f32> + 'static)> {
+        adapter.f32.as_deref_mut()
+    }
+
     fn values_mut(storage: &mut CpuStorage) -> Option<&mut Vec<f32>> {
         match storage {
             CpuStorage::F32(values) => Some(values),
@@ -442,6 +512,14 @@ impl StorageFloat for f32 {
 }
 
 impl StorageFloat for f64 {
+    fn steps(dtype: DType) -> bool {
+        dtype == DType::F64
+    }
+
+    fn optimizer(adapter: &mut DescentOptimizer) -> Option<&mut (dyn DynOptimizer<f64> + 'static)> {
+        adapter.f64.as_deref_mut()
+    }
+
     fn values_mut(storage: &mut CpuStorage) -> Option<&mut Vec<f64>> {
         match storage {
             CpuStorage::F64(values) => Some(values),

@@ -278,3 +278,35 @@ fn bfloat16_variables_step_their_master_weights() {
     assert!(opt.set_master_weights("w", &start).unwrap_err().to_string().contains("no variable \"w\""));
     assert_eq!(opt.master_weights()[0].1, rounded(&start));
 }
+
+#[test]
+fn clipping_through_candle_measures_the_norm_of_every_gradient() {
+    // Two f32 variables and one without a gradient; their gradients' total 2-norm is far above 0.5.
+    let w = Var::from_tensor(&Tensor::arange(-6.0f32, 6.0, &Device::Cpu).unwrap().reshape((3, 4)).unwrap()).unwrap();
+    let b = Var::from_tensor(&Tensor::new(&[0.5f32, -1.5, 2.5], &Device::Cpu).unwrap()).unwrap();
+    let unused = Var::from_tensor(&Tensor::new(&[1.0f32, 2.0], &Device::Cpu).unwrap()).unwrap();
+    let spec: Spec = "adam(lr=0.1)".parse().unwrap();
+    let mut opt = DescentOptimizer::new(vec![w.clone(), b.clone(), unused.clone()], spec.clone()).unwrap();
+    let clip = descent::Clip { max_norm: Some(0.5), norm_type: 2.0, error_if_nonfinite: false, value: Some(0.02) };
+    opt.optimizer_f32_mut().unwrap().set_clip(Some(clip)).unwrap();
+    // The reference: PyTorch's order, clip_grad_norm_ over both gradients, clip_grad_value_, then a plain step.
+    let mut plain = spec.build::<f32>([Param::new(12), Param::new(3)]).unwrap();
+    let f32s = |v: &Var| -> Vec<f32> { v.as_tensor().flatten_all().unwrap().to_vec1().unwrap() };
+    let (mut pw, mut pb) = (f32s(&w), f32s(&b));
+    for step in 0..3 {
+        let loss = (w.as_tensor().sqr().unwrap().sum_all().unwrap() + b.as_tensor().sin().unwrap().sum_all().unwrap())
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let (mut gw, mut gb) = (
+            grads.get(w.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            grads.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap(),
+        );
+        let norm = descent::clip_grad_norm(&mut [&mut gw, &mut gb], 0.5, 2.0, false).unwrap();
+        descent::clip_grad_value(&mut [&mut gw, &mut gb], 0.02).unwrap();
+        plain.step(&mut [&mut pw, &mut pb], &[Some(&gw), Some(&gb)]).unwrap();
+        opt.step(&grads).unwrap();
+        assert_eq!((f32s(&w), f32s(&b)), (pw.clone(), pb.clone()), "step {step}");
+        assert_eq!(opt.optimizer_f32().unwrap().last_grad_norm(), Some(norm));
+    }
+    assert_eq!(f32s(&unused), vec![1.0, 2.0]);
+}

@@ -103,6 +103,12 @@ pub struct TrainCommand {
     /// The decay of --average ema, in [0, 1].
     #[arg(long, default_value_t = 0.999, value_name = "D", allow_hyphen_values = true)]
     ema_decay: f64,
+
+    /// Under mpirun: the ZeRO stage of the sharded optimizer, 1 (optimizer state split across the ranks) or 2
+    /// (the summed gradients split too).
+    #[cfg(feature = "mpi")]
+    #[arg(long, default_value_t = 2, value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2))]
+    zero_stage: u8,
 }
 
 /// Which average of the weights `descent train --average` keeps.
@@ -212,8 +218,17 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
     check_model_size(&descent_train::layers(dataset.train.features, &config.hidden))?;
     let entrants =
         if command.optimizers.is_empty() { descent_train::default_optimizers() } else { command.optimizers.clone() };
-    let trainer = Trainer::new(&dataset, &config, &entrants)?;
+    let ranks = ranks(command)?;
+    let trainer = match ranks.clone() {
+        Some(ranks) => Trainer::data_parallel(&dataset, &config, &entrants, ranks)?,
+        None => Trainer::new(&dataset, &config, &entrants)?,
+    };
     let layers = trainer.layers().to_vec();
+    // Under mpirun, rank 0 alone prints and draws.
+    if ranks.is_some_and(|r| r.comm.rank() != 0) {
+        trainer.run(&mut descent_train::Silent)?;
+        return Ok(());
+    }
     let trainings = trainer.run(&mut progress::Bars::default())?;
     match command.format {
         ReportFormat::Table => write_tables(&dataset, &layers, command, &trainings, out)?,
@@ -228,6 +243,24 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
         curves::draw(path, &dataset.name, &trainings, command.schedule.lr_schedule.is_some())?;
     }
     Ok(())
+}
+
+/// The ranks of a run started by mpirun (several processes, or one), with the `mpi` feature.
+#[cfg(feature = "mpi")]
+fn ranks(command: &TrainCommand) -> Result<Option<descent_train::Ranks>, CliError> {
+    // The variables OpenMPI's, MPICH's and PMIx's launchers set in every process they start.
+    if !["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].iter().any(|v| std::env::var_os(v).is_some()) {
+        return Ok(None);
+    }
+    let world = descent_mpi::MpiWorld::init().map_err(|e| CliError::Usage(e.to_string()))?;
+    let stage = descent_mpi::Stage::from_number(command.zero_stage).expect("clap checks the stage");
+    Ok(Some(descent_train::Ranks { comm: std::rc::Rc::new(world), stage }))
+}
+
+/// Without the `mpi` feature, one process.
+#[cfg(not(feature = "mpi"))]
+fn ranks(_: &TrainCommand) -> Result<Option<descent_train::Ranks>, CliError> {
+    Ok(None)
 }
 
 /// Refuses a network of more than [`limits::MAX_MODEL_PARAMS`] parameters, or one the memory cannot hold.

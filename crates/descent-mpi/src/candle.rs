@@ -85,12 +85,13 @@ impl ShardedVars {
     }
 
     /// One step of every rank together with this rank's gradients, summed across ranks multiplied by `weight`
-    /// (see [`Sharded::step`]); a variable without a gradient counts as a zero gradient.
-    pub fn step(&mut self, grads: &GradStore, weight: f32) -> Result<(), ShardError> {
+    /// (see [`Sharded::step`]). A variable without a gradient counts as a zero gradient, and `None` (a rank with
+    /// no share of this batch) as zero gradients for all.
+    pub fn step(&mut self, grads: Option<&GradStore>, weight: f32) -> Result<(), ShardError> {
         let grads = self
             .vars
             .iter()
-            .map(|(_, var)| match grads.get(var.as_tensor()) {
+            .map(|(_, var)| match grads.and_then(|g| g.get(var.as_tensor())) {
                 Some(grad) => grad.flatten_all()?.to_vec1::<f32>(),
                 None => Ok(vec![0.0; var.elem_count()]),
             })

@@ -42,7 +42,7 @@ pub enum ShardError {
     },
 
     /// A file of a sharded checkpoint that is missing, unreadable or does not fit the others.
-    #[error("sharded checkpoint {path}: {reason}")]
+    #[error("checkpoint {path}: {reason}")]
     Checkpoint {
         /// The file.
         path: String,

@@ -6,12 +6,13 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use descent::checkpoint::{self, Checkpoint};
 use descent::schedule::Scheduler;
-use descent_candle::{AveragedVars, DescentOptimizer};
+use descent_candle::AveragedVars;
 use serde_json::json;
 
 use crate::error::TrainError;
 use crate::mlp::Mlp;
 use crate::run::{Epoch, Plan, Training};
+use crate::stepper::Stepper;
 
 /// Reads a run's checkpoint and checks that it is the run `identity` describes.
 pub(crate) fn read(path: &Path, identity: &serde_json::Value) -> Result<Checkpoint<f32>, TrainError> {
@@ -21,7 +22,8 @@ pub(crate) fn read(path: &Path, identity: &serde_json::Value) -> Result<Checkpoi
             "there is no such checkpoint (was the run saved with checkpoints and the same optimizers?)".into(),
         ));
     }
-    let saved = checkpoint::load::<f32>(path).map_err(|e| fail(e.to_string()))?;
+    // A sharded run's index and rank files, merged; or a plain checkpoint as it is.
+    let saved = descent_mpi::load(path).map_err(|e| fail(e.to_string()))?;
     let Some(theirs) = saved.metadata.get("run") else {
         return Err(fail("it is not a checkpoint of a training run".into()));
     };
@@ -74,12 +76,11 @@ pub(crate) fn save(
     path: &Path,
     plan: &Plan,
     model: &Mlp,
-    optimizer: &DescentOptimizer,
+    stepper: &Stepper,
     scheduler: Option<&Scheduler>,
     average: Option<&AveragedVars>,
     training: &Training,
 ) -> Result<(), TrainError> {
-    let state = optimizer.optimizer_f32().expect("the MLP's variables are f32").state_dict();
     let averages = average.map(AveragedVars::averages).transpose()?.unwrap_or_default();
     let named = model.named_vars().into_iter().map(|(name, var)| (format!("model.{name}"), var.as_tensor().clone()));
     let tensors = named
@@ -106,15 +107,25 @@ pub(crate) fn save(
     let metadata = json!({"run": plan.identity, "epochs": epochs, "diverged": training.diverged,
                           "schedule": scheduler.map(Scheduler::state),
                           "n_averaged": average.map(AveragedVars::n_averaged)});
-    checkpoint::save(path, &Checkpoint { optimizer: state, tensors, metadata })
-        .map_err(|e| TrainError::Write { path: path.to_owned(), reason: e.to_string() })
+    let write = |reason: String| TrainError::Write { path: path.to_owned(), reason };
+    match stepper {
+        Stepper::Local(optimizer) => {
+            let state = optimizer.optimizer_f32().expect("the MLP's variables are f32").state_dict();
+            checkpoint::save(path, &Checkpoint { optimizer: state, tensors, metadata })
+                .map_err(|e| write(e.to_string()))
+        }
+        // Every rank its share, and rank 0 the index with the weights and the run.
+        Stepper::Sharded(sharded) => {
+            descent_mpi::save(sharded.sharded(), path, tensors, metadata).map_err(|e| write(e.to_string()))
+        }
+    }
 }
 
 /// Puts a checkpoint's weights into the model, its state into the optimizer, and its schedule's into the scheduler.
 pub(crate) fn restore(
     saved: &Checkpoint<f32>,
     model: &Mlp,
-    optimizer: &mut DescentOptimizer,
+    stepper: &mut Stepper,
     scheduler: Option<&mut Scheduler>,
     average: Option<&mut AveragedVars>,
 ) -> Result<(), TrainError> {
@@ -151,6 +162,5 @@ pub(crate) fn restore(
         }
         var.set(&Tensor::from_slice(values, var.dims(), &Device::Cpu)?)?;
     }
-    let optimizer = optimizer.optimizer_f32_mut().expect("the MLP's variables are f32");
-    optimizer.load_state_dict(&saved.optimizer).map_err(|e| TrainError::Invalid(format!("cannot resume: {e}")))
+    stepper.load_state_dict(&saved.optimizer).map_err(|e| TrainError::Invalid(format!("cannot resume: {e}")))
 }

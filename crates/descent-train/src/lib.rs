@@ -31,6 +31,7 @@ mod mlp;
 mod model_spec;
 mod report;
 mod run;
+mod stepper;
 
 pub use config::{GroupSpec, ScheduleEvery, TrainConfig};
 pub use error::TrainError;
@@ -38,3 +39,4 @@ pub use mlp::Mlp;
 pub use model_spec::ModelSpec;
 pub use report::json_report;
 pub use run::{default_optimizers, evaluate, layers, train_all, Epoch, Progress, Silent, Trainer, Training};
+pub use stepper::Ranks;

@@ -7,7 +7,8 @@ use crate::dataset::Dataset;
 use crate::run::Training;
 
 /// The report of `trainings` on `dataset`: the run's settings, `rows` (one per optimizer and epoch, with the
-/// learning rate of each step under `lrs` when a schedule is set) and `optimizers` (one summary per optimizer).
+/// learning rate of each step under `lrs` when a schedule is set) and `optimizers` (one summary per optimizer, with
+/// the optimizer-state bytes each rank held at the end).
 pub fn json_report(dataset: &Dataset, layers: &[usize], config: &TrainConfig, trainings: &[Training]) -> Value {
     let rows: Vec<Value> = trainings
         .iter()
@@ -39,6 +40,7 @@ pub fn json_report(dataset: &Dataset, layers: &[usize], config: &TrainConfig, tr
                 "epochs_completed": t.epochs.len(),
                 "final_test_accuracy": t.epochs.last().map(|e| e.test_accuracy),
                 "diverged": t.diverged,
+                "optimizer_state_bytes_per_rank": t.state_bytes,
             })
         })
         .collect();
@@ -50,6 +52,7 @@ pub fn json_report(dataset: &Dataset, layers: &[usize], config: &TrainConfig, tr
         "batch_size": config.batch_size,
         "epochs": config.epochs,
         "seed": config.seed,
+        "ranks": trainings.first().map_or(1, |t| t.state_bytes.len()),
         "lr_schedule": config.schedule.as_ref().map(ToString::to_string),
         "average": config.average,
         "rows": rows,

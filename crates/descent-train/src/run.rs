@@ -11,6 +11,7 @@ use descent::checkpoint::Checkpoint;
 use descent::schedule::{LrGroup, Scheduler};
 use descent::Spec;
 use descent_candle::{AveragedVars, DescentOptimizer, ParamGroups};
+use descent_mpi::ShardedVars;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -22,6 +23,7 @@ use crate::dataset::{Dataset, Split, CLASSES};
 use crate::error::TrainError;
 use crate::mlp::Mlp;
 use crate::model_spec::ModelSpec;
+use crate::stepper::{Ranks, Stepper};
 
 /// One epoch of one optimizer.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +55,8 @@ pub struct Training {
     pub epochs: Vec<Epoch>,
     /// Whether its loss stopped being finite (the run then stopped).
     pub diverged: bool,
+    /// The optimizer-state bytes each rank held at the end (one entry without ranks).
+    pub state_bytes: Vec<usize>,
 }
 
 /// What a run tells as it goes (a progress bar, say). Every method does nothing unless overridden.
@@ -102,11 +106,36 @@ pub struct Trainer<'a> {
     config: &'a TrainConfig,
     layers: Vec<usize>,
     plans: Vec<Plan>,
+    ranks: Option<Ranks>,
 }
 
 impl<'a> Trainer<'a> {
     /// Checks everything about the run; an error names the optimizer and what is wrong.
     pub fn new(dataset: &'a Dataset, config: &'a TrainConfig, optimizers: &[ModelSpec]) -> Result<Self, TrainError> {
+        Self::build(dataset, config, optimizers, None)
+    }
+
+    /// The run trained by several processes together, data-parallel: each rank runs this same run, takes its
+    /// share of every batch ([`Ranks::share`]), and keeps the optimizer state of its share of the parameters
+    /// (ZeRO, [`descent_mpi::Sharded`]). The results equal one process's up to the order in which the gradients
+    /// are summed (with one rank, bit for bit). Checkpoints are sharded: one file per rank plus the index, which
+    /// resumes with any number of ranks, or in one process. Optimizers that cannot be sharded (Prodigy, L-BFGS)
+    /// are refused.
+    pub fn data_parallel(
+        dataset: &'a Dataset,
+        config: &'a TrainConfig,
+        optimizers: &[ModelSpec],
+        ranks: Ranks,
+    ) -> Result<Self, TrainError> {
+        Self::build(dataset, config, optimizers, Some(ranks))
+    }
+
+    fn build(
+        dataset: &'a Dataset,
+        config: &'a TrainConfig,
+        optimizers: &[ModelSpec],
+        ranks: Option<Ranks>,
+    ) -> Result<Self, TrainError> {
         let train_count = dataset.train.count();
         if config.batch_size == 0 || config.batch_size > train_count {
             return Err(TrainError::Invalid(format!(
@@ -131,11 +160,10 @@ impl<'a> Trainer<'a> {
             .collect::<Result<Vec<_>, TrainError>>()?;
         let model = Mlp::new(&layers, config.seed)?;
         for plan in &plans {
-            let mut optimizer = plan.optimizer(&model)?;
-            let lrs = (0..groups_of(&mut optimizer).group_count())
-                .map(|g| groups_of(&mut optimizer).lr(g).unwrap_or(f64::NAN))
-                .collect::<Vec<_>>();
-            plan.scheduler(&mut optimizer)?;
+            let mut stepper = plan.stepper(&model, ranks.as_ref())?;
+            let groups = stepper.groups();
+            let lrs = (0..groups.group_count()).map(|g| groups.lr(g).unwrap_or(f64::NAN)).collect::<Vec<_>>();
+            plan.scheduler(&mut stepper)?;
             check_schedule_length(plan, &lrs, config, train_count)?;
         }
         if let Some(folder) = plans.first().and_then(|p| p.save_to.as_deref()).and_then(Path::parent) {
@@ -143,7 +171,7 @@ impl<'a> Trainer<'a> {
                 TrainError::Invalid(format!("cannot create the checkpoint folder {}: {e}", folder.display()))
             })?;
         }
-        Ok(Trainer { dataset, config, layers, plans })
+        Ok(Trainer { dataset, config, layers, plans, ranks })
     }
 
     /// The network's layer sizes.
@@ -154,7 +182,8 @@ impl<'a> Trainer<'a> {
     /// Trains every optimizer in turn, telling `progress` as it goes.
     pub fn run(self, progress: &mut dyn Progress) -> Result<Vec<Training>, TrainError> {
         let data = Tensors::new(self.dataset)?;
-        self.plans.into_iter().map(|plan| train(plan, &data, &self.layers, self.config, progress)).collect()
+        let ranks = self.ranks.as_ref();
+        self.plans.into_iter().map(|plan| train(plan, &data, &self.layers, self.config, ranks, progress)).collect()
     }
 }
 
@@ -262,8 +291,8 @@ impl Plan {
         Ok(Plan { entrant: entrant.clone(), groups, identity, save_to, resume, schedule, clip })
     }
 
-    /// The optimizer of `model`'s variables in the plan's groups.
-    fn optimizer(&self, model: &Mlp) -> Result<DescentOptimizer, TrainError> {
+    /// The optimizer of `model`'s variables in the plan's groups: sharded across `ranks` if there are any.
+    fn stepper(&self, model: &Mlp, ranks: Option<&Ranks>) -> Result<Stepper, TrainError> {
         let mut groups = ParamGroups::new(self.entrant.rest.clone());
         if let Some(hidden) = &self.entrant.hidden {
             let names = model.hidden_weights();
@@ -273,16 +302,26 @@ impl Plan {
             let pattern = pattern.clone();
             groups = groups.group(spec.clone(), move |name| name.contains(&pattern));
         }
-        let fail = |e: descent::Error| TrainError::Invalid(format!("{}: {e}", self.entrant.label));
-        let mut optimizer = DescentOptimizer::with_groups(model.named_vars(), groups).map_err(fail)?;
-        groups_of(&mut optimizer).set_clip(self.clip).map_err(fail)?;
-        Ok(optimizer)
+        let fail = |e: &dyn std::fmt::Display| TrainError::Invalid(format!("{}: {e}", self.entrant.label));
+        match ranks {
+            None => {
+                let mut optimizer = DescentOptimizer::with_groups(model.named_vars(), groups).map_err(|e| fail(&e))?;
+                optimizer.optimizer_f32_mut().expect("f32").set_clip(self.clip).map_err(|e| fail(&e))?;
+                Ok(Stepper::Local(optimizer))
+            }
+            Some(ranks) => {
+                let mut sharded = ShardedVars::new(ranks.comm.clone(), model.named_vars(), &groups, ranks.stage)
+                    .map_err(|e| fail(&e))?;
+                sharded.sharded_mut().set_clip(self.clip).map_err(|e| fail(&e))?;
+                Ok(Stepper::Sharded(sharded))
+            }
+        }
     }
 
-    /// The schedule on `optimizer`'s groups, if there is one.
-    fn scheduler(&self, optimizer: &mut DescentOptimizer) -> Result<Option<Scheduler>, TrainError> {
+    /// The schedule on `stepper`'s groups, if there is one.
+    fn scheduler(&self, stepper: &mut Stepper) -> Result<Option<Scheduler>, TrainError> {
         let Some(spec) = &self.schedule else { return Ok(None) };
-        Scheduler::new(spec, groups_of(optimizer))
+        Scheduler::new(spec, stepper.groups())
             .map(Some)
             .map_err(|e| TrainError::Invalid(format!("{}: {e}", self.entrant.label)))
     }
@@ -293,11 +332,6 @@ fn file_label(label: &str) -> String {
     label.chars().take(60).map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
 }
 
-/// The optimizer's groups, for its scheduler.
-pub(crate) fn groups_of(optimizer: &mut DescentOptimizer) -> &mut (dyn descent::DynOptimizer<f32> + 'static) {
-    optimizer.optimizer_f32_mut().expect("the MLP's variables are f32")
-}
-
 /// Trains a fresh network (the same initial weights for every optimizer) with the plan's optimizer, or continues
 /// the run it resumes.
 fn train(
@@ -305,17 +339,19 @@ fn train(
     data: &Tensors,
     layers: &[usize],
     config: &TrainConfig,
+    ranks: Option<&Ranks>,
     progress: &mut dyn Progress,
 ) -> Result<Training, TrainError> {
     let entrant = &plan.entrant;
     let model = Mlp::new(layers, config.seed)?;
-    let mut optimizer = plan.optimizer(&model)?;
-    let mut scheduler = plan.scheduler(&mut optimizer)?;
+    let mut stepper = plan.stepper(&model, ranks)?;
+    let mut scheduler = plan.scheduler(&mut stepper)?;
     let mut average = config.average.map(|a| AveragedVars::new(model.named_vars(), a)).transpose()?;
     let ema = matches!(config.average, Some(Averaging::Ema { .. }));
-    let mut training = Training { entrant: entrant.clone(), epochs: Vec::new(), diverged: false };
+    let mut training =
+        Training { entrant: entrant.clone(), epochs: Vec::new(), diverged: false, state_bytes: Vec::new() };
     if let Some(saved) = &plan.resume {
-        checkpoint::restore(saved, &model, &mut optimizer, scheduler.as_mut(), average.as_mut())?;
+        checkpoint::restore(saved, &model, &mut stepper, scheduler.as_mut(), average.as_mut())?;
         (training.epochs, training.diverged) = checkpoint::saved_epochs(saved)?;
     }
     let per_batch = config.schedule_every == ScheduleEvery::Batch;
@@ -334,40 +370,68 @@ fn train(
         let mut loss_sum = 0.0;
         let mut lrs = Vec::with_capacity(batches);
         for batch in order.chunks(config.batch_size) {
-            lrs.push(groups_of(&mut optimizer).lr(0)?);
-            let index = Tensor::from_slice(batch, batch.len(), &Device::Cpu)?;
-            let images = data.train.0.index_select(&index, 0)?;
-            let labels = data.train.1.index_select(&index, 0)?;
-            let batch_loss = || candle_nn::loss::cross_entropy(&model.forward(&images)?, &labels);
-            let value = if closure {
-                // The optimizer evaluates the batch's loss where it needs to (L-BFGS: several times); the step
-                // time is the whole of it.
-                let before_step = Instant::now();
-                let value = optimizer.step_with_closure(batch_loss)?;
-                stepping += before_step.elapsed();
-                value
-            } else {
-                let loss = batch_loss()?;
-                let value = f64::from(loss.to_scalar::<f32>()?);
-                if value.is_finite() {
-                    let grads = loss.backward()?;
+            lrs.push(stepper.groups().lr(0)?);
+            let rows = ranks.map_or(0..batch.len(), |r| r.share(batch.len()));
+            let local = &batch[rows.clone()];
+            let batch_loss = || -> candle_core::Result<Tensor> {
+                let index = Tensor::from_slice(local, local.len(), &Device::Cpu)?;
+                let images = data.train.0.index_select(&index, 0)?;
+                let labels = data.train.1.index_select(&index, 0)?;
+                candle_nn::loss::cross_entropy(&model.forward(&images)?, &labels)
+            };
+            // The batch's mean loss, and its sum over the batch's images.
+            let (value, sum) = match &mut stepper {
+                Stepper::Local(optimizer) if closure => {
+                    // The optimizer evaluates the batch's loss where it needs to (L-BFGS: several times); the
+                    // step time is the whole of it.
                     let before_step = Instant::now();
-                    optimizer.step(&grads)?;
+                    let value = optimizer.step_with_closure(batch_loss)?;
                     stepping += before_step.elapsed();
+                    (value, value * batch.len() as f64)
                 }
-                value
+                Stepper::Local(optimizer) => {
+                    let loss = batch_loss()?;
+                    let value = f64::from(loss.to_scalar::<f32>()?);
+                    if value.is_finite() {
+                        let grads = loss.backward()?;
+                        let before_step = Instant::now();
+                        optimizer.step(&grads)?;
+                        stepping += before_step.elapsed();
+                    }
+                    (value, value * batch.len() as f64)
+                }
+                Stepper::Sharded(sharded) => {
+                    let (local_sum, grads) = if local.is_empty() {
+                        (0.0, None)
+                    } else {
+                        let loss = batch_loss()?;
+                        let value = f64::from(loss.to_scalar::<f32>()?);
+                        (value * local.len() as f64, value.is_finite().then(|| loss.backward()).transpose()?)
+                    };
+                    // Every rank learns the batch's loss, and so stops together if it is not finite.
+                    let mut sum = [local_sum];
+                    let before_step = Instant::now();
+                    sharded.sharded().communicator().all_reduce_sum_f64(&mut sum);
+                    let value = sum[0] / batch.len() as f64;
+                    if value.is_finite() {
+                        let weight = local.len() as f32 / batch.len() as f32;
+                        sharded.step(grads.as_ref(), weight).map_err(|e| TrainError::Invalid(e.to_string()))?;
+                    }
+                    stepping += before_step.elapsed();
+                    (value, sum[0])
+                }
             };
             if !value.is_finite() {
                 training.diverged = true;
                 break;
             }
             if let Some(scheduler) = scheduler.as_mut().filter(|s| per_batch && !s.watches_metric()) {
-                scheduler.step(groups_of(&mut optimizer))?;
+                scheduler.step(stepper.groups())?;
             }
             if let Some(average) = average.as_mut().filter(|_| ema) {
                 average.update()?;
             }
-            loss_sum += value * batch.len() as f64;
+            loss_sum += sum;
             progress.advance();
         }
         let seconds = start.elapsed().as_secs_f64();
@@ -375,7 +439,7 @@ fn train(
             break;
         }
         // At the optimizer's evaluation point (Schedule-Free's average; the weights themselves for the others).
-        let (test_loss, test_accuracy) = optimizer.evaluate(|| evaluate(&model, &data.test))?;
+        let (test_loss, test_accuracy) = stepper.evaluate(|| evaluate(&model, &data.test))?;
         if !test_loss.is_finite() {
             training.diverged = true;
             break;
@@ -400,22 +464,35 @@ fn train(
             lrs,
         });
         match scheduler.as_mut() {
-            Some(scheduler) if scheduler.watches_metric() => {
-                scheduler.step_with_metric(groups_of(&mut optimizer), test_loss)?
-            }
-            Some(scheduler) if !per_batch => scheduler.step(groups_of(&mut optimizer))?,
+            Some(scheduler) if scheduler.watches_metric() => scheduler.step_with_metric(stepper.groups(), test_loss)?,
+            Some(scheduler) if !per_batch => scheduler.step(stepper.groups())?,
             _ => {}
         }
         if let Some(path) = &plan.save_to {
-            checkpoint::save(path, &plan, &model, &optimizer, scheduler.as_ref(), average.as_ref(), &training)?;
+            checkpoint::save(path, &plan, &model, &stepper, scheduler.as_ref(), average.as_ref(), &training)?;
         }
     }
     if let (true, Some(path)) = (training.diverged, &plan.save_to) {
         // A resumed run then reports the divergence instead of training on.
-        checkpoint::save(path, &plan, &model, &optimizer, scheduler.as_ref(), average.as_ref(), &training)?;
+        checkpoint::save(path, &plan, &model, &stepper, scheduler.as_ref(), average.as_ref(), &training)?;
     }
+    training.state_bytes = state_bytes_per_rank(&stepper);
     progress.finish();
     Ok(training)
+}
+
+/// The optimizer-state bytes of every rank (of this process alone, without ranks).
+fn state_bytes_per_rank(stepper: &Stepper) -> Vec<usize> {
+    match stepper {
+        Stepper::Local(_) => vec![stepper.state_bytes()],
+        Stepper::Sharded(sharded) => {
+            let comm = sharded.sharded().communicator();
+            let mut bytes = vec![0.0; comm.size()];
+            bytes[comm.rank()] = stepper.state_bytes() as f64;
+            comm.all_reduce_sum_f64(&mut bytes);
+            bytes.into_iter().map(|b| b as usize).collect()
+        }
+    }
 }
 
 /// The mean loss and the accuracy of `model` on `(images, labels)`.

@@ -302,6 +302,10 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
         Ok(())
     }
 
+    fn clip(&self) -> Option<Clip> {
+        self.clip
+    }
+
     fn last_grad_norm(&self) -> Option<f64> {
         self.last_grad_norm
     }

@@ -82,6 +82,9 @@ pub trait DynOptimizer<T: Float>: Debug + Send + Sync {
     /// See [`Optimizer::set_clip`].
     fn set_clip(&mut self, clip: Option<Clip>) -> Result<(), Error>;
 
+    /// The clipping [`set_clip`](DynOptimizer::set_clip) set, if any. See [`Optimizer::clip`].
+    fn clip(&self) -> Option<Clip>;
+
     /// See [`Optimizer::last_grad_norm`].
     fn last_grad_norm(&self) -> Option<f64>;
 
@@ -167,6 +170,10 @@ impl<R: Rule, T: Float> DynOptimizer<T> for Optimizer<R, T> {
 
     fn set_clip(&mut self, clip: Option<Clip>) -> Result<(), Error> {
         Optimizer::set_clip(self, clip)
+    }
+
+    fn clip(&self) -> Option<Clip> {
+        Optimizer::clip(self).copied()
     }
 
     fn last_grad_norm(&self) -> Option<f64> {

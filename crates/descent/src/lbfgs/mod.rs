@@ -544,6 +544,10 @@ impl<T: Float> DynOptimizer<T> for LbfgsOptimizer<T> {
         }
     }
 
+    fn clip(&self) -> Option<Clip> {
+        None
+    }
+
     fn last_grad_norm(&self) -> Option<f64> {
         None
     }
