@@ -1,5 +1,7 @@
 //! The communicator over MPI: every process `mpirun` started, through rsmpi.
 
+use std::cell::RefCell;
+
 use mpi::collective::SystemOperation;
 use mpi::datatype::{Equivalence, PartitionMut};
 use mpi::raw::AsRaw;
@@ -14,6 +16,9 @@ use crate::ShardError;
 /// initialized once per process.
 pub struct MpiWorld {
     world: SimpleCommunicator,
+    /// What an all-reduce sends (rsmpi has no in-place form): kept from step to step, so that a step allocates
+    /// nothing.
+    send: RefCell<Vec<f32>>,
     _universe: mpi::environment::Universe,
 }
 
@@ -28,7 +33,7 @@ impl MpiWorld {
     /// process: a second call is an error.
     pub fn init() -> Result<MpiWorld, ShardError> {
         let universe = mpi::initialize().ok_or(ShardError::AlreadyInitialized)?;
-        Ok(MpiWorld { world: universe.world(), _universe: universe })
+        Ok(MpiWorld { world: universe.world(), send: RefCell::new(Vec::new()), _universe: universe })
     }
 }
 
@@ -50,7 +55,9 @@ impl Communicator for MpiWorld {
     }
 
     fn all_reduce_sum(&self, values: &mut [f32]) {
-        let send = values.to_vec();
+        let mut send = self.send.borrow_mut();
+        send.clear();
+        send.extend_from_slice(values);
         self.world.all_reduce_into(&send[..], values, SystemOperation::sum());
     }
 
