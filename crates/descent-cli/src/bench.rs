@@ -60,6 +60,11 @@ pub struct BenchCommand {
     /// table: aligned columns; json: one object per optimizer.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     format: ReportFormat,
+
+    /// Also report the optimizer-state bytes each of this many ranks would hold with the state sharded (ZeRO, as
+    /// `mpirun -np N descent train` shards it: whole tensors, balanced by size; split --tensors to balance).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = limits::count(limits::MAX_THREADS))]
+    ranks: usize,
 }
 
 /// One optimizer's measurements.
@@ -75,6 +80,8 @@ struct Measurement {
     data_bytes: usize,
     /// Memory the steps added to the process's peak resident size (Linux only).
     step_peak_bytes: Option<u64>,
+    /// The state bytes of each rank, with the state sharded across --ranks.
+    state_bytes_per_rank: Vec<usize>,
 }
 
 /// Runs the command, printing to `out`.
@@ -173,6 +180,7 @@ pub fn execute(command: &BenchCommand, out: &mut dyn Write) -> Result<(), CliErr
                         "bytes_per_param": m.bytes_per_param,
                         "data_bytes": m.data_bytes,
                         "step_peak_bytes": m.step_peak_bytes,
+                        "state_bytes_per_rank": m.state_bytes_per_rank,
                     })
                 })
                 .collect();
@@ -217,6 +225,15 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
         .chain(optimizer.global_state())
         .map(ParamState::bytes)
         .sum();
+    let partition = descent_mpi::Partition::balanced(&lens, command.ranks);
+    let mut state_bytes_per_rank = vec![0; command.ranks];
+    for k in 0..optimizer.param_count() {
+        state_bytes_per_rank[partition.owner(k)] += optimizer.state(k).map_or(0, ParamState::bytes);
+    }
+    // An optimizer-wide state (L-BFGS's history) is not sharded: every rank would hold it.
+    for bytes in &mut state_bytes_per_rank {
+        *bytes += optimizer.global_state().map_or(0, ParamState::bytes);
+    }
     let state_bytes_per_param = state_bytes as f64 / command.params as f64;
     // The baseline moves the parameter, the gradient and as many state tensors of the element type as hold the
     // state's bytes (rounded up: for compact state, at least as many bytes as the optimizer moves).
@@ -258,6 +275,7 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
         bytes_per_param: (3 * size) as f64 + 2.0 * state_bytes_per_param,
         data_bytes: command.params * 2 * size + state_bytes,
         step_peak_bytes,
+        state_bytes_per_rank,
     })
 }
 

@@ -355,6 +355,8 @@ fn bench_reports_speed_against_the_bandwidth_baseline() {
         "3",
         "--format",
         "json",
+        "--ranks",
+        "4",
         "--optimizer",
         "adam",
         "sgd(lr=0.1, momentum=0.9)",
@@ -388,6 +390,10 @@ fn bench_reports_speed_against_the_bandwidth_baseline() {
     assert_eq!(state(3), 2.0);
     // Prodigy: four f32 tensors (s, θ₀ and both moments) and its optimizer-wide scalars, which hold no tensor.
     assert_eq!(state(4), 16.0);
+    // Sharded across 4 ranks: the 10 tensors of 10,000 go 3, 3, 2, 2; Adam's 8 bytes per parameter follow them.
+    let ranks: Vec<u64> =
+        rows[0]["state_bytes_per_rank"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert_eq!(ranks, vec![240_000, 240_000, 160_000, 160_000]);
     let table = ok(&["bench", "--params", "1000", "--dtype", "f64", "--repeats", "2", "--optimizer", "rmsprop"]);
     assert!(table.contains("1000 parameters in 1 tensor(s), f64") && table.lines().any(|l| l.starts_with("rmsprop ")));
 }
