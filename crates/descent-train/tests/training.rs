@@ -2,7 +2,7 @@
 //! before any training.
 
 use descent_train::dataset::{self, Dataset, Source};
-use descent_train::{ModelSpec, TrainConfig, TrainError, Trainer, Training};
+use descent_train::{ModelSpec, Silent, TrainConfig, TrainError, Trainer, Training};
 
 fn digits() -> Dataset {
     dataset::load(&Source::Embedded).expect("the embedded digits load")
@@ -67,4 +67,32 @@ fn bad_settings_are_refused_before_any_training() {
     fails(missing, "adam", "cannot resume from /nonexistent/run/0-adam.safetensors");
     let error = dataset::load(&Source::Folder("/nonexistent/idx".into())).unwrap_err().to_string();
     assert!(error.contains("/nonexistent/idx has no train-images-idx3-ubyte"), "{error}");
+}
+
+#[test]
+fn data_parallel_training_on_one_rank_is_one_process_bit_for_bit() {
+    use descent_mpi::{Solo, Stage};
+    let digits = digits().hold_out(6000).unwrap();
+    let clip = descent::Clip { max_norm: Some(0.5), norm_type: 2.0, error_if_nonfinite: false, value: None };
+    let config =
+        TrainConfig { epochs: 2, hidden: vec![16], batch_size: 100, clip: Some(clip), ..TrainConfig::default() };
+    let specs = ["adam(lr=3e-3)", "muon(lr=0.02) + adamw(lr=3e-3)", "adamw_schedulefree(lr=3e-3)"];
+    let optimizers: Vec<ModelSpec> = specs.iter().map(|s| ModelSpec::parse(s).unwrap()).collect();
+    let alone = descent_train::train_all(&digits, &config, &optimizers).unwrap();
+    for stage in [Stage::One, Stage::Two] {
+        let ranks = descent_train::Ranks { comm: std::rc::Rc::new(Solo), stage };
+        let sharded = Trainer::data_parallel(&digits, &config, &optimizers, ranks).unwrap().run(&mut Silent).unwrap();
+        for (a, b) in alone.iter().zip(&sharded) {
+            let results = |t: &Training| {
+                t.epochs.iter().map(|e| (e.train_loss, e.test_loss, e.test_accuracy)).collect::<Vec<_>>()
+            };
+            assert_eq!(results(a), results(b), "{} at stage {stage:?}", a.entrant.label);
+            assert_eq!(a.state_bytes, b.state_bytes);
+        }
+    }
+    // Optimizers that cannot be sharded are refused before any training.
+    let ranks = descent_train::Ranks { comm: std::rc::Rc::new(Solo), stage: Stage::Two };
+    let prodigy = [ModelSpec::parse("prodigy").unwrap()];
+    let error = Trainer::data_parallel(&digits, &config, &prodigy, ranks).err().unwrap().to_string();
+    assert!(error.contains("Prodigy cannot be sharded"), "{error}");
 }
