@@ -25,6 +25,7 @@
 mod checkpoint;
 mod config;
 pub mod dataset;
+mod dense;
 mod error;
 pub mod idx;
 mod mlp;

@@ -1,5 +1,7 @@
-//! A multilayer perceptron in candle: linear layers with ReLU between them, logits out.
+//! A multilayer perceptron in candle: linear layers with ReLU between them, logits out, each layer one
+//! [`Dense`](crate::dense) operation.
 
+use crate::dense::Dense;
 use candle_core::{Device, Result, Tensor, Var};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -50,10 +52,7 @@ impl Mlp {
         let last = self.layers.len() - 1;
         let mut x = input.clone();
         for (i, (weight, bias)) in self.layers.iter().enumerate() {
-            x = x.matmul(weight.as_tensor())?.broadcast_add(bias.as_tensor())?;
-            if i < last {
-                x = x.relu()?;
-            }
+            x = Dense { relu: i < last }.apply(&x, weight.as_tensor(), bias.as_tensor())?;
         }
         Ok(x)
     }

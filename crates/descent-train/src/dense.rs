@@ -1,0 +1,284 @@
+//! A fully connected layer, `y = x·W + b` with an optional ReLU, as one candle operation with its own backward pass.
+//!
+//! candle's autograd builds the same layer from a matrix product, a broadcast addition and a ReLU, and its backward
+//! pass then computes the gradient of every input of the product, the batch of images included, which nothing
+//! needs: for the first layer of an MLP that is a product as large as the forward one. This operation computes
+//! `∂J/∂x` only where `x` itself depends on a variable, adds the bias inside the product, and applies the ReLU's mask
+//! in the same pass over the output gradient. The products run on the `gemm` crate, as candle's own do.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+use gemm::Parallelism;
+
+/// The layer's operation: inputs `x` (`batch × in`), `W` (`in × out`) and `b` (`out`), all `f32` on the CPU.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dense {
+    /// Whether a ReLU follows the affine map.
+    pub(crate) relu: bool,
+}
+
+impl Dense {
+    /// `relu(x·W + b)` (or `x·W + b`), recorded for candle's backward pass.
+    pub(crate) fn apply(self, x: &Tensor, weight: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+        x.contiguous()?.apply_op3(weight, bias, self)
+    }
+}
+
+/// The row-major `rows × columns` matrix a contiguous `f32` tensor holds.
+fn matrix<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| candle_core::Error::msg(format!("dense layer: {what} must be contiguous")))?;
+    Ok(&storage.as_slice::<f32>()?[start..end])
+}
+
+/// The dimensions `(batch, in, out)` of a layer, checked.
+fn dimensions(x: &[usize], weight: &[usize], bias: &[usize]) -> candle_core::Result<(usize, usize, usize)> {
+    match (x, weight, bias) {
+        (&[batch, inputs], &[w_in, outputs], &[b_out]) if w_in == inputs && b_out == outputs => {
+            Ok((batch, inputs, outputs))
+        }
+        _ => Err(candle_core::Error::msg(format!(
+            "dense layer: inputs {x:?}, weight {weight:?} and bias {bias:?} do not fit (batch × in, in × out, out)"
+        ))),
+    }
+}
+
+/// How many threads the products may use: candle's own count.
+fn parallelism() -> Parallelism {
+    match candle_core::utils::get_num_threads() {
+        0 | 1 => Parallelism::None,
+        n => Parallelism::Rayon(n),
+    }
+}
+
+/// The `f32` values of a contiguous CPU tensor's storage.
+fn cpu_values<'a>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    match storage {
+        Storage::Cpu(cpu) => matrix(cpu, layout, "a gradient"),
+        _ => Err(candle_core::Error::msg("dense layer: only CPU tensors are supported")),
+    }
+}
+
+impl CustomOp3 for Dense {
+    fn name(&self) -> &'static str {
+        if self.relu {
+            "dense-relu"
+        } else {
+            "dense"
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        weight: &CpuStorage,
+        w_layout: &Layout,
+        bias: &CpuStorage,
+        b_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (batch, inputs, outputs) = dimensions(x_layout.dims(), w_layout.dims(), b_layout.dims())?;
+        let (x, weight, bias) =
+            (matrix(x, x_layout, "x")?, matrix(weight, w_layout, "weight")?, matrix(bias, b_layout, "bias")?);
+        // Each row starts as the bias, and the product is added to it.
+        let mut y: Vec<f32> = bias.iter().copied().cycle().take(batch * outputs).collect();
+        if batch > 0 && outputs > 0 {
+            // SAFETY: y is batch × outputs, x batch × inputs and weight inputs × outputs, all row-major and
+            // contiguous, as the strides say.
+            unsafe {
+                gemm::gemm(
+                    batch,
+                    outputs,
+                    inputs,
+                    y.as_mut_ptr(),
+                    1,
+                    outputs as isize,
+                    true,
+                    x.as_ptr(),
+                    1,
+                    inputs as isize,
+                    weight.as_ptr(),
+                    1,
+                    outputs as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism(),
+                );
+            }
+        }
+        if self.relu {
+            y.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        Ok((CpuStorage::F32(y), Shape::from((batch, outputs))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        y: &Tensor,
+        grad_y: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (x, weight, y, grad_y) = (x.contiguous()?, weight.contiguous()?, y.contiguous()?, grad_y.contiguous()?);
+        let (x_storage, x_layout) = x.storage_and_layout();
+        let (w_storage, w_layout) = weight.storage_and_layout();
+        let (y_storage, y_layout) = y.storage_and_layout();
+        let (g_storage, g_layout) = grad_y.storage_and_layout();
+        let (batch, inputs) = x_layout.shape().dims2()?;
+        let outputs = w_layout.shape().dims2()?.1;
+        let (xs, w) = (cpu_values(&x_storage, x_layout)?, cpu_values(&w_storage, w_layout)?);
+        let mut g = cpu_values(&g_storage, g_layout)?.to_vec();
+        if self.relu {
+            // The ReLU passes the gradient where its output is positive, as candle's own ReLU does.
+            let y = cpu_values(&y_storage, y_layout)?;
+            g.iter_mut().zip(y).for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
+        }
+        let device = x.device();
+        // ∂J/∂W = xᵀ·g, computed as its transpose gᵀ·x into W's row-major layout (the order in which the product
+        // runs fastest here).
+        let mut grad_w = vec![0.0f32; inputs * outputs];
+        // ∂J/∂b: the column sums of g.
+        let mut grad_b = vec![0.0f32; outputs];
+        for row in g.chunks_exact(outputs) {
+            grad_b.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+        }
+        if batch > 0 && inputs > 0 && outputs > 0 {
+            // SAFETY: grad_w is inputs × outputs row-major, so its transpose (outputs × inputs) has row stride 1
+            // and column stride outputs; g is batch × outputs and xs batch × inputs, both row-major.
+            unsafe {
+                gemm::gemm(
+                    outputs,
+                    inputs,
+                    batch,
+                    grad_w.as_mut_ptr(),
+                    outputs as isize,
+                    1,
+                    false,
+                    g.as_ptr(),
+                    outputs as isize,
+                    1,
+                    xs.as_ptr(),
+                    1,
+                    inputs as isize,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    parallelism(),
+                );
+            }
+        }
+        // ∂J/∂x = g·Wᵀ, only where x depends on a variable (not for a batch of images).
+        let grad_x = if x.track_op() {
+            let mut grad_x = vec![0.0f32; batch * inputs];
+            if batch > 0 && inputs > 0 && outputs > 0 {
+                // SAFETY: grad_x is batch × inputs and g batch × outputs, row-major; Wᵀ (outputs × inputs) is read
+                // from W's row-major inputs × outputs values with row stride 1 and column stride outputs.
+                unsafe {
+                    gemm::gemm(
+                        batch,
+                        inputs,
+                        outputs,
+                        grad_x.as_mut_ptr(),
+                        1,
+                        inputs as isize,
+                        false,
+                        g.as_ptr(),
+                        1,
+                        outputs as isize,
+                        w.as_ptr(),
+                        outputs as isize,
+                        1,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism(),
+                    );
+                }
+            }
+            Some(Tensor::from_vec(grad_x, (batch, inputs), device)?)
+        } else {
+            None
+        };
+        Ok((
+            grad_x,
+            Some(Tensor::from_vec(grad_w, (inputs, outputs), device)?),
+            Some(Tensor::from_vec(grad_b, outputs, device)?),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dense;
+    use candle_core::{Device, Tensor, Var};
+
+    fn values(count: usize, seed: u64) -> Vec<f32> {
+        // A small linear congruential sequence in [-1, 1), with exact zeros now and then for the ReLU's edge.
+        let mut state = seed;
+        (0..count)
+            .map(|i| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                if i % 11 == 0 {
+                    0.0
+                } else {
+                    ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                }
+            })
+            .collect()
+    }
+
+    /// Every gradient equals the one candle's autograd gives for the same layer built from its own matmul,
+    /// broadcast addition and ReLU (to a few f32 ulps: the products sum in other orders).
+    #[test]
+    fn gradients_equal_candles_composite_layer() -> candle_core::Result<()> {
+        for (relu, input_is_variable) in [(true, true), (false, true), (true, false)] {
+            let (batch, inputs, outputs) = (37, 53, 29);
+            let device = &Device::Cpu;
+            let x = Var::from_vec(values(batch * inputs, 1), (batch, inputs), device)?;
+            let w = Var::from_vec(values(inputs * outputs, 2), (inputs, outputs), device)?;
+            let b = Var::from_vec(values(outputs, 3), outputs, device)?;
+            let r = Tensor::from_vec(values(batch * outputs, 4), (batch, outputs), device)?;
+            let input = if input_is_variable { x.as_tensor().clone() } else { x.as_tensor().detach() };
+            let ours = Dense { relu }.apply(&input, w.as_tensor(), b.as_tensor())?;
+            let mut theirs = input.matmul(w.as_tensor())?.broadcast_add(b.as_tensor())?;
+            if relu {
+                theirs = theirs.relu()?;
+            }
+            let max_difference = |a: &Tensor, b: &Tensor| -> candle_core::Result<f32> {
+                (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()
+            };
+            assert!(max_difference(&ours, &theirs)? < 1e-5, "forward");
+            let our_grads = (ours * &r)?.sum_all()?.backward()?;
+            let their_grads = (theirs * &r)?.sum_all()?.backward()?;
+            for var in [&w, &b] {
+                let (a, b) = (our_grads.get(var).expect("gradient"), their_grads.get(var).expect("gradient"));
+                assert!(max_difference(a, b)? < 1e-5, "relu {relu}: {:?}", var.dims());
+            }
+            match (our_grads.get(&x), input_is_variable) {
+                (Some(a), true) => assert!(max_difference(a, their_grads.get(&x).expect("gradient"))? < 1e-5),
+                (None, false) => {}
+                (found, _) => panic!("gradient of x: {:?} with input_is_variable {input_is_variable}", found.is_some()),
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn mismatched_shapes_are_refused() -> candle_core::Result<()> {
+        let device = &Device::Cpu;
+        let x = Tensor::zeros((4, 3), candle_core::DType::F32, device)?;
+        let w = Tensor::zeros((5, 2), candle_core::DType::F32, device)?;
+        let b = Tensor::zeros(2, candle_core::DType::F32, device)?;
+        let error = Dense { relu: true }.apply(&x, &w, &b).unwrap_err().to_string();
+        assert!(error.contains("do not fit"), "{error}");
+        Ok(())
+    }
+}
