@@ -59,8 +59,9 @@ pub struct Training {
     pub state_bytes: Vec<usize>,
 }
 
-/// What a run tells as it goes (a progress bar, say). Every method does nothing unless overridden.
-pub trait Progress {
+/// What a run tells as it goes (a progress bar, say). Every method does nothing unless overridden. It is `Send`
+/// because a run in one process trains on a thread of rayon's pool (see [`Trainer::run`]).
+pub trait Progress: Send {
     /// An optimizer starts, with `batches` steps to go.
     fn start(&mut self, _label: &str, _batches: u64) {}
     /// One batch is done.
@@ -180,10 +181,28 @@ impl<'a> Trainer<'a> {
     }
 
     /// Trains every optimizer in turn, telling `progress` as it goes.
+    ///
+    /// In one process the loop runs on a thread of a rayon pool with as many threads as rayon's global one (or in
+    /// the pool it is called from), so that the matrix products and optimizer steps it hands to the pool start
+    /// at once on a running thread instead of waking two sleeping ones and putting the caller to sleep: a batch
+    /// takes several such parallel sections, and each costs tens of microseconds from outside the pool. With
+    /// ranks the loop stays on the calling thread, which MPI calls must come from.
     pub fn run(self, progress: &mut dyn Progress) -> Result<Vec<Training>, TrainError> {
         let data = Tensors::new(self.dataset)?;
-        let ranks = self.ranks.as_ref();
-        self.plans.into_iter().map(|plan| train(plan, &data, &self.layers, self.config, ranks, progress)).collect()
+        let (plans, layers, config) = (self.plans, &self.layers, self.config);
+        let Some(ranks) = self.ranks.as_ref() else {
+            let train_all =
+                || plans.into_iter().map(|plan| train(plan, &data, layers, config, None, progress)).collect();
+            if rayon::current_thread_index().is_some() {
+                return train_all();
+            }
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(rayon::current_num_threads())
+                .build()
+                .map_err(|e| TrainError::Invalid(format!("cannot start the training threads: {e}")))?;
+            return pool.install(train_all);
+        };
+        plans.into_iter().map(|plan| train(plan, &data, layers, config, Some(ranks), progress)).collect()
     }
 }
 

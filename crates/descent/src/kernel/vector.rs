@@ -5,6 +5,7 @@
 //! and a scalar tail for the rest. Fused multiply-adds stay fused in every version (on x86-64 CPUs without FMA, the
 //! baseline version calls the C library's correctly rounded `fma`, which keeps results exact at scalar speed).
 
+use super::FlushDenormals;
 use crate::{Float, Rule};
 
 /// An instruction set the loop is compiled for.
@@ -110,7 +111,8 @@ impl<T: Float> GradMap<T> for Clipped<T> {
 }
 
 /// Applies `R::update` to every element with version `isa` (which the CPU must support): loads the parameter,
-/// gradient and `N` state values, updates them in registers, stores them back.
+/// gradient and `N` state values, updates them in registers, stores them back, with subnormal numbers counted as
+/// zero ([`FlushDenormals`]).
 pub(super) fn update<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
     isa: Isa,
     c: &R::Coefficients<T>,
@@ -120,6 +122,7 @@ pub(super) fn update<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
     map: G,
 ) {
     debug_assert!(isa.supported());
+    let _flush = FlushDenormals::new();
     match isa {
         // SAFETY: the caller chose a version the CPU supports.
         #[cfg(target_arch = "x86_64")]
@@ -167,8 +170,10 @@ pub trait Loop {
 
 /// Runs `work` compiled for the best instruction set this CPU has, so that the loops of a per-tensor stage use the
 /// hardware's fused multiply-adds and vectors as the fused pass does: compiled for the baseline alone, every
-/// `mul_add` would be a call into a software `fma`.
+/// `mul_add` would be a call into a software `fma`. Subnormal numbers count as zero while it runs, as in the fused
+/// pass ([`FlushDenormals`]).
 pub fn with_best_isa<L: Loop>(work: L) -> L::Output {
+    let _flush = FlushDenormals::new();
     match Isa::best() {
         // SAFETY: `Isa::best` chose a version the CPU supports.
         #[cfg(target_arch = "x86_64")]
@@ -200,11 +205,11 @@ run_version!(run_neon, "aarch64", "neon");
 
 /// The loop itself, inlined into each version.
 ///
-/// State values that fall below the smallest normal number are stored as zero. A moment whose gradient stays zero
-/// (the weight of an always-blank pixel) decays geometrically, and once subnormal every operation on it takes the
-/// CPU's slow path, dozens of times slower on x86; flushed, it costs one slow operation, when it first underflows.
-/// PyTorch keeps the subnormal value: the states differ there (by less than 2⁻¹²⁶ in `f32`), and so can a
-/// parameter the state moves, by that amount times the step's scale.
+/// State values that fall below the smallest normal number are stored as zero, on every architecture (on x86 the
+/// control register does that already, see [`FlushDenormals`]): a moment whose gradient stays zero decays
+/// geometrically, and a subnormal one would make every later operation on it slow. PyTorch keeps the subnormal
+/// value: the states differ there (by less than 2⁻¹²⁶ in `f32`), and so can a parameter the state moves, by that
+/// amount times the step's scale.
 #[inline(always)]
 fn body<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
     c: &R::Coefficients<T>,
