@@ -669,6 +669,8 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
     });
     let whole_step = hyper.steps_in_tensor_stage();
     if R::TENSOR_STAGE || whole_step {
+        // Subnormal numbers count as zero in the per-tensor stage's own loops, as in the fused pass.
+        let _flush = kernel::FlushDenormals::new();
         // The per-tensor stage sees the gradient the element-wise rule will see.
         let seen = if G::AS_GIVEN {
             grad

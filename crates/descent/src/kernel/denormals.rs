@@ -3,7 +3,8 @@
 //! A moment whose gradient stays zero (the weight of an always-blank pixel) decays geometrically until it
 //! underflows. On x86 every operation that reads or produces a subnormal number takes a microcode assist, dozens
 //! to hundreds of cycles, so an optimizer step slows down by half or more in the epochs where the moments of many
-//! such weights pass through the subnormal range (measured in BENCHMARKS.md). While a kernel runs, descent sets the
+//! such weights pass through the subnormal range (measured in BENCHMARKS.md). While a kernel (the fused pass, a
+//! loop run through `with_best_isa`, a rule's per-tensor stage) runs, descent sets the
 //! SSE control register's flush-to-zero (FTZ: a result below the smallest normal number is stored as zero of its
 //! sign) and denormals-are-zero (DAZ: such an input is read as zero) bits, and restores the register when the
 //! kernel returns, so no other code of the program sees the change.
