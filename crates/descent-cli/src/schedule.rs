@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use descent::schedule::{LrGroup, ScheduleSpec, Scheduler};
+use descent::schedule::{Preview, ScheduleSpec};
 use serde_json::json;
 
 use crate::args::parse_schedule;
@@ -72,36 +72,15 @@ enum Format {
     Json,
 }
 
-/// The learning rates (and momenta) of each step, one row per step.
-pub struct Rows {
-    /// The learning rate of each group at each step.
-    pub lrs: Vec<Vec<f64>>,
-    /// The momentum of each group at each step, if the schedule cycles it.
-    pub momenta: Option<Vec<Vec<f64>>>,
-}
-
-/// The rows of `steps` steps of `spec` on groups starting at `lrs`; stepped after every row, as after every
-/// optimizer step, so that a schedule shorter than the run fails as PyTorch's would.
-pub fn rows(spec: &ScheduleSpec, lrs: &[f64], steps: usize) -> Result<Rows, CliError> {
+/// The rows of `steps` steps of `spec` on groups starting at `lrs` ([`ScheduleSpec::preview`]).
+pub fn rows(spec: &ScheduleSpec, lrs: &[f64], steps: usize) -> Result<Preview, CliError> {
     if spec.watches_metric() {
         return Err(CliError::Usage(
             "ReduceLROnPlateau follows a metric (the loss), so it has no schedule to print; use it in run, race or train"
                 .to_owned(),
         ));
     }
-    // A momentum for the schedules that cycle it; they set their own at once.
-    let mut groups: Vec<LrGroup> = lrs.iter().map(|&lr| LrGroup::with_momentum(lr, 0.9)).collect();
-    let mut scheduler = Scheduler::new(spec, &mut groups).map_err(|e| CliError::Usage(e.to_string()))?;
-    let cycles = scheduler.cycles_momentum();
-    let mut rows = Rows { lrs: Vec::with_capacity(steps), momenta: cycles.then(Vec::new) };
-    for step in 1..=steps {
-        rows.lrs.push(groups.iter().map(|g| g.lr).collect());
-        if let Some(momenta) = &mut rows.momenta {
-            momenta.push(groups.iter().map(|g| g.momentum.unwrap_or(f64::NAN)).collect());
-        }
-        scheduler.step(&mut groups).map_err(|e| CliError::Usage(format!("{e} (after step {step} of {steps})")))?;
-    }
-    Ok(rows)
+    spec.preview(lrs, steps).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Runs the command, printing to `out`.

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use descent::schedule::Preview;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -10,14 +11,13 @@ use crate::glyphs::Glyphs;
 use crate::numbers::human;
 use crate::output::{extension, write_atomically};
 use crate::plot::{bitmap_error, register_font, write_svg, SIZE};
-use crate::schedule::Rows;
 
 /// Line colours of the groups (Okabe–Ito: blue, vermillion, bluish green, reddish purple).
 const GROUP_COLORS: [RGBColor; 4] =
     [RGBColor(0, 114, 178), RGBColor(213, 94, 0), RGBColor(0, 158, 115), RGBColor(204, 121, 167)];
 
 /// Writes the picture of `rows` to `path` (SVG or PNG, by its extension), titled `title`.
-pub fn draw(path: &Path, title: &str, rows: &Rows) -> Result<(), CliError> {
+pub fn draw(path: &Path, title: &str, rows: &Preview) -> Result<(), CliError> {
     register_font();
     write_atomically(path, |file| match extension(path).as_str() {
         "svg" => write_svg(file, |root| render(root, title, rows)),
@@ -29,7 +29,7 @@ pub fn draw(path: &Path, title: &str, rows: &Rows) -> Result<(), CliError> {
     })
 }
 
-fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, rows: &Rows) -> Result<(), String> {
+fn render<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, rows: &Preview) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(e)?;
     let title: String = title.chars().take(110).collect();

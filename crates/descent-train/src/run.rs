@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::Optimizer;
 use descent::average::{AveragedParams, Averaging};
 use descent::checkpoint::Checkpoint;
-use descent::schedule::{LrGroup, Scheduler};
+use descent::schedule::Scheduler;
 use descent::Spec;
 use descent_candle::{AveragedVars, DescentOptimizer, ParamGroups};
 use descent_mpi::ShardedVars;
@@ -222,15 +222,7 @@ fn check_schedule_length(plan: &Plan, lrs: &[f64], config: &TrainConfig, train_c
         ScheduleEvery::Batch => config.epochs * train_count.div_ceil(config.batch_size),
         ScheduleEvery::Epoch => config.epochs,
     };
-    let mut groups: Vec<LrGroup> = lrs.iter().map(|&lr| LrGroup::with_momentum(lr, 0.9)).collect();
-    let fail = |e: descent::Error| TrainError::Invalid(format!("{}: {e}", plan.entrant.label));
-    let mut scheduler = Scheduler::new(spec, &mut groups).map_err(fail)?;
-    for step in 1..=steps {
-        scheduler
-            .step(&mut groups)
-            .map_err(|e| TrainError::Invalid(format!("{}: {e} (after step {step} of {steps})", plan.entrant.label)))?;
-    }
-    Ok(())
+    spec.preview(lrs, steps).map(drop).map_err(|e| TrainError::Invalid(format!("{}: {e}", plan.entrant.label)))
 }
 
 /// The dataset as training batches and candle tensors.
