@@ -83,11 +83,26 @@ fn write_index(
         record.state = None;
     }
     checkpoint::save(path, &Checkpoint { optimizer: skeleton, tensors, metadata }).map_err(|e| fail(path, e))?;
-    for old in previous.unwrap_or_default().iter().filter(|old| !files.contains(old)) {
-        // The previous save's files, no longer indexed; one that is gone already is no matter.
+    remove_unindexed(path, previous, &files);
+    Ok(())
+}
+
+/// Saves a one-process checkpoint at `path`, as [`descent::checkpoint::save`] does. If `path` held the index of a
+/// sharded checkpoint, its rank files are removed once the new file is in place, so that switching a run from
+/// several processes to one leaves no stray files.
+pub fn save_unsharded(path: &Path, whole: &Checkpoint<f32>) -> Result<(), ShardError> {
+    let previous = checkpoint::load::<f32>(path).ok().and_then(|saved| files_of(&saved.metadata));
+    checkpoint::save(path, whole).map_err(|e| fail(path, e))?;
+    remove_unindexed(path, previous, &[]);
+    Ok(())
+}
+
+/// Removes the rank files a replaced index named (`previous`), except those of the new save (`kept`); one that
+/// is gone already is no matter.
+fn remove_unindexed(path: &Path, previous: Option<Vec<String>>, kept: &[String]) {
+    for old in previous.unwrap_or_default().iter().filter(|old| !kept.contains(old)) {
         let _ = std::fs::remove_file(beside(path, old));
     }
-    Ok(())
 }
 
 /// The rank files an index names.

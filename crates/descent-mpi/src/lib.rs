@@ -36,7 +36,7 @@ mod partition;
 mod sharded;
 
 pub use candle::ShardedVars;
-pub use checkpoint::{load, merge, save};
+pub use checkpoint::{load, merge, save, save_unsharded};
 pub use communicator::{Communicator, Solo};
 pub use error::ShardError;
 #[cfg(feature = "mpi")]

@@ -178,6 +178,12 @@ fn checkpoints_reshard_into_any_number_of_ranks_and_into_one_plain_optimizer() {
         std::fs::read_dir(folder.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(after.len(), 3, "{after:?}");
     assert!(after.iter().all(|f| f == "run.safetensors" || !files.contains(f)), "{files:?} → {after:?}");
+    // One process saving over the sharded checkpoint leaves its file alone.
+    descent_mpi::save_unsharded(&path, &descent::checkpoint::Checkpoint::of(plain.state_dict())).unwrap();
+    let last: Vec<String> =
+        std::fs::read_dir(folder.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(last, ["run.safetensors"]);
+    assert_eq!(descent_mpi::load(&path).unwrap().optimizer, plain.state_dict());
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use descent::checkpoint::{self, Checkpoint};
+use descent::checkpoint::Checkpoint;
 use descent::schedule::Scheduler;
 use descent_candle::AveragedVars;
 use serde_json::json;
@@ -111,7 +111,8 @@ pub(crate) fn save(
     match stepper {
         Stepper::Local(optimizer) => {
             let state = optimizer.optimizer_f32().expect("the MLP's variables are f32").state_dict();
-            checkpoint::save(path, &Checkpoint { optimizer: state, tensors, metadata })
+            // Over a sharded checkpoint of an earlier run, its rank files go too.
+            descent_mpi::save_unsharded(path, &Checkpoint { optimizer: state, tensors, metadata })
                 .map_err(|e| write(e.to_string()))
         }
         // Every rank its share, and rank 0 the index with the weights and the run.
