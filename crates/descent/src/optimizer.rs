@@ -470,8 +470,17 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
                 update_param(&groups[slot.group], slot, param, grad, map, env);
             }
         };
+        // Subnormal numbers count as zero in the kernels (`kernel::FlushDenormals`). Where no tensor's update can
+        // wait on another thread (no tensor larger than a chunk, no per-tensor stage), the setting is made once per
+        // thread's run of tensors rather than once per tensor, which would cost as much as stepping a tensor of a
+        // hundred values; a thread waiting in a join may run other work of the pool, which must not see it.
+        let flat = !R::TENSOR_STAGE
+            && groups.iter().all(|hyper| !hyper.steps_in_tensor_stage())
+            && slots.iter().all(|slot| slot.len <= kernel::CHUNK);
+        let flush = || flat.then(kernel::FlushDenormals::new);
         if work <= 2 * kernel::CHUNK {
             // Too little work to pay for threads.
+            let _flush = flush();
             for ((slot, param), grad) in slots.iter_mut().zip(params.iter_mut()).zip(grads) {
                 one(slot, param, grad);
             }
@@ -483,7 +492,7 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
                 .zip(params.par_iter_mut())
                 .zip(grads.par_iter())
                 .with_min_len(per_task)
-                .for_each(|((slot, param), grad)| one(slot, param, grad));
+                .for_each_init(flush, |_flush, ((slot, param), grad)| one(slot, param, grad));
         }
     }
 
@@ -669,8 +678,6 @@ fn update_param<R: Rule, T: Float, G: GradMap<T>>(
     });
     let whole_step = hyper.steps_in_tensor_stage();
     if R::TENSOR_STAGE || whole_step {
-        // Subnormal numbers count as zero in the per-tensor stage's own loops, as in the fused pass.
-        let _flush = kernel::FlushDenormals::new();
         // The per-tensor stage sees the gradient the element-wise rule will see.
         let seen = if G::AS_GIVEN {
             grad

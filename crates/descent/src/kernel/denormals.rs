@@ -4,10 +4,11 @@
 //! underflows. On x86 every operation that reads or produces a subnormal number takes a microcode assist, dozens
 //! to hundreds of cycles, so an optimizer step slows down by half or more in the epochs where the moments of many
 //! such weights pass through the subnormal range (measured in BENCHMARKS.md). While a kernel (the fused pass, a
-//! loop run through `with_best_isa`, a rule's per-tensor stage) runs, descent sets the
+//! loop run through `with_best_isa`, the serial loops of a rule's per-tensor stage) runs, descent sets the
 //! SSE control register's flush-to-zero (FTZ: a result below the smallest normal number is stored as zero of its
 //! sign) and denormals-are-zero (DAZ: such an input is read as zero) bits, and restores the register when the
-//! kernel returns, so no other code of the program sees the change.
+//! kernel returns, so no other code of the program sees the change. A guard is never held across a rayon join: a
+//! thread waiting there may run other work of its pool.
 //!
 //! Normal numbers compute exactly as before, bit for bit: only a value that would have been subnormal differs, by
 //! less than 2⁻¹²⁶ in `f32` (2⁻¹⁰²² in `f64`). PyTorch keeps subnormal values; a state or an update that underflows
@@ -15,9 +16,13 @@
 //! pass still stores state below the smallest normal number as zero there.
 
 /// While alive, the calling thread computes with FTZ and DAZ set; dropping it restores the previous setting.
+///
+/// Writing the register costs more than reading it, so a guard inside another (a tensor's loop inside a whole
+/// step) only reads it and finds the bits set: the guards nest at the cost of one read each.
 pub(crate) struct FlushDenormals {
+    /// The register as it was, if this guard changed it.
     #[cfg(target_arch = "x86_64")]
-    saved: u32,
+    saved: Option<u32>,
 }
 
 /// MXCSR's flush-to-zero (bit 15) and denormals-are-zero (bit 6).
@@ -30,9 +35,12 @@ impl FlushDenormals {
     pub(crate) fn new() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            let saved = read_mxcsr();
-            write_mxcsr(saved | FTZ_DAZ);
-            FlushDenormals { saved }
+            let current = read_mxcsr();
+            if current & FTZ_DAZ == FTZ_DAZ {
+                return FlushDenormals { saved: None };
+            }
+            write_mxcsr(current | FTZ_DAZ);
+            FlushDenormals { saved: Some(current) }
         }
         #[cfg(not(target_arch = "x86_64"))]
         FlushDenormals {}
@@ -43,7 +51,9 @@ impl Drop for FlushDenormals {
     #[inline]
     fn drop(&mut self) {
         #[cfg(target_arch = "x86_64")]
-        write_mxcsr(self.saved);
+        if let Some(saved) = self.saved {
+            write_mxcsr(saved);
+        }
     }
 }
 
@@ -78,6 +88,8 @@ mod tests {
         assert!(half_of_smallest().is_subnormal(), "IEEE behaviour before");
         {
             let _guard = FlushDenormals::new();
+            // A guard inside it leaves the setting on when it drops.
+            drop(FlushDenormals::new());
             if cfg!(target_arch = "x86_64") {
                 assert_eq!(half_of_smallest(), 0.0, "flushed to zero");
                 // DAZ: a subnormal input reads as zero.

@@ -5,7 +5,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::CHUNK;
+use crate::kernel::{FlushDenormals, CHUNK};
 use crate::reduce::{in_chunks, lanes};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
@@ -290,6 +290,7 @@ impl Rule for Adafactor {
             let (rows, cols) = (dims[dims.len() - 2], dims[dims.len() - 1]);
             let [row_var, col_var] = &mut state.tensors[..] else { unreachable!("the layout has two factors") };
             let (row_var, col_var) = (row_var.values_mut(), col_var.values_mut());
+            let flush = FlushDenormals::new();
             for ((matrix, row), col) in
                 grad.chunks(rows * cols).zip(row_var.chunks_mut(rows)).zip(col_var.chunks_mut(cols))
             {
@@ -309,6 +310,7 @@ impl Rule for Adafactor {
                 let row_mean = T::from_f64(row.iter().map(|v| v.to_f64()).sum::<f64>()) / T::from_f64(rows as f64);
                 scales.push(row_mean.maximum(T::from_f64(eps1)));
             }
+            drop(flush);
             Estimate::Factored { rows, cols, row_var, col_var, scales: &scales }
         };
         let floor = T::from_f64(eps1 * eps1);

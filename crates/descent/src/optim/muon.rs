@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::FlushDenormals;
 use crate::newton_schulz::orthogonalize;
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
@@ -133,6 +134,8 @@ impl Rule for Muon {
         let (rows, cols) = (shape.dims()[0], shape.dims()[1]);
         let buffer = state.tensor_mut("momentum_buffer").expect("the layout has momentum_buffer").values_mut();
         let (keep, take) = (T::from_f64(self.momentum), T::from_f64(1.0 - self.momentum));
+        // Subnormal numbers count as zero in Muon's own loops (not across the products, which run on threads).
+        let flush = FlushDenormals::new();
         let update: Vec<f32> = buffer
             .iter_mut()
             .zip(grad.iter())
@@ -143,9 +146,11 @@ impl Rule for Muon {
                 u.to_f64() as f32
             })
             .collect();
+        drop(flush);
         let orthogonal = orthogonalize(&update, rows, cols, self.ns_coefficients, self.ns_steps, self.eps);
         let decay = T::from_f64(1.0 - self.lr * self.weight_decay);
         let step = T::from_f64(-self.adjusted_lr(rows, cols));
+        let _flush = FlushDenormals::new();
         for (p, &o) in param.iter_mut().zip(&orthogonal) {
             *p = step.mul_add(T::from_f64(f64::from(o)), *p * decay);
         }

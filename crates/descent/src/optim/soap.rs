@@ -3,6 +3,7 @@
 use faer::{Mat, MatRef, Side};
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::FlushDenormals;
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::{non_negative, unit_open};
@@ -264,6 +265,8 @@ impl Rule for Soap {
         let sign = if self.maximize { -1.0 } else { 1.0 };
         let g: Vec<f64> = grad.iter().map(|&g| sign * g.to_f64()).collect();
         let g_t: Vec<T> = g.iter().map(|&v| T::from_f64(v)).collect();
+        // The whole stage runs on this thread (faer without threads): subnormal numbers count as zero throughout.
+        let _flush = FlushDenormals::new();
 
         // The statistics take this step's gradient (after the step, from the second step on, as the reference).
         let accumulate = |state: &mut crate::ParamState<T>| {
