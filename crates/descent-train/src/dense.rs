@@ -51,6 +51,63 @@ fn parallelism() -> Parallelism {
     }
 }
 
+/// A matrix in a slice: element (i, j) at `i * row + j * col`.
+#[derive(Clone, Copy)]
+struct Strided<'a> {
+    values: &'a [f32],
+    row: usize,
+    col: usize,
+}
+
+impl Strided<'_> {
+    /// Whether every element of a `rows × cols` matrix lies inside the slice.
+    fn holds(&self, rows: usize, cols: usize) -> bool {
+        (rows - 1) * self.row + (cols - 1) * self.col < self.values.len()
+    }
+}
+
+/// `dst = lhs · rhs`, or `dst += lhs · rhs` with `accumulate`, for `lhs` of `m × k` and `rhs` of `k × n`; element
+/// (i, j) of `dst` at `i * dst_strides.0 + j * dst_strides.1`. On `gemm`, with candle's thread count.
+fn multiply(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    dst_strides: (usize, usize),
+    accumulate: bool,
+    lhs: Strided<'_>,
+    rhs: Strided<'_>,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let out = Strided { values: dst, row: dst_strides.0, col: dst_strides.1 };
+    assert!(out.holds(m, n) && lhs.holds(m, k) && rhs.holds(k, n), "dense layer: a matrix outside its slice");
+    // SAFETY: every element the dimensions and strides reach lies inside its slice (checked above), and `dst`,
+    // borrowed mutably, overlaps neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_strides.1 as isize,
+            dst_strides.0 as isize,
+            accumulate,
+            lhs.values.as_ptr(),
+            lhs.col as isize,
+            lhs.row as isize,
+            rhs.values.as_ptr(),
+            rhs.col as isize,
+            rhs.row as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism(),
+        );
+    }
+}
+
 /// The `f32` values of a contiguous CPU tensor's storage.
 fn cpu_values<'a>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
     match storage {
@@ -82,33 +139,9 @@ impl CustomOp3 for Dense {
             (matrix(x, x_layout, "x")?, matrix(weight, w_layout, "weight")?, matrix(bias, b_layout, "bias")?);
         // Each row starts as the bias, and the product is added to it.
         let mut y: Vec<f32> = bias.iter().copied().cycle().take(batch * outputs).collect();
-        if batch > 0 && outputs > 0 {
-            // SAFETY: y is batch × outputs, x batch × inputs and weight inputs × outputs, all row-major and
-            // contiguous, as the strides say.
-            unsafe {
-                gemm::gemm(
-                    batch,
-                    outputs,
-                    inputs,
-                    y.as_mut_ptr(),
-                    1,
-                    outputs as isize,
-                    true,
-                    x.as_ptr(),
-                    1,
-                    inputs as isize,
-                    weight.as_ptr(),
-                    1,
-                    outputs as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    parallelism(),
-                );
-            }
-        }
+        let (x, weight) =
+            (Strided { values: x, row: inputs, col: 1 }, Strided { values: weight, row: outputs, col: 1 });
+        multiply((batch, outputs, inputs), &mut y, (outputs, 1), true, x, weight);
         if self.relu {
             y.iter_mut().for_each(|v| *v = v.max(0.0));
         }
@@ -146,63 +179,17 @@ impl CustomOp3 for Dense {
         for row in g.chunks_exact(outputs) {
             grad_b.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
         }
-        if batch > 0 && inputs > 0 && outputs > 0 {
-            // SAFETY: grad_w is inputs × outputs row-major, so its transpose (outputs × inputs) has row stride 1
-            // and column stride outputs; g is batch × outputs and xs batch × inputs, both row-major.
-            unsafe {
-                gemm::gemm(
-                    outputs,
-                    inputs,
-                    batch,
-                    grad_w.as_mut_ptr(),
-                    outputs as isize,
-                    1,
-                    false,
-                    g.as_ptr(),
-                    outputs as isize,
-                    1,
-                    xs.as_ptr(),
-                    1,
-                    inputs as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    parallelism(),
-                );
-            }
-        }
+        // gᵀ (outputs × batch) from g's row-major batch × outputs values, x (batch × inputs) row-major, into the
+        // transpose of grad_w (row stride 1, column stride outputs).
+        let g_t = Strided { values: &g, row: 1, col: outputs };
+        let x_values = Strided { values: xs, row: inputs, col: 1 };
+        multiply((outputs, inputs, batch), &mut grad_w, (1, outputs), false, g_t, x_values);
         // ∂J/∂x = g·Wᵀ, only where x depends on a variable (not for a batch of images).
         let grad_x = if x.track_op() {
             let mut grad_x = vec![0.0f32; batch * inputs];
-            if batch > 0 && inputs > 0 && outputs > 0 {
-                // SAFETY: grad_x is batch × inputs and g batch × outputs, row-major; Wᵀ (outputs × inputs) is read
-                // from W's row-major inputs × outputs values with row stride 1 and column stride outputs.
-                unsafe {
-                    gemm::gemm(
-                        batch,
-                        inputs,
-                        outputs,
-                        grad_x.as_mut_ptr(),
-                        1,
-                        inputs as isize,
-                        false,
-                        g.as_ptr(),
-                        1,
-                        outputs as isize,
-                        w.as_ptr(),
-                        outputs as isize,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        parallelism(),
-                    );
-                }
-            }
+            // Wᵀ (outputs × inputs) from W's row-major inputs × outputs values.
+            let (g, w_t) = (Strided { values: &g, row: outputs, col: 1 }, Strided { values: w, row: 1, col: outputs });
+            multiply((batch, inputs, outputs), &mut grad_x, (inputs, 1), false, g, w_t);
             Some(Tensor::from_vec(grad_x, (batch, inputs), device)?)
         } else {
             None
