@@ -450,10 +450,11 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         let global = global.as_ref().map_or(&[][..], |g| g.scalars.as_slice());
         shared.0.clear();
         shared.0.resize_with(groups.len(), || None);
-        let (mut count, mut work) = (0, 0);
+        let (mut count, mut work, mut largest) = (0, 0, 0);
         for (slot, _) in slots.iter().zip(grads).filter(|(_, grad)| grad.is_some()) {
             count += 1;
             work += slot.len;
+            largest = largest.max(slot.len);
             let entry = &mut shared.0[slot.group];
             // Coefficients that read scalar state are the parameter's own.
             if entry.is_none() && slot.cold.layout.scalars.is_empty() {
@@ -474,9 +475,8 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         // wait on another thread (no tensor larger than a chunk, no per-tensor stage), the setting is made once per
         // thread's run of tensors rather than once per tensor, which would cost as much as stepping a tensor of a
         // hundred values; a thread waiting in a join may run other work of the pool, which must not see it.
-        let flat = !R::TENSOR_STAGE
-            && groups.iter().all(|hyper| !hyper.steps_in_tensor_stage())
-            && slots.iter().all(|slot| slot.len <= kernel::CHUNK);
+        let flat =
+            !R::TENSOR_STAGE && largest <= kernel::CHUNK && groups.iter().all(|hyper| !hyper.steps_in_tensor_stage());
         let flush = || flat.then(kernel::FlushDenormals::new);
         if work <= 2 * kernel::CHUNK {
             // Too little work to pay for threads.
