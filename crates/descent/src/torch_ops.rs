@@ -33,6 +33,38 @@ pub(crate) fn addcdiv<L: Lane>(x: L, t1: L, t2: L, value: L) -> L {
     x + (value * t1) / t2
 }
 
+/// `x / d` for a divisor `d` fixed for the step, rounded exactly as the division is, without dividing: a
+/// multiplication and two fused multiply-adds, which cost a fraction of a division (a step of the Adam family is
+/// otherwise bound by its divisions once its data sit in cache).
+///
+/// With y = 1/d rounded to nearest and q = x·y (within an ulp of x/d), the remainder r = x − q·d is exact in one
+/// fused multiply-add, and q + r·y rounds to x/d (Markstein's theorem). It holds while neither the quotient nor the
+/// remainder leaves the normal range: for the square roots the Adam family divides (zero, or at least the root of
+/// the smallest subnormal number) by a divisor in (0, 1]. An infinite or NaN quotient is passed through as the
+/// division gives it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Divisor<L> {
+    divisor: L,
+    reciprocal: L,
+}
+
+impl<L: Lane> Divisor<L> {
+    /// The divisor `value`, rounded to the element type as PyTorch passes a Python float.
+    pub(crate) fn new(value: f64) -> Self {
+        let divisor = Scalar::<L>::from_f64(value);
+        Divisor { divisor: L::splat(divisor), reciprocal: L::splat(Scalar::<L>::from_f64(1.0) / divisor) }
+    }
+
+    /// `x / d`.
+    #[inline(always)]
+    pub(crate) fn divide(&self, x: L) -> L {
+        let quotient = x * self.reciprocal;
+        let remainder = (-quotient).mul_add(self.divisor, x);
+        let corrected = remainder.mul_add(self.reciprocal, quotient);
+        quotient.select_lt(L::splat(Scalar::<L>::from_f64(f64::INFINITY)), corrected, quotient)
+    }
+}
+
 /// `start.lerp(end, weight)` for one value and a weight already in the element type, as PyTorch's CPU kernel
 /// rounds it (see [`Lerp`]), for rules that work a tensor at a time.
 #[inline(always)]
@@ -119,5 +151,54 @@ mod tests {
     fn addcdiv_multiplies_before_dividing() {
         // (3·1)/3 = 1 exactly; 3·(1/3) would round.
         assert_eq!(addcdiv(0.0f32, 1.0, 3.0, 3.0), 1.0);
+    }
+
+    /// Adam's bias corrections √(1 − β₂ᵗ) for common β₂ and the first thousand steps, and divisors spread over (0, 1].
+    fn divisors() -> Vec<f64> {
+        let corrections = [0.9, 0.99, 0.999, 0.9999]
+            .into_iter()
+            .flat_map(|beta2: f64| (1..=1000).map(move |t| (1.0 - beta2.powf(f64::from(t))).powf(0.5)));
+        corrections.chain((1..=200).map(|k| f64::from(k) / 200.0)).collect()
+    }
+
+    /// Square roots spread over every binade, with a random significand (a 64-bit linear congruential generator).
+    fn roots<T: Float>(exponent_range: std::ops::Range<i32>, per_binade: usize) -> Vec<T> {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut values = vec![T::from_f64(0.0)];
+        for exponent in exponent_range {
+            for _ in 0..per_binade {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let significand = 1.0 + (state >> 11) as f64 / (1u64 << 53) as f64;
+                values.push(T::from_f64(significand * 2f64.powi(exponent)).sqrt());
+            }
+        }
+        values
+    }
+
+    fn check_divisor<T: Float>(exponent_range: std::ops::Range<i32>, per_binade: usize) {
+        let dividends = roots::<T>(exponent_range, per_binade);
+        for d in divisors() {
+            let divisor = Divisor::<T>::new(d);
+            let rounded = T::from_f64(d);
+            for &x in &dividends {
+                let (got, want) = (divisor.divide(x), x / rounded);
+                assert!(got == want, "{x:e} / {rounded:e}: {got:e}, the division gives {want:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_fixed_divisor_divides_square_roots_exactly_in_f32() {
+        // Every square root of a positive f32, subnormal ones included, and infinity.
+        check_divisor::<f32>(-149..128, 32);
+        let divisor = Divisor::<f32>::new(0.3);
+        assert_eq!(divisor.divide(f32::INFINITY), f32::INFINITY);
+        assert!(divisor.divide(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn a_fixed_divisor_divides_square_roots_exactly_in_f64() {
+        check_divisor::<f64>(-1074..1024, 8);
+        assert_eq!(Divisor::<f64>::new(0.7).divide(f64::INFINITY), f64::INFINITY);
     }
 }

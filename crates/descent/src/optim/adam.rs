@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::compact_step::{self, Encoding};
 use crate::quantize::{QuantizationMap, BLOCK};
 use crate::registry::{Entry, Registry};
-use crate::torch_ops::{addcdiv, addcmul, scalar, Lerp, Prelude};
+use crate::torch_ops::{addcdiv, addcmul, scalar, Divisor, Lerp, Prelude};
 use crate::validate::adam_family;
 use crate::{CompactType, Error, Float, Lane, Rule, Shape, StateLayout, StateType, StepContext, TensorStage};
 
@@ -97,7 +97,7 @@ pub struct AdamCoefficients<L> {
     first_moment: Lerp<L>,
     beta2: L,
     one_minus_beta2: L,
-    bias_correction2_sqrt: L,
+    bias_correction2_sqrt: Divisor<L>,
     eps: L,
     neg_step_size: L,
 }
@@ -136,7 +136,7 @@ impl Adam {
         if self.state == StateType::Int8 {
             let (beta1, beta2) = self.betas;
             let correction1 = 1.0 - beta1.powf(t);
-            let correction2 = T::from_f64((1.0 - beta2.powf(t)).sqrt());
+            let correction2 = Divisor::<T>::new((1.0 - beta2.powf(t)).sqrt());
             let (b1, one_minus_b1) = (T::from_f64(beta1), T::from_f64(1.0 - beta1));
             let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
             let (eps, step_size) = (T::from_f64(self.eps), T::from_f64(-self.lr / correction1));
@@ -155,7 +155,7 @@ impl Adam {
                     let g = l2.map_or(g, |l2| l2.mul_add(*p, g));
                     let m = one_minus_b1.mul_add(g, to_t(*m_value) * b1);
                     let v = (one_minus_b2 * g).mul_add(g, to_t(*v_value) * b2);
-                    let denom = v.sqrt() / correction2 + eps;
+                    let denom = correction2.divide(v.sqrt()) + eps;
                     if let Some(decay) = decay {
                         *p = *p * decay;
                     }
@@ -234,7 +234,7 @@ impl Rule for Adam {
             beta2: scalar(beta2),
             one_minus_beta2: scalar(1.0 - beta2),
             // Python's `bias_correction2 ** 0.5`, which is pow(x, 0.5), not sqrt(x).
-            bias_correction2_sqrt: scalar(bias_correction2.powf(0.5)),
+            bias_correction2_sqrt: Divisor::new(bias_correction2.powf(0.5)),
             eps: scalar(self.eps),
             neg_step_size: scalar(-(self.lr / bias_correction1)),
         }
@@ -258,7 +258,7 @@ impl Rule for Adam {
             }
             None => *exp_avg_sq,
         };
-        let denom = second_moment.sqrt() / c.bias_correction2_sqrt + c.eps;
+        let denom = c.bias_correction2_sqrt.divide(second_moment.sqrt()) + c.eps;
         *param = addcdiv(*param, *exp_avg, denom, c.neg_step_size);
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::registry::{Entry, Registry};
-use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar, Lerp, Prelude};
+use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar, Divisor, Lerp, Prelude};
 use crate::validate::{non_negative, unit_closed, unit_open};
 use crate::{Error, Lane, Rule, Shape, StateLayout, StepContext};
 
@@ -109,7 +109,7 @@ pub struct AdEMAMixCoefficients<L> {
     one_minus_beta2: L,
     slow: Lerp<L>,
     bias_correction1: L,
-    bias_correction2_sqrt: L,
+    bias_correction2_sqrt: Divisor<L>,
     eps: L,
     alpha: L,
     minus_lr: L,
@@ -159,7 +159,7 @@ impl Rule for AdEMAMix {
             one_minus_beta2: scalar(1.0 - beta2),
             slow: Lerp::new(1.0 - self.beta3_at(t)),
             bias_correction1: scalar(1.0 - beta1.powf(t)),
-            bias_correction2_sqrt: scalar((1.0 - beta2.powf(t)).sqrt()),
+            bias_correction2_sqrt: Divisor::new((1.0 - beta2.powf(t)).sqrt()),
             eps: scalar(self.eps),
             alpha: scalar(self.alpha_at(t)),
             minus_lr: scalar(-self.lr),
@@ -173,7 +173,7 @@ impl Rule for AdEMAMix {
         *exp_avg = c.fast.apply(*exp_avg, g);
         *exp_avg_sq = addcmul(*exp_avg_sq * c.beta2, g, g, c.one_minus_beta2);
         *exp_avg_slow = c.slow.apply(*exp_avg_slow, g);
-        let denominator = exp_avg_sq.sqrt() / c.bias_correction2_sqrt + c.eps;
+        let denominator = c.bias_correction2_sqrt.divide(exp_avg_sq.sqrt()) + c.eps;
         let update = add_scaled(*exp_avg / c.bias_correction1, *exp_avg_slow, c.alpha);
         *param = addcdiv(*param, update, denominator, c.minus_lr);
     }
