@@ -188,6 +188,20 @@ impl<T: Float, F: Fn(&mut T, T, &mut f32, &mut f32)> Loop for Blocks<'_, '_, T, 
     #[inline(always)]
     fn run(self) {
         let Blocks { task, update } = self;
+        if let [Store::Bf16 { stochastic, values: m }, Store::Bf16 { stochastic: same, values: v }] =
+            task.stores.as_mut_slice()
+        {
+            if stochastic == same {
+                let first = task.first;
+                match *stochastic {
+                    None => elementwise(task.param, task.grad, m, v, update, |x, _| nearest_bf16(x)),
+                    Some(seed) => elementwise(task.param, task.grad, m, v, update, |x, k| {
+                        stochastic_bf16(x, seed, (first + k) as u32)
+                    }),
+                }
+                return;
+            }
+        }
         let mut moments = [[0.0_f32; BLOCK]; MAX_MOMENTS];
         for (block, (p, g)) in task.param.chunks_mut(BLOCK).zip(task.grad.chunks(BLOCK)).enumerate() {
             let n = p.len();
@@ -203,5 +217,23 @@ impl<T: Float, F: Fn(&mut T, T, &mut f32, &mut f32)> Loop for Blocks<'_, '_, T, 
                 store.encode(block, start, &moment[..n]);
             }
         }
+    }
+}
+
+/// Two bfloat16 moments stepped in one pass, element by element (bfloat16 needs no block's scale, so nothing is
+/// kept between decoding, updating and rounding): `round(value, k)` rounds the value of the task's `k`th element.
+#[inline(always)]
+fn elementwise<T: Float>(
+    param: &mut [T],
+    grad: &[T],
+    m: &mut [bf16],
+    v: &mut [bf16],
+    update: &impl Fn(&mut T, T, &mut f32, &mut f32),
+    round: impl Fn(f32, usize) -> bf16,
+) {
+    for (k, (((p, &g), m), v)) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()).enumerate() {
+        let (mut m_value, mut v_value) = (m.to_f32(), v.to_f32());
+        update(p, g, &mut m_value, &mut v_value);
+        (*m, *v) = (round(m_value, k), round(v_value, k));
     }
 }
