@@ -1,13 +1,13 @@
 //! SOAP: Adam in the eigenbasis of Shampoo's preconditioners.
 
-use faer::{Mat, MatRef, Side};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::FlushDenormals;
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::{non_negative, unit_open};
-use crate::{Error, Float, Rule, Shape, StateLayout, TensorStage};
+use crate::{with_best_isa, Error, Float, Loop, ParamState, Rule, Shape, StateLayout, TensorStage};
 
 /// SOAP (Vyas et al., 2024, "SOAP: Improving and Stabilizing Shampoo using Adam"), as `pytorch-optimizer`'s
 /// `SOAP`.
@@ -125,6 +125,11 @@ fn merge_small_dims(dims: &[usize], max: usize) -> Vec<usize> {
     merged
 }
 
+/// `dst` (row-major, `rows × cols`) = `lhs · rhs`, on this thread.
+fn multiply_into(dst: &mut [f64], rows: usize, cols: usize, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
+    matmul(MatMut::from_row_major_slice_mut(dst, rows, cols), Accum::Replace, lhs, rhs, 1.0, Par::Seq);
+}
+
 /// The tensor `x` of shape `dims` (row-major) with every dimension i multiplied by its basis: Qᵢᵀ·x along i
 /// (`back`: Qᵢ·x), and dimensions without a basis left alone. As `pytorch-optimizer`'s `project`: each step
 /// contracts the first dimension and moves the result to the end, so after all of them the order is restored.
@@ -137,15 +142,10 @@ fn project(x: &[f64], dims: &[usize], bases: &[Option<Mat<f64>>], back: bool) ->
         let rest = current.len() / d.max(1);
         let view = MatRef::from_row_major_slice(&current, d, rest);
         // rest × d, row-major: the contracted dimension moves to the end.
-        let out = match basis {
-            Some(q) if back => view.transpose() * q.transpose(),
-            Some(q) => view.transpose() * q,
-            None => view.transpose().to_owned(),
-        };
-        for r in 0..rest {
-            for c in 0..d {
-                next[r * d + c] = out[(r, c)];
-            }
+        match basis {
+            Some(q) if back => multiply_into(&mut next, rest, d, view.transpose(), q.transpose()),
+            Some(q) => multiply_into(&mut next, rest, d, view.transpose(), q.as_ref()),
+            None => MatMut::from_row_major_slice_mut(&mut next, rest, d).copy_from(view.transpose()),
         }
         std::mem::swap(&mut current, &mut next);
         order.rotate_left(1);
@@ -153,19 +153,24 @@ fn project(x: &[f64], dims: &[usize], bases: &[Option<Mat<f64>>], back: bool) ->
     current
 }
 
-/// For each dimension i of `x` (shape `dims`) that has statistics: x₍ᵢ₎·x₍ᵢ₎ᵀ, with x₍ᵢ₎ the d_i × rest matrix of
-/// x's fibres along i (`torch.tensordot` over every other dimension).
-fn outer_products(x: &[f64], dims: &[usize], wanted: &[bool]) -> Vec<Option<Mat<f64>>> {
+/// For each dimension i of `x` (shape `dims`) that has statistics: x₍ᵢ₎·x₍ᵢ₎ᵀ (row-major, dᵢ × dᵢ), with x₍ᵢ₎
+/// the dᵢ × rest matrix of x's fibres along i (`torch.tensordot` over every other dimension).
+fn outer_products(x: &[f64], dims: &[usize], wanted: &[bool]) -> Vec<Option<Vec<f64>>> {
     let mut current = x.to_vec();
+    let mut next = vec![0.0; x.len()];
     let mut order: Vec<usize> = dims.to_vec();
     let mut products = Vec::with_capacity(dims.len());
     for &want in wanted {
         let d = order[0];
         let rest = current.len() / d.max(1);
         let view = MatRef::from_row_major_slice(&current, d, rest);
-        products.push(want.then(|| view * view.transpose()));
-        let moved = view.transpose().to_owned();
-        current = (0..rest).flat_map(|r| (0..d).map(move |c| (r, c))).map(|(r, c)| moved[(r, c)]).collect();
+        products.push(want.then(|| {
+            let mut product = vec![0.0; d * d];
+            multiply_into(&mut product, d, d, view, view.transpose());
+            product
+        }));
+        MatMut::from_row_major_slice_mut(&mut next, rest, d).copy_from(view.transpose());
+        std::mem::swap(&mut current, &mut next);
         order.rotate_left(1);
     }
     products
@@ -184,14 +189,18 @@ fn eigenbasis(m: &Mat<f64>) -> Mat<f64> {
     }
 }
 
+/// The row-major `d × d` tensor `values` as a matrix.
 fn to_mat<T: Float>(values: &[T], d: usize) -> Mat<f64> {
-    Mat::from_fn(d, d, |i, j| values[i * d + j].to_f64())
+    let values: Vec<f64> = values.iter().map(|v| v.to_f64()).collect();
+    MatRef::from_row_major_slice(&values, d, d).to_owned()
 }
 
+/// `m` into the row-major tensor `values`.
 fn store<T: Float>(m: &Mat<f64>, values: &mut [T]) {
-    let d = m.nrows();
-    for (k, v) in values.iter_mut().enumerate() {
-        *v = T::from_f64(m[(k / d, k % d)]);
+    for (i, row) in values.chunks_mut(m.ncols().max(1)).enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = T::from_f64(m[(i, j)]);
+        }
     }
 }
 
@@ -257,6 +266,32 @@ impl Rule for Soap {
     const TENSOR_STAGE: bool = true;
 
     fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
+        with_best_isa(SoapStep { soap: self, stage });
+    }
+
+    crate::rule::no_elementwise_update!();
+}
+
+/// A SOAP step as one loop for [`with_best_isa`]: its element-wise loops use the hardware's fused multiply-adds
+/// and vectors, and subnormal numbers count as zero throughout (the stage runs on one thread; `faer` without threads).
+struct SoapStep<'s, 'a, T> {
+    soap: &'s Soap,
+    stage: &'s mut TensorStage<'a, T>,
+}
+
+impl<T: Float> Loop for SoapStep<'_, '_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.soap.step(self.stage);
+    }
+}
+
+impl Soap {
+    /// One step, compiled for the best instruction set (see [`SoapStep`]).
+    #[inline(always)]
+    fn step<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
         let TensorStage { shape, param, grad, state } = stage;
         let t = state.step().map_or(1.0, f64::from);
         let (dims, rotated) = self.dims(shape);
@@ -265,28 +300,8 @@ impl Rule for Soap {
         let sign = if self.maximize { -1.0 } else { 1.0 };
         let g: Vec<f64> = grad.iter().map(|&g| sign * g.to_f64()).collect();
         let g_t: Vec<T> = g.iter().map(|&v| T::from_f64(v)).collect();
-        // The whole stage runs on this thread (faer without threads): subnormal numbers count as zero throughout.
-        let _flush = FlushDenormals::new();
-
-        // The statistics take this step's gradient (after the step, from the second step on, as the reference).
-        let accumulate = |state: &mut crate::ParamState<T>| {
-            for (i, outer) in outer_products(&g, &dims, &rotated).into_iter().enumerate() {
-                let Some(outer) = outer else { continue };
-                let stats = state.tensor_mut(GG[i]).expect("the layout has the statistics").values_mut();
-                let d = dims[i];
-                for (k, s) in stats.iter_mut().enumerate() {
-                    *s = lerp(*s, T::from_f64(outer[(k / d, k % d)]), shampoo_weight);
-                }
-            }
-        };
-        let bases = |state: &crate::ParamState<T>| -> Vec<Option<Mat<f64>>> {
-            (0..dims.len())
-                .map(|i| rotated[i].then(|| to_mat(state.get(Q[i]).expect("the layout has the bases"), dims[i])))
-                .collect()
-        };
-
         if t <= 1.0 {
-            accumulate(state);
+            accumulate(state, &g, &dims, &rotated, shampoo_weight);
             for i in (0..dims.len()).filter(|&i| rotated[i]) {
                 let basis = eigenbasis(&to_mat(state.get(GG[i]).expect("the layout has the statistics"), dims[i]));
                 store(&basis, state.tensor_mut(Q[i]).expect("the layout has the bases").values_mut());
@@ -294,7 +309,7 @@ impl Rule for Soap {
             return;
         }
         let s = t - 1.0;
-        let q = bases(state);
+        let q = bases(state, &dims, &rotated);
         let projected = project(&g, &dims, &q, false);
         let (m_weight, v_weight) = (T::from_f64(1.0 - beta1), T::from_f64(1.0 - beta2));
         let eps = T::from_f64(self.eps);
@@ -333,18 +348,35 @@ impl Rule for Soap {
             }
         }
 
-        accumulate(state);
+        accumulate(state, &g, &dims, &rotated, shampoo_weight);
         if (s as u64).is_multiple_of(u64::from(self.precondition_frequency)) {
             refresh_bases(state, &dims, q);
         }
     }
+}
 
-    crate::rule::no_elementwise_update!();
+/// The statistics take this step's gradient `g`: each GGᵢ moves towards gᵢ·gᵢᵀ by `weight`.
+#[inline(always)]
+fn accumulate<T: Float>(state: &mut ParamState<T>, g: &[f64], dims: &[usize], rotated: &[bool], weight: T) {
+    for (i, outer) in outer_products(g, dims, rotated).into_iter().enumerate() {
+        let Some(outer) = outer else { continue };
+        let stats = state.tensor_mut(GG[i]).expect("the layout has the statistics").values_mut();
+        for (s, &o) in stats.iter_mut().zip(&outer) {
+            *s = lerp(*s, T::from_f64(o), weight);
+        }
+    }
+}
+
+/// The bases Qᵢ of the rotated dimensions.
+fn bases<T: Float>(state: &ParamState<T>, dims: &[usize], rotated: &[bool]) -> Vec<Option<Mat<f64>>> {
+    (0..dims.len())
+        .map(|i| rotated[i].then(|| to_mat(state.get(Q[i]).expect("the layout has the bases"), dims[i])))
+        .collect()
 }
 
 /// One power iteration per basis: Q ← qr(L·Q), columns ordered by the estimated eigenvalues diag(Qᵀ·L·Q),
 /// largest first, and v reordered along that dimension to match.
-fn refresh_bases<T: Float>(state: &mut crate::ParamState<T>, dims: &[usize], bases: Vec<Option<Mat<f64>>>) {
+fn refresh_bases<T: Float>(state: &mut ParamState<T>, dims: &[usize], bases: Vec<Option<Mat<f64>>>) {
     for (i, basis) in bases.into_iter().enumerate() {
         let Some(basis) = basis else { continue };
         let d = dims[i];
