@@ -207,6 +207,13 @@ CASES = {
         {"optimize_1d": True, "gamma": 0.1, "betas": [0.9, 0.95], "weight_decay": 0.1, "fixed_decay": True,
          "eps": 1e-6},
         {"gamma": 0.0}, "dense_matrices"),
+    "mars_ams_cautious": (
+        "MARS", "mars", {"ams_bound": True, "cautious": True, "gamma": 0.05, "weight_decay": 0.01},
+        {"optimize_1d": True}, "dense_matrices"),
+    "mars_lion_cautious": ("MARS", "mars", {"mars_type": "lion", "cautious": True, "lr": 1e-3}, {"gamma": 0.1},
+                           "dense_matrices"),
+    "mars_shampoo": ("MARS", "mars", {"mars_type": "shampoo", "lr": 0.02, "weight_decay": 0.01}, {"cautious": True},
+                     "dense_matrices"),
     "adamw_schedulefree_default": ("AdamWScheduleFree", "adamw_schedulefree", {}, {"lr": 0.01}, "dense"),
     "adamw_schedulefree_all": (
         "AdamWScheduleFree", "adamw_schedulefree",
@@ -235,7 +242,7 @@ F64_CASES = {
     "sgd_dampening_wd", "sgd_nesterov_maximize", "adagrad_all", "rmsprop_momentum", "rmsprop_all", "adadelta_all",
     "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
     "asgd_all", "rprop_all", "adafactor_all", "muon_all", "sparse_adam_all", "lion_all",
-    "ademamix_warmup_l2", "ademamix_decoupled", "mars_lion_l2", "mars_optimize_1d", "adamw_schedulefree_all",
+    "ademamix_warmup_l2", "ademamix_decoupled", "mars_lion_l2", "mars_optimize_1d", "mars_ams_cautious", "adamw_schedulefree_all",
     "sgd_schedulefree_all", "prodigy_all",
 }
 

@@ -1,12 +1,14 @@
 //! MARS: a variance-reduced gradient fed to AdamW (or Lion).
 
+use half::bf16;
 use serde::{Deserialize, Serialize};
 
+use crate::newton_schulz::orthogonalize;
 use crate::registry::{Entry, Registry};
 use crate::rule::no_elementwise_update;
 use crate::torch_ops::lerp;
 use crate::validate::{non_negative, unit_open};
-use crate::{Error, Float, Rule, Shape, StateLayout, TensorStage};
+use crate::{with_best_isa, Error, Float, Loop, Rule, Shape, StateLayout, TensorStage};
 
 /// MARS, Make vAriance Reduction Shine (Yuan et al. 2024, "MARS: Unleashing the Power of Variance Reduction for
 /// Training Large Models"), as `pytorch-optimizer`'s `MARS` computes it, in its AdamW and Lion forms.
@@ -20,8 +22,16 @@ use crate::{Error, Float, Rule, Shape, StateLayout, TensorStage};
 /// c  ← c/‖c‖   if ‖c‖ > 1
 /// m  ← β₁·m + (1 − β₁)·c
 /// v  ← β₂·v + (1 − β₂)·c²                    (AdamW form)
-/// θ  ← θ − η·(m/(1 − β₁ᵗ))/((√(v + 10⁻¹⁵) + ε)/√(1 − β₂ᵗ))       or, Lion form, θ ← θ − η·sign(m)
+/// θ  ← θ − η·(m/(1 − β₁ᵗ))/((√(v + 10⁻¹⁵) + ε)/√(1 − β₂ᵗ))       AdamW form
+/// θ  ← θ − η·sign(m)                                               Lion form
+/// θ  ← θ − η·√max(1, rows/cols)·NS₅(m/(1 − β₁))                   Shampoo form (matrices; no v)
 /// ```
+///
+/// NS₅ is the quintic Newton–Schulz orthogonalization Muon uses, in bfloat16 (five steps, coefficients
+/// (3.4445, −4.7750, 2.0315), the matrix divided by its norm but at least ε); a tensor of more dimensions is seen as
+/// its first dimension by the rest, and its factor uses its first two. With `ams_bound`, v in the AdamW form is
+/// replaced by v̄ ← max(v̄, v), the largest so far. With `cautious`, the step's m keeps only the values that agree
+/// in sign with the gradient g (m·g > 0), scaled by n/(k + 1) for k agreeing values of n.
 ///
 /// Vectors and scalars (biases, norms' gains) take plain AdamW instead, with their own rate `lr_1d`, betas
 /// `betas_1d` and weight decay `weight_decay_1d`, unless `optimize_1d` is set. Weight decay is decoupled by default
@@ -34,9 +44,11 @@ use crate::{Error, Float, Rule, Shape, StateLayout, TensorStage};
 /// counts them per parameter, as torch.optim does, so they agree for parameters that get a gradient on every step.
 /// It keeps `lr_1d` as a factor of the constructor's `lr`, so that a scheduler scaling `lr` scales `lr_1d` too;
 /// here `lr_1d` is a rate of its own (equal to the reference's until a scheduler changes `lr`). ‖c‖ is summed in
-/// `f64`. The reference's `mars_type="shampoo"`, `ams_bound` and `cautious` are not offered.
+/// `f64`. The Shampoo form's
+/// products are summed in another order than PyTorch's, so its step can differ from the reference's by a bfloat16
+/// rounding (a relative 2⁻⁸), as Muon's does.
 ///
-/// State: `step`, `exp_avg` (m), `exp_avg_sq` (v), `last_grad` (g_prev).
+/// State: `step`, `exp_avg` (m), `exp_avg_sq` (v), `last_grad` (g_prev), and `max_exp_avg_sq` (v̄) with `ams_bound`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Mars {
@@ -62,6 +74,11 @@ pub struct Mars {
     pub weight_decouple: bool,
     /// With `weight_decouple`, decay by λ rather than η·λ (default false).
     pub fixed_decay: bool,
+    /// Divide by the root of the largest second moment so far, AMSGrad's bound (default false).
+    pub ams_bound: bool,
+    /// Cautious: step only where the first moment agrees in sign with the gradient, scaled up by the share of
+    /// agreeing values (default false).
+    pub cautious: bool,
     /// Term added to the denominator ε (default 1e-8).
     pub eps: f64,
     /// Ascend instead of descend (default false).
@@ -82,6 +99,8 @@ impl Default for Mars {
             weight_decay_1d: 0.1,
             weight_decouple: true,
             fixed_decay: false,
+            ams_bound: false,
+            cautious: false,
             eps: 1e-8,
             maximize: false,
         }
@@ -96,10 +115,16 @@ pub enum MarsType {
     Adamw,
     /// Lion's: its sign.
     Lion,
+    /// Muon's, for matrices: m/(1 − β₁) orthogonalized by five Newton–Schulz steps in bfloat16, times
+    /// √max(1, rows/cols); tensors of fewer dimensions take AdamW's.
+    Shampoo,
 }
 
 /// The term the reference adds to v inside the square root.
 const V_EPS: f64 = 1e-15;
+
+/// The Newton–Schulz coefficients and number of steps of the reference's `zero_power_via_newton_schulz_5`.
+const NEWTON_SCHULZ: ((f64, f64, f64), usize) = ((3.4445, -4.7750, 2.0315), 5);
 
 impl Rule for Mars {
     const NAME: &'static str = "MARS";
@@ -118,28 +143,55 @@ impl Rule for Mars {
     }
 
     fn layout(&self, _shape: &Shape) -> Result<StateLayout, Error> {
-        Ok(StateLayout::new()
+        let layout = StateLayout::new()
             .step()
             .elementwise("exp_avg", 0.0)
             .elementwise("exp_avg_sq", 0.0)
-            .elementwise("last_grad", 0.0))
+            .elementwise("last_grad", 0.0);
+        Ok(if self.ams_bound { layout.elementwise("max_exp_avg_sq", 0.0) } else { layout })
     }
 
     const TENSOR_STAGE: bool = true;
 
     fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
+        with_best_isa(MarsStep { mars: self, stage });
+    }
+
+    no_elementwise_update!();
+}
+
+/// A MARS step as one loop for [`with_best_isa`] (the hardware's fused multiply-adds; subnormal numbers as zero).
+struct MarsStep<'s, 'a, T> {
+    mars: &'s Mars,
+    stage: &'s mut TensorStage<'a, T>,
+}
+
+impl<T: Float> Loop for MarsStep<'_, '_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.mars.step(self.stage);
+    }
+}
+
+impl Mars {
+    #[inline(always)]
+    fn step<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
         let TensorStage { shape, param, grad, state } = stage;
         let t = state.step().map_or(1.0, f64::from);
-        let mixed = self.optimize_1d || shape.dims().len() >= 2;
+        let dims = shape.dims();
+        let mixed = self.optimize_1d || dims.len() >= 2;
         let (lr, (beta1, beta2), weight_decay) = if mixed {
             (self.lr, self.betas, self.weight_decay)
         } else {
             (self.lr_1d, self.betas_1d, self.weight_decay_1d)
         };
-        let [exp_avg, exp_avg_sq, last_grad] = &mut state.tensors[..] else {
-            unreachable!("MARS keeps three state tensors")
+        let (exp_avg, exp_avg_sq, last_grad, max_exp_avg_sq) = match &mut state.tensors[..] {
+            [m, v, last] => (m.values_mut(), v.values_mut(), last.values_mut(), None),
+            [m, v, last, max] => (m.values_mut(), v.values_mut(), last.values_mut(), Some(max.values_mut())),
+            _ => unreachable!("MARS keeps three or four state tensors"),
         };
-        let (exp_avg, exp_avg_sq, last_grad) = (exp_avg.values_mut(), exp_avg_sq.values_mut(), last_grad.values_mut());
         let grad: Vec<T> = grad.iter().map(|&g| if self.maximize { -g } else { g }).collect();
         // The gradient the moments see: the corrected one, clipped to norm 1, or (vectors' AdamW) the gradient.
         let seen: Vec<T> = if mixed {
@@ -157,46 +209,91 @@ impl Rule for Mars {
         for (m, &c) in exp_avg.iter_mut().zip(&seen) {
             *m = lerp(*m, c, weight);
         }
-        let lion = mixed && self.mars_type == MarsType::Lion;
+        let mut update = exp_avg.to_vec();
+        if self.cautious {
+            cautious(&mut update, &grad);
+        }
+        // Vectors take the AdamW form, in the Shampoo form too (with `optimize_1d`).
+        let form = if !mixed || (self.mars_type == MarsType::Shampoo && dims.len() < 2) {
+            MarsType::Adamw
+        } else {
+            self.mars_type
+        };
+        match form {
+            MarsType::Adamw => {
+                let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
+                for (v, &c) in exp_avg_sq.iter_mut().zip(&seen) {
+                    *v = (one_minus_b2 * c).mul_add(c, *v * b2);
+                }
+                let second_moment: &[T] = match max_exp_avg_sq {
+                    Some(max) => {
+                        for (max, &v) in max.iter_mut().zip(exp_avg_sq.iter()) {
+                            *max = max.maximum(v);
+                        }
+                        max
+                    }
+                    None => exp_avg_sq,
+                };
+                let correction1 = T::from_f64(1.0 - beta1.powf(t));
+                let correction2 = T::from_f64((1.0 - beta2.powf(t)).sqrt());
+                let (v_eps, eps) = (T::from_f64(V_EPS), T::from_f64(self.eps));
+                for (u, &v) in update.iter_mut().zip(second_moment) {
+                    *u = *u / ((((v + v_eps).sqrt() + eps) / correction2) * correction1);
+                }
+            }
+            MarsType::Lion => {
+                let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
+                for u in &mut update {
+                    // Zero stays zero and NaN stays NaN, as `sign` gives them.
+                    *u = if *u > zero {
+                        one
+                    } else if *u < zero {
+                        -one
+                    } else {
+                        *u * zero
+                    };
+                }
+            }
+            MarsType::Shampoo => {
+                let scale = T::from_f64(1.0 / (1.0 - beta1));
+                let scaled: Vec<f32> = update.iter().map(|&u| (u * scale).to_f64() as f32).collect();
+                let (rows, cols) = (dims[0], update.len() / dims[0].max(1));
+                let ((a, b, c), steps) = NEWTON_SCHULZ;
+                let orthogonal = orthogonalize(&scaled, rows, cols, (a, b, c), steps, self.eps);
+                let factor = (dims[0] as f64 / dims[1] as f64).max(1.0).sqrt() as f32;
+                for (u, o) in update.iter_mut().zip(orthogonal) {
+                    *u = T::from_f64(f64::from(bf16::from_f32(o * factor).to_f32()));
+                }
+            }
+        }
         let minus_lr = T::from_f64(-lr);
         let decay = weight_decay != 0.0;
         let decay_factor = T::from_f64(1.0 - weight_decay * if self.fixed_decay { 1.0 } else { lr });
         let l2 = T::from_f64(weight_decay);
-        let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
-        if !lion {
-            let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
-            for (v, &c) in exp_avg_sq.iter_mut().zip(&seen) {
-                *v = (one_minus_b2 * c).mul_add(c, *v * b2);
-            }
-        }
-        let correction1 = T::from_f64(1.0 - beta1.powf(t));
-        let correction2 = T::from_f64((1.0 - beta2.powf(t)).sqrt());
-        let (v_eps, eps) = (T::from_f64(V_EPS), T::from_f64(self.eps));
-        for (k, p) in param.iter_mut().enumerate() {
-            let m = exp_avg[k];
-            let update = if lion {
-                if m > zero {
-                    one
-                } else if m < zero {
-                    -one
-                } else {
-                    zero
-                }
-            } else {
-                m / ((((exp_avg_sq[k] + v_eps).sqrt() + eps) / correction2) * correction1)
-            };
-            let mut g = grad[k];
+        for (((p, &u), &g), last) in param.iter_mut().zip(&update).zip(&grad).zip(last_grad.iter_mut()) {
+            let mut g = g;
             if decay && self.weight_decouple {
                 *p = *p * decay_factor;
             } else if decay {
                 g = l2.mul_add(*p, g);
             }
-            *p = minus_lr.mul_add(update, *p);
-            last_grad[k] = g;
+            *p = minus_lr.mul_add(u, *p);
+            *last = g;
         }
     }
+}
 
-    no_elementwise_update!();
+/// The reference's `apply_cautious`: each value of `update` that does not agree in sign with the gradient (their
+/// product not positive) set to zero, and the others multiplied by n/(k + 1) for k agreeing values of n, as PyTorch
+/// computes `n / tensor`: the reciprocal of k + 1, times n.
+fn cautious<T: Float>(update: &mut [T], grad: &[T]) {
+    let zero = T::from_f64(0.0);
+    let agreeing = update.iter().zip(grad).filter(|&(&u, &g)| u * g > zero).count();
+    let one = T::from_f64(1.0);
+    let ratio = one / (T::from_f64(agreeing as f64) + one) * T::from_f64(update.len() as f64);
+    for (u, &g) in update.iter_mut().zip(grad) {
+        *u = *u * if *u * g > zero { ratio } else { zero };
+    }
 }
 
 pub(crate) fn register(registry: &mut Registry) {
