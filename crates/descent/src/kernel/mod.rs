@@ -23,7 +23,7 @@ mod vector;
 pub(crate) use denormals::FlushDenormals;
 pub(crate) use vector::Isa;
 pub use vector::{with_best_isa, Loop};
-pub(crate) use vector::{AsGiven, Clipped, GradMap};
+pub(crate) use vector::{AsGiven, Clipped, GradMap, Inline};
 
 use crate::state::{StateTensor, MAX_ELEMENTWISE_TENSORS};
 use crate::{Float, Rule};

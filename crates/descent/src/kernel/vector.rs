@@ -168,6 +168,19 @@ pub trait Loop {
     fn run(self) -> Self::Output;
 }
 
+/// A closure as a [`Loop`]: marked `#[inline(always)]`, its body is compiled into each version of
+/// [`with_best_isa`] (`with_best_isa(Inline(#[inline(always)] || rule.step(stage)))`).
+pub(crate) struct Inline<F>(pub(crate) F);
+
+impl<R, F: FnMut() -> R> Loop for Inline<F> {
+    type Output = R;
+
+    #[inline(always)]
+    fn run(mut self) -> R {
+        (self.0)()
+    }
+}
+
 /// Runs `work` compiled for the best instruction set this CPU has, so that the loops of a per-tensor stage use the
 /// hardware's fused multiply-adds and vectors as the fused pass does: compiled for the baseline alone, every
 /// `mul_add` would be a call into a software `fma`. Subnormal numbers count as zero while it runs, as in the fused

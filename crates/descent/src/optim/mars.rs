@@ -3,12 +3,13 @@
 use half::bf16;
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::Inline;
 use crate::newton_schulz::orthogonalize;
 use crate::registry::{Entry, Registry};
 use crate::rule::no_elementwise_update;
 use crate::torch_ops::lerp;
 use crate::validate::{non_negative, unit_open};
-use crate::{with_best_isa, Error, Float, Loop, Rule, Shape, StateLayout, TensorStage};
+use crate::{with_best_isa, Error, Float, Rule, Shape, StateLayout, TensorStage};
 
 /// MARS, Make vAriance Reduction Shine (Yuan et al. 2024, "MARS: Unleashing the Power of Variance Reduction for
 /// Training Large Models"), as `pytorch-optimizer`'s `MARS` computes it, in its AdamW and Lion forms.
@@ -154,28 +155,17 @@ impl Rule for Mars {
     const TENSOR_STAGE: bool = true;
 
     fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
-        with_best_isa(MarsStep { mars: self, stage });
+        with_best_isa(Inline(
+            #[inline(always)]
+            || self.step(stage),
+        ));
     }
 
     no_elementwise_update!();
 }
 
-/// A MARS step as one loop for [`with_best_isa`] (the hardware's fused multiply-adds; subnormal numbers as zero).
-struct MarsStep<'s, 'a, T> {
-    mars: &'s Mars,
-    stage: &'s mut TensorStage<'a, T>,
-}
-
-impl<T: Float> Loop for MarsStep<'_, '_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        self.mars.step(self.stage);
-    }
-}
-
 impl Mars {
+    /// One step, run by [`with_best_isa`] (the hardware's fused multiply-adds; subnormal numbers count as zero).
     #[inline(always)]
     fn step<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
         let TensorStage { shape, param, grad, state } = stage;

@@ -4,10 +4,11 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::Inline;
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::{non_negative, unit_open};
-use crate::{with_best_isa, Error, Float, Loop, ParamState, Rule, Shape, StateLayout, TensorStage};
+use crate::{with_best_isa, Error, Float, ParamState, Rule, Shape, StateLayout, TensorStage};
 
 /// SOAP (Vyas et al., 2024, "SOAP: Improving and Stabilizing Shampoo using Adam"), as `pytorch-optimizer`'s
 /// `SOAP`.
@@ -266,30 +267,18 @@ impl Rule for Soap {
     const TENSOR_STAGE: bool = true;
 
     fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
-        with_best_isa(SoapStep { soap: self, stage });
+        with_best_isa(Inline(
+            #[inline(always)]
+            || self.step(stage),
+        ));
     }
 
     crate::rule::no_elementwise_update!();
 }
 
-/// A SOAP step as one loop for [`with_best_isa`]: its element-wise loops use the hardware's fused multiply-adds
-/// and vectors, and subnormal numbers count as zero throughout (the stage runs on one thread; `faer` without threads).
-struct SoapStep<'s, 'a, T> {
-    soap: &'s Soap,
-    stage: &'s mut TensorStage<'a, T>,
-}
-
-impl<T: Float> Loop for SoapStep<'_, '_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        self.soap.step(self.stage);
-    }
-}
-
 impl Soap {
-    /// One step, compiled for the best instruction set (see [`SoapStep`]).
+    /// One step, run by [`with_best_isa`]: its element-wise loops use the hardware's fused multiply-adds and
+    /// vectors, and subnormal numbers count as zero throughout (the stage runs on one thread, `faer` without threads).
     #[inline(always)]
     fn step<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
         let TensorStage { shape, param, grad, state } = stage;
