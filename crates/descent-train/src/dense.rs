@@ -43,9 +43,10 @@ fn dimensions(x: &[usize], weight: &[usize], bias: &[usize]) -> candle_core::Res
     }
 }
 
-/// How many threads the products may use: candle's own count.
+/// How many threads the products may use: those of the rayon pool they run in (the trainer's, or the global one).
+/// Not candle's count, which without `RAYON_NUM_THREADS` set reads `/proc/cpuinfo` on every call.
 fn parallelism() -> Parallelism {
-    match candle_core::utils::get_num_threads() {
+    match rayon::current_num_threads() {
         0 | 1 => Parallelism::None,
         n => Parallelism::Rayon(n),
     }
@@ -138,7 +139,8 @@ impl CustomOp3 for Dense {
         let (x, weight, bias) =
             (matrix(x, x_layout, "x")?, matrix(weight, w_layout, "weight")?, matrix(bias, b_layout, "bias")?);
         // Each row starts as the bias, and the product is added to it.
-        let mut y: Vec<f32> = bias.iter().copied().cycle().take(batch * outputs).collect();
+        let mut y: Vec<f32> = Vec::with_capacity(batch * outputs);
+        (0..batch).for_each(|_| y.extend_from_slice(bias));
         let (x, weight) =
             (Strided { values: x, row: inputs, col: 1 }, Strided { values: weight, row: outputs, col: 1 });
         multiply((batch, outputs, inputs), &mut y, (outputs, 1), true, x, weight);
