@@ -182,8 +182,8 @@ impl<'a> Trainer<'a> {
 
     /// Trains every optimizer in turn, telling `progress` as it goes.
     ///
-    /// In one process the loop runs on a thread of a rayon pool with as many threads as rayon's global one (or in
-    /// the pool it is called from), so that the matrix products and optimizer steps it hands to the pool start
+    /// In one process the loop runs on a thread of the rayon pool it is called from, or of rayon's global pool when
+    /// called from outside any, so that the matrix products and optimizer steps it hands to the pool start
     /// at once on a running thread instead of waking two sleeping ones and putting the caller to sleep: a batch
     /// takes several such parallel sections, and each costs tens of microseconds from outside the pool. With
     /// ranks the loop stays on the calling thread, which MPI calls must come from.
@@ -193,14 +193,9 @@ impl<'a> Trainer<'a> {
         let Some(ranks) = self.ranks.as_ref() else {
             let train_all =
                 || plans.into_iter().map(|plan| train(plan, &data, layers, config, None, progress)).collect();
-            if rayon::current_thread_index().is_some() {
-                return train_all();
-            }
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(rayon::current_num_threads())
-                .build()
-                .map_err(|e| TrainError::Invalid(format!("cannot start the training threads: {e}")))?;
-            return pool.install(train_all);
+            // On a thread of the current pool (the global one when called from outside any): `scope` runs its
+            // closure there, and the caller waits.
+            return rayon::scope(|_| train_all());
         };
         plans.into_iter().map(|plan| train(plan, &data, layers, config, Some(ranks), progress)).collect()
     }
