@@ -57,6 +57,23 @@ impl Drop for FlushDenormals {
     }
 }
 
+/// Runs `work` with IEEE subnormal numbers on this thread, inside a guard or not, and restores the setting after: for
+/// work inside a kernel that joins other threads of a rayon pool (a parallel matrix product), which must not run
+/// the pool's other work with subnormals flushed.
+pub(crate) fn without_flush<R>(work: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let current = read_mxcsr();
+        if current & FTZ_DAZ != 0 {
+            write_mxcsr(current & !FTZ_DAZ);
+            let result = work();
+            write_mxcsr(current);
+            return result;
+        }
+    }
+    work()
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn read_mxcsr() -> u32 {
@@ -79,7 +96,7 @@ fn write_mxcsr(value: u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::FlushDenormals;
+    use super::{without_flush, FlushDenormals};
     use std::hint::black_box;
 
     #[test]
@@ -100,5 +117,13 @@ mod tests {
             }
         }
         assert!(half_of_smallest().is_subnormal(), "IEEE behaviour restored");
+    }
+
+    #[test]
+    fn work_without_flush_sees_subnormals_inside_a_guard() {
+        let half_of_smallest = || black_box(f32::MIN_POSITIVE) * black_box(0.5f32);
+        let _guard = FlushDenormals::new();
+        assert!(without_flush(half_of_smallest).is_subnormal(), "IEEE behaviour inside");
+        assert_eq!(half_of_smallest(), 0.0, "flushed again after it");
     }
 }

@@ -20,7 +20,7 @@ mod denormals;
 mod tests;
 mod vector;
 
-pub(crate) use denormals::FlushDenormals;
+pub(crate) use denormals::{without_flush, FlushDenormals};
 pub(crate) use vector::Isa;
 pub use vector::{with_best_isa, Loop};
 pub(crate) use vector::{AsGiven, Clipped, GradMap, Inline};

@@ -1,10 +1,14 @@
 //! SOAP: Adam in the eigenbasis of Shampoo's preconditioners.
 
+use faer::diag::Diag;
+use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
+use faer::linalg::{evd, householder, qr};
+use faer::prelude::default;
+use faer::{Accum, Conj, Mat, MatMut, MatRef, Par};
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::Inline;
+use crate::kernel::{without_flush, Inline};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::{non_negative, unit_open};
@@ -126,9 +130,11 @@ fn merge_small_dims(dims: &[usize], max: usize) -> Vec<usize> {
     merged
 }
 
-/// `dst` (row-major, `rows × cols`) = `lhs · rhs`, on this thread.
+/// `dst` (row-major, `rows × cols`) = `lhs · rhs`, on the threads of the current rayon pool (with IEEE subnormals,
+/// as every call into `faer` here: see [`without_flush`]).
 fn multiply_into(dst: &mut [f64], rows: usize, cols: usize, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
-    matmul(MatMut::from_row_major_slice_mut(dst, rows, cols), Accum::Replace, lhs, rhs, 1.0, Par::Seq);
+    let dst = MatMut::from_row_major_slice_mut(dst, rows, cols);
+    without_flush(|| matmul(dst, Accum::Replace, lhs, rhs, 1.0, Par::rayon(0)));
 }
 
 /// The tensor `x` of shape `dims` (row-major) with every dimension i multiplied by its basis: Qᵢᵀ·x along i
@@ -178,16 +184,52 @@ fn outer_products(x: &[f64], dims: &[usize], wanted: &[bool]) -> Vec<Option<Vec<
 }
 
 /// The eigenvectors of the symmetric `m`, eigenvalues largest first (NaNs where the solver fails, as on
-/// non-finite statistics).
+/// non-finite statistics). On this thread: `faer`'s parallel eigendecomposition sums in an order that depends on
+/// the number of threads, and a step's result must not.
 fn eigenbasis(m: &Mat<f64>) -> Mat<f64> {
     let d = m.nrows();
-    match m.self_adjoint_eigen(Side::Lower) {
-        Ok(eigen) => {
-            let u = eigen.U();
-            Mat::from_fn(d, d, |i, j| u[(i, d - 1 - j)])
-        }
+    let mut u = Mat::<f64>::zeros(d, d);
+    let mut s = Diag::<f64>::zeros(d);
+    let scratch = evd::self_adjoint_evd_scratch::<f64>(d, evd::ComputeEigenvectors::Yes, Par::Seq, default());
+    let solved = evd::self_adjoint_evd(
+        m.as_ref(),
+        s.as_mut(),
+        Some(u.as_mut()),
+        Par::Seq,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        default(),
+    );
+    match solved {
+        Ok(()) => Mat::from_fn(d, d, |i, j| u[(i, d - 1 - j)]),
         Err(_) => Mat::from_fn(d, d, |_, _| f64::NAN),
     }
+}
+
+/// The Q of the thin QR factorization of `a`, on this thread (as [`eigenbasis`]).
+fn thin_q(mut a: Mat<f64>) -> Mat<f64> {
+    let (m, n) = a.shape();
+    let size = m.min(n);
+    let block = qr::no_pivoting::factor::recommended_block_size::<f64>(m, n);
+    let mut coefficients = Mat::<f64>::zeros(block, size);
+    let scratch = qr::no_pivoting::factor::qr_in_place_scratch::<f64>(m, n, block, Par::Seq, default());
+    qr::no_pivoting::factor::qr_in_place(
+        a.as_mut(),
+        coefficients.as_mut(),
+        Par::Seq,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        default(),
+    );
+    let mut q = Mat::<f64>::identity(m, size);
+    let scratch = householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(m, block, size);
+    householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+        a.as_ref().subcols(0, size),
+        coefficients.as_ref(),
+        Conj::No,
+        q.as_mut(),
+        Par::Seq,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+    );
+    q
 }
 
 /// The row-major `d × d` tensor `values` as a matrix.
@@ -278,7 +320,8 @@ impl Rule for Soap {
 
 impl Soap {
     /// One step, run by [`with_best_isa`]: its element-wise loops use the hardware's fused multiply-adds and
-    /// vectors, and subnormal numbers count as zero throughout (the stage runs on one thread, `faer` without threads).
+    /// vectors, and subnormal numbers count as zero in them (the matrix products and factorizations run on the
+    /// threads of the current rayon pool, with IEEE subnormals).
     #[inline(always)]
     fn step<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
         let TensorStage { shape, param, grad, state } = stage;
@@ -370,12 +413,13 @@ fn refresh_bases<T: Float>(state: &mut ParamState<T>, dims: &[usize], bases: Vec
         let Some(basis) = basis else { continue };
         let d = dims[i];
         let stats = to_mat(state.get(GG[i]).expect("the layout has the statistics"), d);
-        let product = &stats * &basis;
+        let mut product = Mat::<f64>::zeros(d, d);
+        without_flush(|| matmul(product.as_mut(), Accum::Replace, &stats, &basis, 1.0, Par::rayon(0)));
         let estimates: Vec<f64> = (0..d).map(|j| (0..d).map(|k| basis[(k, j)] * product[(k, j)]).sum()).collect();
         let mut order: Vec<usize> = (0..d).collect();
         order.sort_by(|&a, &b| estimates[b].total_cmp(&estimates[a]));
         let power = Mat::from_fn(d, d, |k, j| product[(k, order[j])]);
-        let refreshed = power.qr().compute_thin_Q();
+        let refreshed = thin_q(power);
         store(&refreshed, state.tensor_mut(Q[i]).expect("the layout has the bases").values_mut());
         let exp_avg_sq = state.tensor_mut("exp_avg_sq").expect("the layout has v").values_mut();
         reorder_along(exp_avg_sq, dims, i, &order);
