@@ -35,6 +35,10 @@ pub enum CliError {
         reason: String,
     },
 
+    /// An error already written to standard error (by every rank of a run under mpirun, before MPI finalizes).
+    #[error("the error above")]
+    Reported,
+
     /// A training run that cannot start or go on.
     #[error("{0}")]
     Train(#[from] descent_train::TrainError),

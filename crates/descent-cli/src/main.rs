@@ -132,6 +132,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stopped reading (`descent run ... | head`) is not an error.
         Err(CliError::Print(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(CliError::Reported) => ExitCode::from(2),
         Err(error) => {
             eprintln!("error: {}", one_line(&error.to_string()));
             ExitCode::from(2)

@@ -219,9 +219,29 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
     let entrants =
         if command.optimizers.is_empty() { descent_train::default_optimizers() } else { command.optimizers.clone() };
     let ranks = ranks(command)?;
+    match (run_and_report(command, out, &dataset, &config, &entrants, ranks.clone()), ranks) {
+        // Under mpirun every rank says what went wrong before MPI finalizes (when the ranks drop, all processes
+        // meet): a rank that printed and exited first would have the launcher stop the others before they could.
+        (Err(error), Some(_ranks)) => {
+            eprintln!("error: {}", crate::one_line(&error.to_string()));
+            Err(CliError::Reported)
+        }
+        (result, _) => result,
+    }
+}
+
+/// Trains (on `ranks`, if any), then prints the report and draws the curves (rank 0).
+fn run_and_report(
+    command: &TrainCommand,
+    out: &mut dyn Write,
+    dataset: &Dataset,
+    config: &TrainConfig,
+    entrants: &[ModelSpec],
+    ranks: Option<descent_train::Ranks>,
+) -> Result<(), CliError> {
     let trainer = match ranks.clone() {
-        Some(ranks) => Trainer::data_parallel(&dataset, &config, &entrants, ranks)?,
-        None => Trainer::new(&dataset, &config, &entrants)?,
+        Some(ranks) => Trainer::data_parallel(dataset, config, entrants, ranks)?,
+        None => Trainer::new(dataset, config, entrants)?,
     };
     let layers = trainer.layers().to_vec();
     // Under mpirun, rank 0 alone prints and draws.
@@ -231,9 +251,9 @@ pub fn execute(command: &TrainCommand, out: &mut dyn Write) -> Result<(), CliErr
     }
     let trainings = trainer.run(&mut progress::Bars::default())?;
     match command.format {
-        ReportFormat::Table => write_tables(&dataset, &layers, command, &trainings, out)?,
+        ReportFormat::Table => write_tables(dataset, &layers, command, &trainings, out)?,
         ReportFormat::Json => {
-            let report = descent_train::json_report(&dataset, &layers, &config, &trainings);
+            let report = descent_train::json_report(dataset, &layers, config, &trainings);
             serde_json::to_writer_pretty(&mut *out, &report).map_err(std::io::Error::from)?;
             writeln!(out)?;
         }
