@@ -68,7 +68,7 @@ impl Strided<'_> {
 }
 
 /// `dst = lhs · rhs`, or `dst += lhs · rhs` with `accumulate`, for `lhs` of `m × k` and `rhs` of `k × n`; element
-/// (i, j) of `dst` at `i * dst_strides.0 + j * dst_strides.1`. On `gemm`, with candle's thread count.
+/// (i, j) of `dst` at `i * dst_strides.0 + j * dst_strides.1`. On `gemm`, on the threads of the current pool.
 fn multiply(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
