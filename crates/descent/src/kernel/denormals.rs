@@ -12,8 +12,10 @@
 //!
 //! Normal numbers compute exactly as before, bit for bit: only a value that would have been subnormal differs, by
 //! less than 2⁻¹²⁶ in `f32` (2⁻¹⁰²² in `f64`). PyTorch keeps subnormal values; a state or an update that underflows
-//! differs from its by at most that, and a parameter such a value moves by that amount times the step's scale. Other architectures keep IEEE subnormals during the arithmetic; the fused
-//! pass still stores state below the smallest normal number as zero there.
+//! differs from its by at most that, and a parameter such a value moves by that amount times the step's scale,
+//! except where a rule divides by the root of such a value with no ε added (`eps=0`): there the step divides by
+//! zero where PyTorch's divides by a tiny number. Other architectures keep IEEE subnormals during the arithmetic;
+//! the fused pass still stores state below the smallest normal number as zero there.
 
 /// While alive, the calling thread computes with FTZ and DAZ set; dropping it restores the previous setting.
 ///
