@@ -76,6 +76,10 @@ fn multiply_add(dst: &mut [f32], dst_scale: Option<f32>, lhs: View<'_>, rhs: Vie
     dst.iter_mut().for_each(|v| *v = round(*v));
 }
 
+/// The usual quintic coefficients (a, b, c) of [`orthogonalize`] and its number of steps: `torch.optim.Muon`'s
+/// defaults, and those of `pytorch-optimizer`'s `zero_power_via_newton_schulz_5`.
+pub(crate) const QUINTIC: ((f64, f64, f64), usize) = ((3.4445, -4.7750, 2.0315), 5);
+
 /// The orthogonalization of the `rows × cols` matrix `matrix` (row-major) by `steps` quintic Newton–Schulz steps
 /// with coefficients (a, b, c), as `torch.optim.Muon` computes it: in bfloat16, the matrix transposed first when it
 /// has more rows than columns, divided by its Frobenius norm (at least `eps`), then `steps` times

@@ -4,7 +4,7 @@ use half::bf16;
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::Inline;
-use crate::newton_schulz::orthogonalize;
+use crate::newton_schulz::{orthogonalize, QUINTIC};
 use crate::registry::{Entry, Registry};
 use crate::rule::no_elementwise_update;
 use crate::torch_ops::lerp;
@@ -45,9 +45,8 @@ use crate::{with_best_isa, Error, Float, Rule, Shape, StateLayout, TensorStage};
 /// counts them per parameter, as torch.optim does, so they agree for parameters that get a gradient on every step.
 /// It keeps `lr_1d` as a factor of the constructor's `lr`, so that a scheduler scaling `lr` scales `lr_1d` too;
 /// here `lr_1d` is a rate of its own (equal to the reference's until a scheduler changes `lr`). ‖c‖ is summed in
-/// `f64`. The Shampoo form's
-/// products are summed in another order than PyTorch's, so its step can differ from the reference's by a bfloat16
-/// rounding (a relative 2⁻⁸), as Muon's does.
+/// `f64`. The Shampoo form's products are summed in another order than PyTorch's, so its step can differ from
+/// the reference's by a few bfloat16 roundings (each a relative 2⁻⁸) of its largest value, as Muon's does.
 ///
 /// State: `step`, `exp_avg` (m), `exp_avg_sq` (v), `last_grad` (g_prev), and `max_exp_avg_sq` (v̄) with `ams_bound`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -123,9 +122,6 @@ pub enum MarsType {
 
 /// The term the reference adds to v inside the square root.
 const V_EPS: f64 = 1e-15;
-
-/// The Newton–Schulz coefficients and number of steps of the reference's `zero_power_via_newton_schulz_5`.
-const NEWTON_SCHULZ: ((f64, f64, f64), usize) = ((3.4445, -4.7750, 2.0315), 5);
 
 impl Rule for Mars {
     const NAME: &'static str = "MARS";
@@ -248,8 +244,8 @@ impl Mars {
                 let scale = T::from_f64(1.0 / (1.0 - beta1));
                 let scaled: Vec<f32> = update.iter().map(|&u| (u * scale).to_f64() as f32).collect();
                 let (rows, cols) = (dims[0], update.len() / dims[0].max(1));
-                let ((a, b, c), steps) = NEWTON_SCHULZ;
-                let orthogonal = orthogonalize(&scaled, rows, cols, (a, b, c), steps, self.eps);
+                let (coefficients, steps) = QUINTIC;
+                let orthogonal = orthogonalize(&scaled, rows, cols, coefficients, steps, self.eps);
                 let factor = (dims[0] as f64 / dims[1] as f64).max(1.0).sqrt() as f32;
                 for (u, o) in update.iter_mut().zip(orthogonal) {
                     *u = T::from_f64(f64::from(bf16::from_f32(o * factor).to_f32()));

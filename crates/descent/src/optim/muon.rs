@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::FlushDenormals;
-use crate::newton_schulz::orthogonalize;
+use crate::newton_schulz::{orthogonalize, QUINTIC};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::non_negative;
@@ -71,9 +71,9 @@ impl Default for Muon {
             weight_decay: 0.1,
             momentum: 0.95,
             nesterov: true,
-            ns_coefficients: (3.4445, -4.7750, 2.0315),
+            ns_coefficients: QUINTIC.0,
             eps: 1e-7,
-            ns_steps: 5,
+            ns_steps: QUINTIC.1,
             adjust_lr_fn: None,
         }
     }

@@ -130,10 +130,9 @@ fn merge_small_dims(dims: &[usize], max: usize) -> Vec<usize> {
     merged
 }
 
-/// `dst` (row-major, `rows × cols`) = `lhs · rhs`, on the threads of the current rayon pool (with IEEE subnormals,
-/// as every call into `faer` here: see [`without_flush`]).
-fn multiply_into(dst: &mut [f64], rows: usize, cols: usize, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
-    let dst = MatMut::from_row_major_slice_mut(dst, rows, cols);
+/// `dst = lhs · rhs` on the threads of the current rayon pool, with IEEE subnormals (see [`without_flush`]); the
+/// result does not depend on the number of threads.
+fn multiply(dst: MatMut<'_, f64>, lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) {
     without_flush(|| matmul(dst, Accum::Replace, lhs, rhs, 1.0, Par::rayon(0)));
 }
 
@@ -149,10 +148,11 @@ fn project(x: &[f64], dims: &[usize], bases: &[Option<Mat<f64>>], back: bool) ->
         let rest = current.len() / d.max(1);
         let view = MatRef::from_row_major_slice(&current, d, rest);
         // rest × d, row-major: the contracted dimension moves to the end.
+        let mut out = MatMut::from_row_major_slice_mut(&mut next, rest, d);
         match basis {
-            Some(q) if back => multiply_into(&mut next, rest, d, view.transpose(), q.transpose()),
-            Some(q) => multiply_into(&mut next, rest, d, view.transpose(), q.as_ref()),
-            None => MatMut::from_row_major_slice_mut(&mut next, rest, d).copy_from(view.transpose()),
+            Some(q) if back => multiply(out, view.transpose(), q.transpose()),
+            Some(q) => multiply(out, view.transpose(), q.as_ref()),
+            None => out.copy_from(view.transpose()),
         }
         std::mem::swap(&mut current, &mut next);
         order.rotate_left(1);
@@ -173,7 +173,7 @@ fn outer_products(x: &[f64], dims: &[usize], wanted: &[bool]) -> Vec<Option<Vec<
         let view = MatRef::from_row_major_slice(&current, d, rest);
         products.push(want.then(|| {
             let mut product = vec![0.0; d * d];
-            multiply_into(&mut product, d, d, view, view.transpose());
+            multiply(MatMut::from_row_major_slice_mut(&mut product, d, d), view, view.transpose());
             product
         }));
         MatMut::from_row_major_slice_mut(&mut next, rest, d).copy_from(view.transpose());
@@ -184,8 +184,8 @@ fn outer_products(x: &[f64], dims: &[usize], wanted: &[bool]) -> Vec<Option<Vec<
 }
 
 /// The eigenvectors of the symmetric `m`, eigenvalues largest first (NaNs where the solver fails, as on
-/// non-finite statistics). On this thread: `faer`'s parallel eigendecomposition sums in an order that depends on
-/// the number of threads, and a step's result must not.
+/// non-finite statistics). On this thread: the result of a parallel factorization in `faer` can depend on the
+/// number of threads, and a step's result must not.
 fn eigenbasis(m: &Mat<f64>) -> Mat<f64> {
     let d = m.nrows();
     let mut u = Mat::<f64>::zeros(d, d);
@@ -320,8 +320,8 @@ impl Rule for Soap {
 
 impl Soap {
     /// One step, run by [`with_best_isa`]: its element-wise loops use the hardware's fused multiply-adds and
-    /// vectors, and subnormal numbers count as zero in them (the matrix products and factorizations run on the
-    /// threads of the current rayon pool, with IEEE subnormals).
+    /// vectors, and subnormal numbers count as zero in them (the matrix products run on the threads of the current
+    /// rayon pool with IEEE subnormals, the factorizations on this thread).
     #[inline(always)]
     fn step<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
         let TensorStage { shape, param, grad, state } = stage;
@@ -414,7 +414,7 @@ fn refresh_bases<T: Float>(state: &mut ParamState<T>, dims: &[usize], bases: Vec
         let d = dims[i];
         let stats = to_mat(state.get(GG[i]).expect("the layout has the statistics"), d);
         let mut product = Mat::<f64>::zeros(d, d);
-        without_flush(|| matmul(product.as_mut(), Accum::Replace, &stats, &basis, 1.0, Par::rayon(0)));
+        multiply(product.as_mut(), stats.as_ref(), basis.as_ref());
         let estimates: Vec<f64> = (0..d).map(|j| (0..d).map(|k| basis[(k, j)] * product[(k, j)]).sum()).collect();
         let mut order: Vec<usize> = (0..d).collect();
         order.sort_by(|&a, &b| estimates[b].total_cmp(&estimates[a]));
