@@ -110,10 +110,85 @@ fn multiply(
 }
 
 /// The `f32` values of a contiguous CPU tensor's storage.
-fn cpu_values<'a>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+pub(crate) fn cpu_values<'a>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
     match storage {
         Storage::Cpu(cpu) => matrix(cpu, layout, "a gradient"),
         _ => Err(candle_core::Error::msg("dense layer: only CPU tensors are supported")),
+    }
+}
+
+/// The sizes of a layer: `batch` rows of `inputs` values in, `outputs` out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sizes {
+    pub(crate) batch: usize,
+    pub(crate) inputs: usize,
+    pub(crate) outputs: usize,
+}
+
+/// The gradients of a layer's inputs.
+pub(crate) struct Gradients {
+    /// `∂J/∂x` (`batch × inputs`), when asked for.
+    pub(crate) x: Option<Vec<f32>>,
+    /// `∂J/∂W` (`inputs × outputs`).
+    pub(crate) weight: Vec<f32>,
+    /// `∂J/∂b` (`outputs`).
+    pub(crate) bias: Vec<f32>,
+}
+
+impl Dense {
+    /// `relu(x·W + b)` (or `x·W + b`), row-major `batch × outputs`, from row-major `x` and `W`.
+    pub(crate) fn forward(self, sizes: Sizes, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+        let Sizes { batch, inputs, outputs } = sizes;
+        // Each row starts as the bias, and the product is added to it.
+        let mut y: Vec<f32> = Vec::with_capacity(batch * outputs);
+        (0..batch).for_each(|_| y.extend_from_slice(bias));
+        let (x, weight) =
+            (Strided { values: x, row: inputs, col: 1 }, Strided { values: weight, row: outputs, col: 1 });
+        multiply((batch, outputs, inputs), &mut y, (outputs, 1), true, x, weight);
+        if self.relu {
+            y.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        y
+    }
+
+    /// The gradients of `x`, `W` and `b` from the layer's input `x`, weight, output `y` and the output's gradient
+    /// `grad_y` (taken, and masked in place by the ReLU). `∂J/∂x` only `with_x`.
+    pub(crate) fn backward(
+        self,
+        sizes: Sizes,
+        (x, weight, y): (&[f32], &[f32], &[f32]),
+        mut grad_y: Vec<f32>,
+        with_x: bool,
+    ) -> Gradients {
+        let Sizes { batch, inputs, outputs } = sizes;
+        if self.relu {
+            // The ReLU passes the gradient where its output is positive, as candle's own ReLU does.
+            grad_y.iter_mut().zip(y).for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
+        }
+        let g = grad_y;
+        // ∂J/∂W = xᵀ·g, computed as its transpose gᵀ·x into W's row-major layout (the order in which the product
+        // runs fastest here).
+        let mut grad_w = vec![0.0f32; inputs * outputs];
+        // ∂J/∂b: the column sums of g.
+        let mut grad_b = vec![0.0f32; outputs];
+        for row in g.chunks_exact(outputs) {
+            grad_b.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
+        }
+        // gᵀ (outputs × batch) from g's row-major batch × outputs values, x (batch × inputs) row-major, into the
+        // transpose of grad_w (row stride 1, column stride outputs).
+        let g_t = Strided { values: &g, row: 1, col: outputs };
+        let x_values = Strided { values: x, row: inputs, col: 1 };
+        multiply((outputs, inputs, batch), &mut grad_w, (1, outputs), false, g_t, x_values);
+        // ∂J/∂x = g·Wᵀ.
+        let grad_x = with_x.then(|| {
+            let mut grad_x = vec![0.0f32; batch * inputs];
+            // Wᵀ (outputs × inputs) from W's row-major inputs × outputs values.
+            let (g, w_t) =
+                (Strided { values: &g, row: outputs, col: 1 }, Strided { values: weight, row: 1, col: outputs });
+            multiply((batch, inputs, outputs), &mut grad_x, (inputs, 1), false, g, w_t);
+            grad_x
+        });
+        Gradients { x: grad_x, weight: grad_w, bias: grad_b }
     }
 }
 
@@ -138,15 +213,7 @@ impl CustomOp3 for Dense {
         let (batch, inputs, outputs) = dimensions(x_layout.dims(), w_layout.dims(), b_layout.dims())?;
         let (x, weight, bias) =
             (matrix(x, x_layout, "x")?, matrix(weight, w_layout, "weight")?, matrix(bias, b_layout, "bias")?);
-        // Each row starts as the bias, and the product is added to it.
-        let mut y: Vec<f32> = Vec::with_capacity(batch * outputs);
-        (0..batch).for_each(|_| y.extend_from_slice(bias));
-        let (x, weight) =
-            (Strided { values: x, row: inputs, col: 1 }, Strided { values: weight, row: outputs, col: 1 });
-        multiply((batch, outputs, inputs), &mut y, (outputs, 1), true, x, weight);
-        if self.relu {
-            y.iter_mut().for_each(|v| *v = v.max(0.0));
-        }
+        let y = self.forward(Sizes { batch, inputs, outputs }, x, weight, bias);
         Ok((CpuStorage::F32(y), Shape::from((batch, outputs))))
     }
 
@@ -165,41 +232,16 @@ impl CustomOp3 for Dense {
         let (g_storage, g_layout) = grad_y.storage_and_layout();
         let (batch, inputs) = x_layout.shape().dims2()?;
         let outputs = w_layout.shape().dims2()?.1;
-        let (xs, w) = (cpu_values(&x_storage, x_layout)?, cpu_values(&w_storage, w_layout)?);
-        let mut g = cpu_values(&g_storage, g_layout)?.to_vec();
-        if self.relu {
-            // The ReLU passes the gradient where its output is positive, as candle's own ReLU does.
-            let y = cpu_values(&y_storage, y_layout)?;
-            g.iter_mut().zip(y).for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
-        }
+        let values =
+            (cpu_values(&x_storage, x_layout)?, cpu_values(&w_storage, w_layout)?, cpu_values(&y_storage, y_layout)?);
+        let grad_y = cpu_values(&g_storage, g_layout)?.to_vec();
+        // ∂J/∂x only where x depends on a variable (not for a batch of images).
+        let grads = self.backward(Sizes { batch, inputs, outputs }, values, grad_y, x.track_op());
         let device = x.device();
-        // ∂J/∂W = xᵀ·g, computed as its transpose gᵀ·x into W's row-major layout (the order in which the product
-        // runs fastest here).
-        let mut grad_w = vec![0.0f32; inputs * outputs];
-        // ∂J/∂b: the column sums of g.
-        let mut grad_b = vec![0.0f32; outputs];
-        for row in g.chunks_exact(outputs) {
-            grad_b.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
-        }
-        // gᵀ (outputs × batch) from g's row-major batch × outputs values, x (batch × inputs) row-major, into the
-        // transpose of grad_w (row stride 1, column stride outputs).
-        let g_t = Strided { values: &g, row: 1, col: outputs };
-        let x_values = Strided { values: xs, row: inputs, col: 1 };
-        multiply((outputs, inputs, batch), &mut grad_w, (1, outputs), false, g_t, x_values);
-        // ∂J/∂x = g·Wᵀ, only where x depends on a variable (not for a batch of images).
-        let grad_x = if x.track_op() {
-            let mut grad_x = vec![0.0f32; batch * inputs];
-            // Wᵀ (outputs × inputs) from W's row-major inputs × outputs values.
-            let (g, w_t) = (Strided { values: &g, row: outputs, col: 1 }, Strided { values: w, row: 1, col: outputs });
-            multiply((batch, inputs, outputs), &mut grad_x, (inputs, 1), false, g, w_t);
-            Some(Tensor::from_vec(grad_x, (batch, inputs), device)?)
-        } else {
-            None
-        };
         Ok((
-            grad_x,
-            Some(Tensor::from_vec(grad_w, (inputs, outputs), device)?),
-            Some(Tensor::from_vec(grad_b, outputs, device)?),
+            grads.x.map(|g| Tensor::from_vec(g, (batch, inputs), device)).transpose()?,
+            Some(Tensor::from_vec(grads.weight, (inputs, outputs), device)?),
+            Some(Tensor::from_vec(grads.bias, outputs, device)?),
         ))
     }
 }

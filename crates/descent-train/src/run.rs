@@ -236,16 +236,21 @@ impl<'a> Tensors<'a> {
 
     /// The training images and labels at `rows`, in that order (copied row by row: candle's `index_select` takes
     /// longer than the copy by an order of magnitude).
-    fn batch(&self, rows: &[u32]) -> candle_core::Result<(Tensor, Tensor)> {
+    fn batch_values(&self, rows: &[u32]) -> (Vec<f32>, Vec<u32>) {
         let features = self.train.features;
         let mut images = Vec::with_capacity(rows.len() * features);
         for &row in rows {
             let start = row as usize * features;
             images.extend_from_slice(&self.train.images[start..start + features]);
         }
-        let labels: Vec<u32> = rows.iter().map(|&row| self.train.labels[row as usize]).collect();
+        (images, rows.iter().map(|&row| self.train.labels[row as usize]).collect())
+    }
+
+    /// [`Tensors::batch_values`] as tensors.
+    fn batch(&self, rows: &[u32]) -> candle_core::Result<(Tensor, Tensor)> {
+        let (images, labels) = self.batch_values(rows);
         Ok((
-            Tensor::from_vec(images, (rows.len(), features), &Device::Cpu)?,
+            Tensor::from_vec(images, (rows.len(), self.train.features), &Device::Cpu)?,
             Tensor::from_vec(labels, rows.len(), &Device::Cpu)?,
         ))
     }
@@ -408,10 +413,10 @@ fn train(
                     (value, value * batch.len() as f64)
                 }
                 Stepper::Local(optimizer) => {
-                    let loss = batch_loss()?;
-                    let value = f64::from(loss.to_scalar::<f32>()?);
+                    let (images, labels) = data.batch_values(local);
+                    let (loss, grads) = model.loss_and_gradients(&images, &labels)?;
+                    let value = f64::from(loss);
                     if value.is_finite() {
-                        let grads = loss.backward()?;
                         let before_step = Instant::now();
                         optimizer.step(&grads)?;
                         stepping += before_step.elapsed();
@@ -422,9 +427,10 @@ fn train(
                     let (local_sum, grads) = if local.is_empty() {
                         (0.0, None)
                     } else {
-                        let loss = batch_loss()?;
-                        let value = f64::from(loss.to_scalar::<f32>()?);
-                        (value * local.len() as f64, value.is_finite().then(|| loss.backward()).transpose()?)
+                        let (images, labels) = data.batch_values(local);
+                        let (loss, grads) = model.loss_and_gradients(&images, &labels)?;
+                        let value = f64::from(loss);
+                        (value * local.len() as f64, value.is_finite().then_some(grads))
                     };
                     // Every rank learns the batch's loss, and so stops together if it is not finite.
                     let mut sum = [local_sum];
