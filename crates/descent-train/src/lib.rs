@@ -2,7 +2,8 @@
 //!
 //! - [`dataset`]: image datasets in the standard IDX files ([`idx`]), the 10,000 embedded MNIST digits, Debian's
 //!   Fashion-MNIST, and validation splits held out of the training images;
-//! - [`Mlp`]: a multilayer perceptron in candle, initialized as PyTorch's `nn.Linear` from a seed;
+//! - [`Mlp`]: a multilayer perceptron in candle, initialized as PyTorch's `nn.Linear` from a seed, with its
+//!   backward pass written out ([`Mlp::loss_and_gradients`]);
 //! - [`Trainer`]: the loop that trains one network per optimizer from the same initial weights through the same
 //!   batches, with learning-rate schedules, gradient clipping, weight averaging (SWA, EMA), Schedule-Free's
 //!   evaluation point, and checkpoints after every epoch that resume a run bit for bit;
