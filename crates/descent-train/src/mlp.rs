@@ -64,7 +64,7 @@ impl Mlp {
     /// The backward pass is written out rather than left to candle's autograd, which adds each gradient to a
     /// fresh tensor of zeros and builds the softmax's gradient from several operations: here the loss's gradient
     /// with respect to the logits is `(softmax − one-hot) / batch`, and each layer's gradients are
-    /// [`Dense::backward`]'s. They equal autograd's to rounding (tested).
+    /// those of its own candle operation's backward pass. They equal autograd's to rounding (tested).
     pub fn loss_and_gradients(&self, inputs: &[f32], labels: &[u32]) -> Result<(f32, GradStore)> {
         let batch = labels.len();
         let guards: Vec<_> = self

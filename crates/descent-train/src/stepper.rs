@@ -12,7 +12,7 @@ use crate::error::TrainError;
 /// and keeps the optimizer state of its share of the parameters (see [`descent_mpi::Sharded`]).
 #[derive(Clone)]
 pub struct Ranks {
-    /// The ranks, e.g. [`descent_mpi::MpiWorld`] under `mpirun`.
+    /// The ranks, e.g. `descent_mpi::MpiWorld` (its `mpi` feature) under `mpirun`.
     pub comm: Rc<dyn Communicator>,
     /// How much of the optimizer's memory is split.
     pub stage: Stage,
