@@ -210,6 +210,8 @@ mod param;
 pub mod quantize;
 #[cfg(target_arch = "x86_64")]
 mod quantize_avx2;
+#[cfg(target_arch = "x86_64")]
+mod quantize_avx512;
 mod reduce;
 mod registry;
 mod rule;

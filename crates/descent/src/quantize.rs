@@ -216,9 +216,12 @@ pub fn absmax(block: &[f32]) -> f32 {
 pub fn quantize_block(map: &'static QuantizationMap, block: &[f32], codes: &mut [u8]) -> f32 {
     let table = map.shared_table();
     #[cfg(target_arch = "x86_64")]
-    if Isa::best() != Isa::Baseline {
-        // SAFETY: the CPU has AVX2 and FMA (every version but the baseline has them); the table is the map's.
-        return unsafe { crate::quantize_avx2::encode(map, table, block, codes) };
+    match Isa::best() {
+        // SAFETY: the CPU has AVX-512; the table is the map's.
+        Isa::Avx512 => return unsafe { crate::quantize_avx512::encode(map, table, block, codes) },
+        // SAFETY: the CPU has AVX2 and FMA; the table is the map's.
+        Isa::Avx2 => return unsafe { crate::quantize_avx2::encode(map, table, block, codes) },
+        Isa::Baseline => {}
     }
     let scale = absmax(block);
     for (code, &v) in codes.iter_mut().zip(block) {
@@ -231,9 +234,12 @@ pub fn quantize_block(map: &'static QuantizationMap, block: &[f32], codes: &mut 
 #[inline(always)]
 pub fn dequantize_block(map: &QuantizationMap, scale: f32, codes: &[u8], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if Isa::best() != Isa::Baseline {
+    match Isa::best() {
+        // SAFETY: the CPU has AVX-512.
+        Isa::Avx512 => return unsafe { crate::quantize_avx512::decode(map, scale, codes, out) },
         // SAFETY: the CPU has AVX2 and FMA.
-        return unsafe { crate::quantize_avx2::decode(map, scale, codes, out) };
+        Isa::Avx2 => return unsafe { crate::quantize_avx2::decode(map, scale, codes, out) },
+        Isa::Baseline => {}
     }
     for (o, &c) in out.iter_mut().zip(codes) {
         *o = map.value(c) * scale;
@@ -243,6 +249,64 @@ pub fn dequantize_block(map: &QuantizationMap, scale: f32, codes: &[u8], out: &m
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Encoder = fn(&'static QuantizationMap, &[f32], &mut [u8]) -> f32;
+    type Decoder = fn(&QuantizationMap, f32, &[u8], &mut [f32]);
+
+    /// The block coder of every instruction set this CPU runs, the scalar one first.
+    fn encoders() -> Vec<(&'static str, Encoder)> {
+        let scalar: Encoder = |map, block, codes| {
+            let scale = absmax(block);
+            for (code, &v) in codes.iter_mut().zip(block) {
+                *code = map.fast_code(v / scale, map.shared_table());
+            }
+            scale
+        };
+        let mut coders = vec![("scalar", scalar)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Isa::Avx2.supported() {
+                // SAFETY: the CPU has AVX2 and FMA; the table is the map's.
+                let avx2: Encoder =
+                    |map, block, codes| unsafe { crate::quantize_avx2::encode(map, map.shared_table(), block, codes) };
+                coders.push(("avx2", avx2));
+            }
+            if Isa::Avx512.supported() {
+                // SAFETY: the CPU has AVX-512; the table is the map's.
+                let avx512: Encoder = |map, block, codes| unsafe {
+                    crate::quantize_avx512::encode(map, map.shared_table(), block, codes)
+                };
+                coders.push(("avx512", avx512));
+            }
+        }
+        coders
+    }
+
+    /// The block decoder of every instruction set this CPU runs, the scalar one first.
+    fn decoders() -> Vec<(&'static str, Decoder)> {
+        let scalar: Decoder = |map, scale, codes, out| {
+            for (o, &c) in out.iter_mut().zip(codes) {
+                *o = map.value(c) * scale;
+            }
+        };
+        let mut coders = vec![("scalar", scalar)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Isa::Avx2.supported() {
+                // SAFETY: the CPU has AVX2 and FMA.
+                let avx2: Decoder =
+                    |map, scale, codes, out| unsafe { crate::quantize_avx2::decode(map, scale, codes, out) };
+                coders.push(("avx2", avx2));
+            }
+            if Isa::Avx512.supported() {
+                // SAFETY: the CPU has AVX-512.
+                let avx512: Decoder =
+                    |map, scale, codes, out| unsafe { crate::quantize_avx512::decode(map, scale, codes, out) };
+                coders.push(("avx512", avx512));
+            }
+        }
+        coders
+    }
 
     /// The table gives the search's code for every entry, the values an ulp either side of each entry and of each
     /// midpoint, and a spread of values over [−1.1, 1.1].
@@ -269,20 +333,7 @@ mod tests {
     fn the_table_codes_every_value_near_a_threshold_as_the_search_does() {
         for map in [QuantizationMap::signed(), QuantizationMap::unsigned()] {
             let table = map.shared_table();
-            let mut anchors: Vec<f32> = Vec::new();
-            // The thresholds, found by bisection between consecutive entries' values (the code is monotone).
-            for pair in map.values().windows(2) {
-                let (mut low, mut high) = (pair[0], pair[1]);
-                while order(high) - order(low) > 1 {
-                    let middle = unorder((order(low) + order(high)) / 2);
-                    if map.code(middle) == map.code(pair[0]) {
-                        low = middle;
-                    } else {
-                        high = middle;
-                    }
-                }
-                anchors.extend([low, high]);
-            }
+            let mut anchors = thresholds(map);
             anchors.extend((0..2 * BUCKETS_PER_SIGN).map(|i| {
                 let magnitude = f32::from_bits(
                     (SMALLEST.to_bits() >> BELOW_BUCKET << BELOW_BUCKET) + ((i % BUCKETS_PER_SIGN) << BELOW_BUCKET),
@@ -300,18 +351,76 @@ mod tests {
                 let near = (-64..=64).map(|k| unorder(order(anchor).saturating_add(k)));
                 probes.extend(near.filter(|x| x.is_nan() || x.abs() <= 1.0));
             }
-            let mut codes = vec![0; probes.len()];
-            for (chunk, codes) in probes.chunks(BLOCK).zip(codes.chunks_mut(BLOCK)) {
-                // A block whose scale is 1, so that the block coder sees the probes themselves.
-                let mut block = chunk.to_vec();
-                block.push(1.0);
-                let mut block_codes = vec![0; block.len()];
-                assert_eq!(quantize_block(map, &block, &mut block_codes), 1.0);
-                codes.copy_from_slice(&block_codes[..chunk.len()]);
+            for (isa, encode) in encoders() {
+                let mut codes = vec![0; probes.len()];
+                for (chunk, codes) in probes.chunks(BLOCK).zip(codes.chunks_mut(BLOCK)) {
+                    // A block whose scale is 1, so that the block coder sees the probes themselves.
+                    let mut block = chunk.to_vec();
+                    block.push(1.0);
+                    let mut block_codes = vec![0; block.len()];
+                    assert_eq!(encode(map, &block, &mut block_codes), 1.0);
+                    codes.copy_from_slice(&block_codes[..chunk.len()]);
+                }
+                for (&x, &code) in probes.iter().zip(&codes) {
+                    let expected = map.code(x);
+                    assert_eq!((map.fast_code(x, table), code), (expected, expected), "{isa}: {x:e}");
+                }
             }
-            for (&x, &code) in probes.iter().zip(&codes) {
-                let expected = map.code(x);
-                assert_eq!((map.fast_code(x, table), code), (expected, expected), "{x:e}");
+        }
+    }
+
+    /// The values either side of each rounding threshold (the last with the lower code, the first with the
+    /// higher), found by bisection between consecutive entries' values (the code is monotone).
+    fn thresholds(map: &QuantizationMap) -> Vec<f32> {
+        let mut found = Vec::new();
+        for pair in map.values().windows(2) {
+            let (mut low, mut high) = (pair[0], pair[1]);
+            while order(high) - order(low) > 1 {
+                let middle = unorder((order(low) + order(high)) / 2);
+                if map.code(middle) == map.code(pair[0]) {
+                    low = middle;
+                } else {
+                    high = middle;
+                }
+            }
+            found.extend([low, high]);
+        }
+        found
+    }
+
+    /// Values whose quotient by the block's scale lies within a few ulps of a rounding threshold, for scales of
+    /// many significands and binades: every coder codes them as the division rounds the quotient (a quotient
+    /// an ulp off would cross the threshold).
+    #[test]
+    fn every_coder_codes_quotients_next_to_a_threshold_as_dividing() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for map in [QuantizationMap::signed(), QuantizationMap::unsigned()] {
+            let anchors = thresholds(map);
+            for exponent in [-126, -100, -57, -56, -20, -1, 0, 1, 30, 100, 101, 126] {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let scale = 2f32.powi(exponent) * (1.0 + (state >> 41) as f32 / 2f32.powi(23));
+                let mut block: Vec<f32> = anchors
+                    .iter()
+                    .flat_map(|&a| (-3..=3).map(move |k| unorder(order(a) + k)))
+                    .map(|q| q * scale)
+                    .filter(|v| v.abs() <= scale)
+                    .collect();
+                block.push(scale);
+                let expected: Vec<u8> = block.iter().map(|&v| map.code(v / scale)).collect();
+                for (isa, encode) in encoders() {
+                    let mut codes = vec![0; block.len()];
+                    for ((values, codes), chunk) in block.chunks(BLOCK).zip(codes.chunks_mut(BLOCK)).zip(0..) {
+                        // Each block holds the scale itself, so that its largest magnitude is the scale.
+                        let mut values = values.to_vec();
+                        values.push(scale);
+                        let mut block_codes = vec![0; values.len()];
+                        assert_eq!(encode(map, &values, &mut block_codes), scale, "{isa}, chunk {chunk}");
+                        codes.copy_from_slice(&block_codes[..values.len() - 1]);
+                    }
+                    for ((&v, &code), &want) in block.iter().zip(&codes).zip(&expected) {
+                        assert_eq!(code, want, "{isa}: {v:e} / {scale:e} = {:e}", v / scale);
+                    }
+                }
             }
         }
     }
@@ -334,16 +443,66 @@ mod tests {
         }
     }
 
-    /// The vector decoder gives the map's values times the scale, for every code, in blocks of every length.
+    /// Every decoder gives the map's values times the scale, for every code, in blocks of every length.
     #[test]
     fn decoding_gives_the_entries_times_the_scale() {
         let map = QuantizationMap::unsigned();
         let codes: Vec<u8> = (0..=255).chain(0..=255).rev().collect();
-        for len in [0, 1, 7, 8, 9, 255, 256, 300] {
-            let mut out = vec![0.0; len.min(codes.len())];
-            dequantize_block(map, 0.37, &codes[..out.len()], &mut out);
-            for (&o, &c) in out.iter().zip(&codes) {
-                assert_eq!(o.to_bits(), (map.value(c) * 0.37).to_bits());
+        for (isa, decode) in decoders() {
+            for len in [0, 1, 7, 8, 9, 15, 16, 17, 255, 256, 300] {
+                let mut out = vec![0.0; len.min(codes.len())];
+                decode(map, 0.37, &codes[..out.len()], &mut out);
+                for (&o, &c) in out.iter().zip(&codes) {
+                    assert_eq!(o.to_bits(), (map.value(c) * 0.37).to_bits(), "{isa}, {len} values");
+                }
+            }
+        }
+    }
+
+    /// Every coder gives each value the code of its quotient by the block's scale, as the division rounds it, for
+    /// blocks of every length and scales from the subnormal to the largest, with infinities and NaNs among the
+    /// values: the vector coders that multiply by the reciprocal instead (where the scale allows) code as dividing.
+    #[test]
+    fn every_coder_codes_the_quotients_as_dividing() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for map in [QuantizationMap::signed(), QuantizationMap::unsigned()] {
+            for exponent in (-149..=127).step_by(3) {
+                for len in [1, 15, 16, 17, 100, 256] {
+                    let top = 2f64.powi(exponent) as f32;
+                    let mut block: Vec<f32> = (0..len)
+                        .map(|_| {
+                            // Values spread over 40 binades below the top, of both signs for the signed map.
+                            let bits = random();
+                            let magnitude =
+                                top * (2f32.powi(-((bits % 40) as i32))) * (1.0 + (bits >> 40) as f32 / 2f32.powi(24));
+                            if std::ptr::eq(map, QuantizationMap::signed()) && bits & (1 << 20) != 0 {
+                                -magnitude
+                            } else {
+                                magnitude
+                            }
+                        })
+                        .collect();
+                    if len == 100 {
+                        block[7] = f32::NAN;
+                        block[50] = if exponent > 0 { f32::INFINITY } else { 0.0 };
+                    }
+                    let scale = absmax(&block);
+                    let expected: Vec<u8> = block.iter().map(|&v| map.code(v / scale)).collect();
+                    for (isa, encode) in encoders() {
+                        let mut codes = vec![0; len];
+                        assert_eq!(encode(map, &block, &mut codes).to_bits(), scale.to_bits(), "{isa}");
+                        for ((&v, &code), &want) in block.iter().zip(&codes).zip(&expected) {
+                            let want = if v.is_nan() || (v / scale).is_nan() { 0 } else { want };
+                            assert_eq!(code, want, "{isa}: {v:e} in a block of scale {scale:e}");
+                        }
+                    }
+                }
             }
         }
     }
