@@ -4,8 +4,9 @@
 //! rounds as the division does (Markstein's theorem, as [`crate::torch_ops`]'s `Divisor`) while the scale lies in
 //! [2⁻⁵⁶, 2¹⁰⁰]: then the reciprocal, every quotient that can change a code (at least [`SMALLEST`] in magnitude)
 //! and its remainder (zero, or a multiple of 2⁻⁴⁶ times the quotient's and the scale's binades) are normal numbers,
-//! so the remainder is exact, also with subnormals flushed. Blocks with a scale outside divide. The results are those of the scalar coder in
-//! [`crate::quantize`], to the bit (tested on every rounding threshold).
+//! so the remainder is exact, also with subnormals flushed. Blocks with a scale outside divide. The results are
+//! those of the scalar coder in [`crate::quantize`], to the bit (tested next to every rounding threshold, at
+//! scales across the range).
 
 use std::arch::x86_64::*;
 
