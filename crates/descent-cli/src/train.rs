@@ -356,7 +356,7 @@ fn write_tables(
             training.entrant.to_string(),
             end.map_or("-".into(), |e| format!("{:.2}%", 100.0 * e.test_accuracy)),
             end.map_or("-".into(), |e| format!("{:.4}", e.test_loss)),
-            format!("{seconds:.2}"),
+            end.map_or("-".into(), |_| format!("{seconds:.2}")),
             if seconds > 0.0 { format!("{:.1}%", 100.0 * stepping / seconds) } else { "-".into() },
             if training.diverged { "diverged".into() } else { "ok".into() },
         ]);

@@ -454,6 +454,18 @@ fn training_on_the_embedded_digits_really_learns() {
     assert_svg_texts(&plot, &["test accuracy", "adam(lr=1e-3)", "sgd(lr=1e6) (diverged)"]);
 }
 
+/// A run that diverges before its first epoch ends has no numbers to show: its row says so with dashes (no
+/// "-0.00" seconds from summing no epochs).
+#[test]
+fn a_run_that_diverges_at_once_shows_no_numbers() {
+    let text = ok(&["train", "--epochs", "1", "--hidden", "16", "--optimizers", "sgd(lr=1e30)", "adam(lr=1e-3)"]);
+    let row = text.lines().find(|l| l.starts_with("sgd(lr=1e30)") && l.ends_with("diverged")).expect(&text);
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells, ["sgd(lr=1e30)", "sgd(lr=1e30)", "-", "-", "-", "-", "diverged"], "{text}");
+    let adam = text.lines().find(|l| l.starts_with("adam(lr=1e-3)") && l.ends_with("ok")).expect(&text);
+    assert!(adam.split_whitespace().nth(4).is_some_and(|s| s.parse::<f64>().is_ok_and(|s| s > 0.0)), "{adam}");
+}
+
 /// The optimizers beyond PyTorch train the network too, with compact state and Schedule-Free's evaluation point
 /// (its test accuracy is measured at the average), and Prodigy, which needs every gradient of a step at once.
 #[test]
