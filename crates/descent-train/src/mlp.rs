@@ -78,6 +78,9 @@ impl Mlp {
             params.push((Sizes { batch, inputs, outputs }, cpu_values(w, w_layout)?, cpu_values(b, b_layout)?));
         }
         let first = params[0].0.inputs;
+        if batch == 0 {
+            return Err(Error::msg("a batch needs at least one image (the mean loss of none is undefined)"));
+        }
         if inputs.len() != batch * first {
             return Err(Error::msg(format!(
                 "{} input values do not make {batch} rows of {first} (one row per label)",
@@ -185,6 +188,8 @@ mod tests {
         assert!(error.contains("do not make 2 rows of 4"), "{error}");
         let error = model.loss_and_gradients(&[0.0; 8], &[0, 2]).expect_err("label 2 of 2 classes").to_string();
         assert!(error.contains("label 2 is not one of the 2 classes"), "{error}");
+        let error = model.loss_and_gradients(&[], &[]).expect_err("an empty batch").to_string();
+        assert!(error.contains("at least one image"), "{error}");
         Ok(())
     }
 }
