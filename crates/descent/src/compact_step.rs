@@ -5,8 +5,9 @@
 use half::bf16;
 use rayon::prelude::*;
 
+use crate::kernel::Inline;
 use crate::quantize::{dequantize_block, quantize_block, QuantizationMap, BLOCK};
-use crate::{with_best_isa, CompactData, CompactTensor, Float, Loop};
+use crate::{with_best_isa, CompactData, CompactTensor, Float};
 
 /// Elements per parallel task: whole blocks, large enough to pay for the task.
 const TASK: usize = 64 * BLOCK;
@@ -173,49 +174,45 @@ pub(crate) fn step<T: Float>(
         tasks.push(Task { first, param: p, grad: g, stores: own });
         (param, grad, stores, first) = (p_rest, g_rest, rest, first + at);
     }
-    tasks.par_iter_mut().for_each(|task| with_best_isa(Blocks { task, update: &update }));
+    // Each task's blocks compiled for the best instruction set (the rules' fused multiply-adds in hardware).
+    tasks.par_iter_mut().for_each(|task| {
+        with_best_isa(Inline(
+            #[inline(always)]
+            || blocks(task, &update),
+        ))
+    });
 }
 
-/// One task's blocks, as a loop compiled for the best instruction set (the rules' fused multiply-adds in hardware).
-struct Blocks<'t, 'a, T, F> {
-    task: &'t mut Task<'a, T>,
-    update: &'t F,
-}
-
-impl<T: Float, F: Fn(&mut T, T, &mut f32, &mut f32)> Loop for Blocks<'_, '_, T, F> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let Blocks { task, update } = self;
-        if let [Store::Bf16 { stochastic, values: m }, Store::Bf16 { stochastic: same, values: v }] =
-            task.stores.as_mut_slice()
-        {
-            if stochastic == same {
-                let first = task.first;
-                match *stochastic {
-                    None => elementwise(task.param, task.grad, m, v, update, |x, _| nearest_bf16(x)),
-                    Some(seed) => elementwise(task.param, task.grad, m, v, update, |x, k| {
-                        stochastic_bf16(x, seed, (first + k) as u32)
-                    }),
-                }
-                return;
+/// One task's blocks.
+#[inline(always)]
+fn blocks<T: Float>(task: &mut Task<'_, T>, update: &impl Fn(&mut T, T, &mut f32, &mut f32)) {
+    if let [Store::Bf16 { stochastic, values: m }, Store::Bf16 { stochastic: same, values: v }] =
+        task.stores.as_mut_slice()
+    {
+        if stochastic == same {
+            let first = task.first;
+            match *stochastic {
+                None => elementwise(task.param, task.grad, m, v, update, |x, _| nearest_bf16(x)),
+                Some(seed) => elementwise(task.param, task.grad, m, v, update, |x, k| {
+                    stochastic_bf16(x, seed, (first + k) as u32)
+                }),
             }
+            return;
         }
-        let mut moments = [[0.0_f32; BLOCK]; MAX_MOMENTS];
-        for (block, (p, g)) in task.param.chunks_mut(BLOCK).zip(task.grad.chunks(BLOCK)).enumerate() {
-            let n = p.len();
-            for (store, moment) in task.stores.iter().zip(&mut moments) {
-                store.decode(block, &mut moment[..n]);
-            }
-            let [first, second] = &mut moments;
-            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(&mut first[..n]).zip(&mut second[..n]) {
-                update(p, g, m, v);
-            }
-            let start = task.first + block * BLOCK;
-            for (store, moment) in task.stores.iter_mut().zip(&moments) {
-                store.encode(block, start, &moment[..n]);
-            }
+    }
+    let mut moments = [[0.0_f32; BLOCK]; MAX_MOMENTS];
+    for (block, (p, g)) in task.param.chunks_mut(BLOCK).zip(task.grad.chunks(BLOCK)).enumerate() {
+        let n = p.len();
+        for (store, moment) in task.stores.iter().zip(&mut moments) {
+            store.decode(block, &mut moment[..n]);
+        }
+        let [first, second] = &mut moments;
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(&mut first[..n]).zip(&mut second[..n]) {
+            update(p, g, m, v);
+        }
+        let start = task.first + block * BLOCK;
+        for (store, moment) in task.stores.iter_mut().zip(&moments) {
+            store.encode(block, start, &moment[..n]);
         }
     }
 }

@@ -227,7 +227,7 @@ pub use compact::{CompactData, CompactTensor, CompactType, StateType};
 pub use composite::Composite;
 pub use dynamic::{Closure, DynOptimizer, FlatOptimizer};
 pub use error::Error;
-pub use kernel::{with_best_isa, Loop};
+pub use kernel::{with_best_isa, Inline, Loop};
 pub use lane::{Float, Lane};
 pub use lbfgs::LbfgsOptimizer;
 pub use master_weights::MasterWeights;

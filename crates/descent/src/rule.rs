@@ -73,8 +73,9 @@ pub trait Rule: Clone + Debug + PartialEq + Default + Serialize + DeserializeOwn
 
     /// The per-tensor stage: runs before the element-wise rule, once per parameter and step, with the whole
     /// parameter, its gradient and its state (after the step counter has advanced). Its code is compiled for the
-    /// target's baseline instruction set; long loops belong in a [`Loop`](crate::Loop) run through
-    /// [`with_best_isa`](crate::with_best_isa), which compiles them for the CPU's (hardware fused multiply-adds).
+    /// target's baseline instruction set; long loops belong in a [`Loop`](crate::Loop) (a closure in
+    /// [`Inline`](crate::Inline), say) run through [`with_best_isa`](crate::with_best_isa), which compiles them
+    /// for the CPU's (hardware fused multiply-adds).
     fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
         let _ = stage;
     }

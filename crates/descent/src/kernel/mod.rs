@@ -22,8 +22,8 @@ mod vector;
 
 pub(crate) use denormals::{without_flush, FlushDenormals};
 pub(crate) use vector::Isa;
-pub use vector::{with_best_isa, Loop};
-pub(crate) use vector::{AsGiven, Clipped, GradMap, Inline};
+pub use vector::{with_best_isa, Inline, Loop};
+pub(crate) use vector::{AsGiven, Clipped, GradMap};
 
 use crate::state::{StateTensor, MAX_ELEMENTWISE_TENSORS};
 use crate::{Float, Rule};

@@ -169,8 +169,24 @@ pub trait Loop {
 }
 
 /// A closure as a [`Loop`]: marked `#[inline(always)]`, its body is compiled into each version of
-/// [`with_best_isa`] (`with_best_isa(Inline(#[inline(always)] || rule.step(stage)))`).
-pub(crate) struct Inline<F>(pub(crate) F);
+/// [`with_best_isa`].
+///
+/// ```
+/// use descent::{with_best_isa, Inline};
+///
+/// let (x, mut y) = ([1.0f32, 2.0, 3.0], [0.5f32; 3]);
+/// // y ← 2·x + y, each element one fused multiply-add in hardware where the CPU has them.
+/// with_best_isa(Inline(
+///     #[inline(always)]
+///     || {
+///         for (y, &x) in y.iter_mut().zip(&x) {
+///             *y = x.mul_add(2.0, *y);
+///         }
+///     },
+/// ));
+/// assert_eq!(y, [2.5, 4.5, 6.5]);
+/// ```
+pub struct Inline<F>(pub F);
 
 impl<R, F: FnMut() -> R> Loop for Inline<F> {
     type Output = R;
@@ -184,7 +200,7 @@ impl<R, F: FnMut() -> R> Loop for Inline<F> {
 /// Runs `work` compiled for the best instruction set this CPU has, so that the loops of a per-tensor stage use the
 /// hardware's fused multiply-adds and vectors as the fused pass does: compiled for the baseline alone, every
 /// `mul_add` would be a call into a software `fma`. Subnormal numbers count as zero while it runs, as in the fused
-/// pass ([`FlushDenormals`]).
+/// pass (flush-to-zero and denormals-are-zero, restored when it returns).
 pub fn with_best_isa<L: Loop>(work: L) -> L::Output {
     let _flush = FlushDenormals::new();
     match Isa::best() {

@@ -5,13 +5,20 @@
 
 use rayon::prelude::*;
 
-use crate::kernel::CHUNK;
+use crate::kernel::{Inline, CHUNK};
 use crate::reduce::{in_chunks, lanes};
-use crate::{with_best_isa, Float, Loop};
+use crate::{with_best_isa, Float};
 
 /// Σ aᵢ·bᵢ (`a.dot(b)`), in the element type.
 pub(crate) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    in_chunks(a.len(), |r| with_best_isa(Dot { a: &a[r.clone()], b: &b[r] }), |x, y| x + y)
+    let part = |r: std::ops::Range<usize>| {
+        let (a, b) = (&a[r.clone()], &b[r]);
+        with_best_isa(Inline(
+            #[inline(always)]
+            || lanes(a, b, |x, y| x * y),
+        ))
+    };
+    in_chunks(a.len(), part, |x, y| x + y)
 }
 
 /// max |aᵢ| (`a.abs().max()`); NaN if any element is NaN.
@@ -22,12 +29,28 @@ pub(crate) fn abs_max<T: Float>(a: &[T]) -> T {
 
 /// Σ |aᵢ| (`a.abs().sum()`), in the element type.
 pub(crate) fn abs_sum<T: Float>(a: &[T]) -> T {
-    in_chunks(a.len(), |r| with_best_isa(AbsSum { a: &a[r] }), |x, y| x + y)
+    let part = |r: std::ops::Range<usize>| {
+        let a = &a[r];
+        with_best_isa(Inline(
+            #[inline(always)]
+            || lanes(a, a, |x, _| x.abs()),
+        ))
+    };
+    in_chunks(a.len(), part, |x, y| x + y)
 }
 
 /// y ← y + α·x with one rounding per element (`y.add_(x, alpha=α)`).
 pub(crate) fn add_scaled<T: Float>(y: &mut [T], alpha: T, x: &[T]) {
-    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| with_best_isa(AddScaled { y, alpha, x }));
+    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| {
+        with_best_isa(Inline(
+            #[inline(always)]
+            || {
+                for (y, &x) in y.iter_mut().zip(x) {
+                    *y = alpha.mul_add(x, *y);
+                }
+            },
+        ))
+    });
 }
 
 /// out ← a·factor (`a.mul(factor)`); `out` is resized to `a`'s length.
@@ -48,50 +71,6 @@ pub(crate) fn difference<T: Float>(out: &mut Vec<T>, a: &[T], b: &[T]) {
             *o = x - y;
         }
     });
-}
-
-struct Dot<'a, T> {
-    a: &'a [T],
-    b: &'a [T],
-}
-
-impl<T: Float> Loop for Dot<'_, T> {
-    type Output = T;
-
-    #[inline(always)]
-    fn run(self) -> T {
-        lanes(self.a, self.b, |x, y| x * y)
-    }
-}
-
-struct AbsSum<'a, T> {
-    a: &'a [T],
-}
-
-impl<T: Float> Loop for AbsSum<'_, T> {
-    type Output = T;
-
-    #[inline(always)]
-    fn run(self) -> T {
-        lanes(self.a, self.a, |x, _| x.abs())
-    }
-}
-
-struct AddScaled<'a, T> {
-    y: &'a mut [T],
-    alpha: T,
-    x: &'a [T],
-}
-
-impl<T: Float> Loop for AddScaled<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        for (y, &x) in self.y.iter_mut().zip(self.x) {
-            *y = self.alpha.mul_add(x, *y);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,12 +5,12 @@ use std::ops::Range;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{FlushDenormals, CHUNK};
+use crate::kernel::{FlushDenormals, Inline, CHUNK};
 use crate::reduce::{in_chunks, lanes};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::non_negative;
-use crate::{with_best_isa, Error, Float, Loop, Rule, Shape, StateLayout, TensorStage};
+use crate::{with_best_isa, Error, Float, Rule, Shape, StateLayout, TensorStage};
 
 /// Adafactor (Shazeer and Stern, 2018), with PyTorch's `torch.optim.Adafactor` semantics (torch 2.5 and later).
 ///
@@ -61,7 +61,14 @@ impl Default for Adafactor {
 
 /// PyTorch's `values.norm(2).item()`: the Euclidean norm, summed in `f64` and rounded to the element type.
 fn norm<T: Float>(values: &[T]) -> f64 {
-    let sum = in_chunks(values.len(), |range| with_best_isa(SumOfSquares { values: &values[range] }), |x, y| x + y);
+    let sum_of_squares = |range: Range<usize>| {
+        let values = &values[range];
+        with_best_isa(Inline(
+            #[inline(always)]
+            || lanes(values, values, |v, _| v.to_f64() * v.to_f64()),
+        ))
+    };
+    let sum = in_chunks(values.len(), sum_of_squares, |x, y| x + y);
     T::from_f64(sum.sqrt()).to_f64()
 }
 
@@ -136,96 +143,6 @@ fn each_row_segment<T: Float>(
     }
 }
 
-/// A vector's v̂ ← lerp(v̂, g², 1 − β̂₂ₜ), with hardware fused multiply-adds.
-struct Variance<'a, T> {
-    variance: &'a mut [T],
-    grad: &'a [T],
-    sign: T,
-    weight: T,
-}
-
-impl<T: Float> Loop for Variance<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        for (v, &g) in self.variance.iter_mut().zip(self.grad) {
-            let g = g * self.sign;
-            *v = lerp(*v, g * g, self.weight);
-        }
-    }
-}
-
-/// Σ v² in `f64`.
-struct SumOfSquares<'a, T> {
-    values: &'a [T],
-}
-
-impl<T: Float> Loop for SumOfSquares<'_, T> {
-    type Output = f64;
-
-    #[inline(always)]
-    fn run(self) -> f64 {
-        lanes(self.values, self.values, |v, _| v.to_f64() * v.to_f64())
-    }
-}
-
-/// Σ u² over a range of the update.
-struct SquaresOfUpdate<'a, T> {
-    estimate: &'a Estimate<'a, T>,
-    range: Range<usize>,
-    grad: &'a [T],
-    sign: T,
-    floor: T,
-}
-
-impl<T: Float> Loop for SquaresOfUpdate<'_, T> {
-    type Output = f64;
-
-    #[inline(always)]
-    fn run(self) -> f64 {
-        let SquaresOfUpdate { estimate, range, grad, sign, floor } = self;
-        let square = |g: T, v: T| {
-            let u = update(g, v, sign, floor).to_f64();
-            u * u
-        };
-        match estimate {
-            Estimate::Full(variance) => lanes(grad, &variance[range], square),
-            Estimate::Factored { .. } => {
-                // Row by row: each piece of a row in eight running sums, the pieces added in order.
-                let mut total = 0.0;
-                each_row_segment(estimate, range, |k, r, col_values, scale| {
-                    let grad = &grad[k..k + col_values.len()];
-                    total += lanes(grad, col_values, |g, c| square(g, r * c / scale));
-                });
-                total
-            }
-        }
-    }
-}
-
-/// The final pass over a range: θ ← θ·(1 − η·λ) + step·u, with hardware fused multiply-adds.
-struct Apply<'a, T> {
-    estimate: &'a Estimate<'a, T>,
-    range: Range<usize>,
-    param: &'a mut [T],
-    grad: &'a [T],
-    sign: T,
-    floor: T,
-    step: T,
-    decay: T,
-}
-
-impl<T: Float> Loop for Apply<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let Apply { estimate, range, param, grad, sign, floor, step, decay } = self;
-        each_update(estimate, range, grad, sign, floor, |k, u| param[k] = step.mul_add(u, param[k] * decay));
-    }
-}
-
 impl Rule for Adafactor {
     const NAME: &'static str = "Adafactor";
 
@@ -282,8 +199,17 @@ impl Rule for Adafactor {
         let mut scales = Vec::new();
         let estimate = if dims.len() < 2 {
             let variance = state.tensor_mut("variance").expect("the layout has variance").values_mut();
+            // v̂ ← lerp(v̂, g², 1 − β̂₂ₜ), with hardware fused multiply-adds.
             variance.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).for_each(|(variance, grad)| {
-                with_best_isa(Variance { variance, grad, sign, weight });
+                with_best_isa(Inline(
+                    #[inline(always)]
+                    || {
+                        for (v, &g) in variance.iter_mut().zip(grad) {
+                            let g = g * sign;
+                            *v = lerp(*v, g * g, weight);
+                        }
+                    },
+                ));
             });
             Estimate::Full(state.get("variance").expect("the layout has variance"))
         } else {
@@ -315,18 +241,45 @@ impl Rule for Adafactor {
         };
         let floor = T::from_f64(eps1 * eps1);
         let estimate = &estimate;
+        // Σ u² over a range of the update.
         let squares = |range: Range<usize>| {
             let grad = &grad[range.clone()];
-            with_best_isa(SquaresOfUpdate { estimate, range, grad, sign, floor })
+            let square = |g: T, v: T| {
+                let u = update(g, v, sign, floor).to_f64();
+                u * u
+            };
+            with_best_isa(Inline(
+                #[inline(always)]
+                || match estimate {
+                    Estimate::Full(variance) => lanes(grad, &variance[range.clone()], square),
+                    Estimate::Factored { .. } => {
+                        // Row by row: each piece of a row in eight running sums, the pieces added in order.
+                        let mut total = 0.0;
+                        each_row_segment(estimate, range.clone(), |k, r, col_values, scale| {
+                            let grad = &grad[k..k + col_values.len()];
+                            total += lanes(grad, col_values, |g, c| square(g, r * c / scale));
+                        });
+                        total
+                    }
+                },
+            ))
         };
         let sum_of_squares = in_chunks(grad.len(), squares, |x, y| x + y);
         let update_norm = T::from_f64(sum_of_squares.sqrt()).to_f64();
         let denom = 1.0f64.max(update_norm / (size * self.d));
         let step = T::from_f64(-alpha / denom);
         let decay = T::from_f64(if self.weight_decay != 0.0 { 1.0 - self.lr * self.weight_decay } else { 1.0 });
+        // The final pass: θ ← θ·(1 − η·λ) + step·u, with hardware fused multiply-adds.
         param.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).enumerate().for_each(|(c, (param, grad))| {
             let range = c * CHUNK..c * CHUNK + param.len();
-            with_best_isa(Apply { estimate, range, param, grad, sign, floor, step, decay });
+            with_best_isa(Inline(
+                #[inline(always)]
+                || {
+                    each_update(estimate, range.clone(), grad, sign, floor, |k, u| {
+                        param[k] = step.mul_add(u, param[k] * decay)
+                    })
+                },
+            ));
         });
     }
 

@@ -3,10 +3,10 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::CHUNK;
+use crate::kernel::{Inline, CHUNK};
 use crate::registry::{Entry, Registry};
 use crate::validate::{finite, non_negative};
-use crate::{with_best_isa, Error, Float, Loop, Rule, Shape, StateLayout, TensorStage};
+use crate::{with_best_isa, Error, Float, Rule, Shape, StateLayout, TensorStage};
 
 /// Averaged SGD (Polyak and Juditsky, 1992; the schedule of Bottou, 2012): PyTorch's `torch.optim.ASGD`.
 ///
@@ -49,38 +49,6 @@ impl Default for Asgd {
     }
 }
 
-/// One step over a parameter: its scalars in the element type, and its values.
-struct Step<'a, T> {
-    maximize: bool,
-    weight_decay: Option<T>,
-    decay: T,
-    minus_eta: T,
-    /// μ while it is not 1 (θ̄ ← θ while it is).
-    average: Option<T>,
-    param: &'a mut [T],
-    grad: &'a [T],
-    ax: &'a mut [T],
-}
-
-impl<T: Float> Loop for Step<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        for ((p, &g), a) in self.param.iter_mut().zip(self.grad).zip(self.ax) {
-            let mut g = if self.maximize { -g } else { g };
-            if let Some(wd) = self.weight_decay {
-                g = wd.mul_add(*p, g);
-            }
-            *p = self.minus_eta.mul_add(g, *p * self.decay);
-            *a = match self.average {
-                Some(mu) => *a + (*p - *a) * mu,
-                None => *p,
-            };
-        }
-    }
-}
-
 impl Rule for Asgd {
     const NAME: &'static str = "ASGD";
 
@@ -114,11 +82,28 @@ impl Rule for Asgd {
         let mu_value = T::from_f64(mu);
         let ax = state.tensor_mut("ax").expect("the layout has ax").values_mut();
         let (param, grad) = (&mut *stage.param, stage.grad);
+        // μ while it is not 1 (θ̄ ← θ while it is).
         let average = (mu != 1.0).then_some(mu_value);
-        // Chunks on rayon's threads, as the fused pass splits a tensor.
+        let maximize = self.maximize;
+        // Chunks on rayon's threads, as the fused pass splits a tensor, each compiled for the CPU.
         let chunks = param.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).zip(ax.par_chunks_mut(CHUNK));
         chunks.for_each(|((param, grad), ax)| {
-            with_best_isa(Step { maximize: self.maximize, weight_decay, decay, minus_eta, average, param, grad, ax })
+            with_best_isa(Inline(
+                #[inline(always)]
+                || {
+                    for ((p, &g), a) in param.iter_mut().zip(grad).zip(ax.iter_mut()) {
+                        let mut g = if maximize { -g } else { g };
+                        if let Some(wd) = weight_decay {
+                            g = wd.mul_add(*p, g);
+                        }
+                        *p = minus_eta.mul_add(g, *p * decay);
+                        *a = match average {
+                            Some(mu) => *a + (*p - *a) * mu,
+                            None => *p,
+                        };
+                    }
+                },
+            ))
         });
         let next_eta = self.lr / (1.0 + self.lambd * self.lr * t).powf(self.alpha);
         state.set_scalar("eta", f64::from(next_eta as f32));

@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::Inline;
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar};
 use crate::validate::{at_least_one, non_negative, positive, unit_open};
-use crate::{with_best_isa, Error, Float, GlobalStage, Lane, Loop, Rule, Shape, StateLayout, StepContext};
+use crate::{with_best_isa, Error, Float, GlobalStage, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// Prodigy (Mishchenko & Defazio 2024, "Prodigy: An Expeditiously Adaptive Parameter-Free Learner"), as the
 /// authors' package `prodigyopt` computes it.
@@ -97,37 +98,6 @@ impl Prodigy {
     }
 }
 
-/// One parameter's share of d's estimate: ⟨g, θ₀ − θ⟩ and ‖s‖₁ after this step's update of s, summed in `f64`; a
-/// loop compiled for the CPU's instruction set (its fused multiply-adds in hardware).
-struct Sums<'a, T> {
-    stage: &'a GlobalStage<'a, Prodigy, T>,
-    grad: &'a [T],
-    param: &'a [T],
-    p0: Option<&'a [T]>,
-    s: Option<&'a [T]>,
-    l2: Option<T>,
-    factor: T,
-    beta3: T,
-}
-
-impl<T: Float> Loop for Sums<'_, T> {
-    type Output = (f64, f64);
-
-    #[inline(always)]
-    fn run(self) -> (f64, f64) {
-        let Sums { stage, grad, param, p0, s, l2, factor, beta3 } = self;
-        let (mut dot, mut s_norm) = (0.0, 0.0);
-        for (k, (&g, &p)) in grad.iter().zip(param).enumerate() {
-            let g = stage.seen(g);
-            let g = l2.map_or(g, |decay| decay.mul_add(p, g));
-            let (p0, s) = (p0.map_or(p, |p0| p0[k]), s.map_or(T::from_f64(0.0), |s| s[k]));
-            dot += g.to_f64() * (p0 - p).to_f64();
-            s_norm += factor.mul_add(g, s * beta3).to_f64().abs();
-        }
-        (dot, s_norm)
-    }
-}
-
 /// [`Prodigy`]'s per-step scalars, rounded to the element type as PyTorch rounds them.
 #[derive(Debug, Clone, Copy)]
 pub struct ProdigyCoefficients<L> {
@@ -207,18 +177,27 @@ impl Rule for Prodigy {
                 continue;
             }
             let state = stage.param_state(position);
-            let sums = Sums {
-                stage,
-                grad,
-                param: stage.params[position],
-                // θ₀ and s before the parameter's first step: the parameter itself, and zeros.
-                p0: state.map(|state| state.get("p0").expect("the layout has p0")),
-                s: state.map(|state| state.get("s").expect("the layout has s")),
-                l2: hyper.l2().map(T::from_f64),
-                factor: T::from_f64(self.s_factor(d, dlr)),
-                beta3: beta3_t,
-            };
-            let (dot, s_norm) = with_best_isa(sums);
+            let param: &[T] = stage.params[position];
+            // θ₀ and s before the parameter's first step: the parameter itself, and zeros.
+            let p0 = state.map(|state| state.get("p0").expect("the layout has p0"));
+            let s = state.map(|state| state.get("s").expect("the layout has s"));
+            let (l2, factor) = (hyper.l2().map(T::from_f64), T::from_f64(self.s_factor(d, dlr)));
+            // The parameter's share of d's estimate: ⟨g, θ₀ − θ⟩ and ‖s‖₁ after this step's update of s, summed in
+            // `f64`, compiled for the CPU's instruction set (its fused multiply-adds in hardware).
+            let (dot, s_norm) = with_best_isa(Inline(
+                #[inline(always)]
+                || {
+                    let (mut dot, mut s_norm) = (0.0, 0.0);
+                    for (k, (&g, &p)) in grad.iter().zip(param).enumerate() {
+                        let g = stage.seen(g);
+                        let g = l2.map_or(g, |decay| decay.mul_add(p, g));
+                        let (p0, s) = (p0.map_or(p, |p0| p0[k]), s.map_or(T::from_f64(0.0), |s| s[k]));
+                        dot += g.to_f64() * (p0 - p).to_f64();
+                        s_norm += factor.mul_add(g, s * beta3_t).to_f64().abs();
+                    }
+                    (dot, s_norm)
+                },
+            ));
             delta += (d / self.d0) * dlr * dot;
             denominator += s_norm;
         }

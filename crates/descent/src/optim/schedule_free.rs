@@ -1,8 +1,9 @@
 //! What the Schedule-Free optimizers share: the weights of their running average, and the move between the
 //! point they train at and the point they are evaluated at.
 
+use crate::kernel::Inline;
 use crate::torch_ops::lerp;
-use crate::{with_best_isa, Float, Loop, ParamState, Point, StateLayout, StepContext};
+use crate::{with_best_isa, Float, ParamState, Point, StateLayout, StepContext};
 
 /// The averaging of Schedule-Free (Defazio et al. 2024): its hyperparameters and the scalars it keeps.
 ///
@@ -73,23 +74,13 @@ pub(crate) fn move_point<T: Float>(beta: f64, to: Point, param: &mut [T], state:
         Point::Evaluation => 1.0 - 1.0 / beta,
         Point::Training => 1.0 - beta,
     });
-    with_best_isa(Move { param, z, weight });
-}
-
-/// The move, as a loop compiled for the CPU's instruction set (the `lerp`'s fused multiply-add in hardware).
-struct Move<'a, T> {
-    param: &'a mut [T],
-    z: &'a [T],
-    weight: T,
-}
-
-impl<T: Float> Loop for Move<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        for (p, &z) in self.param.iter_mut().zip(self.z) {
-            *p = lerp(*p, z, self.weight);
-        }
-    }
+    // Compiled for the CPU's instruction set (the `lerp`'s fused multiply-add in hardware).
+    with_best_isa(Inline(
+        #[inline(always)]
+        || {
+            for (p, &z) in param.iter_mut().zip(z) {
+                *p = lerp(*p, z, weight);
+            }
+        },
+    ));
 }

@@ -3,10 +3,10 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::CHUNK;
+use crate::kernel::{Inline, CHUNK};
 use crate::registry::{Entry, Registry};
 use crate::validate::{positive, unit_open};
-use crate::{with_best_isa, Error, Float, Loop, Optimizer, Rule, Shape, StateLayout, TensorStage};
+use crate::{with_best_isa, Error, Float, Optimizer, Rule, Shape, StateLayout, TensorStage};
 
 /// SparseAdam: PyTorch's `torch.optim.SparseAdam`, the "lazy" Adam of embedding tables.
 ///
@@ -105,32 +105,25 @@ impl<T: Float> Moments<T> {
     }
 }
 
-/// The touched rows of a chunk of whole rows, compiled for the CPU's instruction set.
-struct Rows<'a, T> {
-    moments: &'a Moments<T>,
+/// Steps the touched rows of a chunk of whole rows of `row` values.
+#[inline(always)]
+fn update_rows<T: Float>(
+    moments: &Moments<T>,
     row: usize,
-    param: &'a mut [T],
-    grad: &'a [T],
-    exp_avg: &'a mut [T],
-    exp_avg_sq: &'a mut [T],
-}
-
-impl<T: Float> Loop for Rows<'_, T> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let Rows { moments, row, param, grad, exp_avg, exp_avg_sq } = self;
-        if row == 1 {
-            // A vector: each element is a row, kept as it is where its gradient is zero, without a branch.
-            return moments.update_nonzero(param, grad, exp_avg, exp_avg_sq);
-        }
-        let zero = T::from_f64(0.0);
-        let rows = param.chunks_mut(row).zip(grad.chunks(row));
-        for ((p, g), (m, v)) in rows.zip(exp_avg.chunks_mut(row).zip(exp_avg_sq.chunks_mut(row))) {
-            if g.iter().any(|&v| v != zero) {
-                moments.update(p, g, m, v);
-            }
+    param: &mut [T],
+    grad: &[T],
+    exp_avg: &mut [T],
+    exp_avg_sq: &mut [T],
+) {
+    if row == 1 {
+        // A vector: each element is a row, kept as it is where its gradient is zero, without a branch.
+        return moments.update_nonzero(param, grad, exp_avg, exp_avg_sq);
+    }
+    let zero = T::from_f64(0.0);
+    let rows = param.chunks_mut(row).zip(grad.chunks(row));
+    for ((p, g), (m, v)) in rows.zip(exp_avg.chunks_mut(row).zip(exp_avg_sq.chunks_mut(row))) {
+        if g.iter().any(|&v| v != zero) {
+            moments.update(p, g, m, v);
         }
     }
 }
@@ -239,7 +232,11 @@ impl Rule for SparseAdam {
         let chunks = param.par_chunks_mut(span).zip(grad.par_chunks(span));
         let chunks = chunks.zip(exp_avg.par_chunks_mut(span).zip(exp_avg_sq.par_chunks_mut(span)));
         chunks.for_each(|((param, grad), (exp_avg, exp_avg_sq))| {
-            with_best_isa(Rows { moments: &moments, row, param, grad, exp_avg, exp_avg_sq });
+            // Compiled for the CPU's instruction set.
+            with_best_isa(Inline(
+                #[inline(always)]
+                || update_rows(&moments, row, param, grad, exp_avg, exp_avg_sq),
+            ));
         });
     }
 
