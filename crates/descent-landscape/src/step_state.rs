@@ -15,9 +15,9 @@ pub struct StepState {
     /// gradient (the step goes against them); the third is a displacement (the step goes along it).
     pub velocity: Option<(&'static str, Vec<f64>)>,
     /// The learning rate each coordinate now gets, for the optimizers that adapt it per coordinate:
-    /// AdaGrad η/(√G + ε) (η decayed by `lr_decay`), RMSprop η/(√E[g²] + ε) (centered: E[g²] − E[g]²), AdaDelta
-    /// η·√(E[Δθ²] + ε)/√(E[g²] + ε), Adam and AdamW (η/(1 − β₁ᵗ))/(√(v/(1 − β₂ᵗ)) + ε), v the running maximum
-    /// with `amsgrad`.
+    /// AdaGrad η/(√G + ε) (η decayed by `lr_decay`), RMSprop η/(√E\[g²\] + ε) (centered: E\[g²\] − E\[g\]²),
+    /// AdaDelta η·√(E\[Δθ²\] + ε)/√(E\[g²\] + ε), Adam and AdamW (η/(1 − β₁ᵗ))/(√(v/(1 − β₂ᵗ)) + ε), v the running
+    /// maximum with `amsgrad`.
     pub step_size: Option<Vec<f64>>,
 }
 

@@ -2,7 +2,7 @@
 //! and 2 (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations Toward Training Trillion Parameter Models"), as
 //! DeepSpeed and PyTorch's `ZeroRedundancyOptimizer` do.
 //!
-//! - [`Communicator`]: the collectives a sharded step needs; [`MpiWorld`] (feature `mpi`) runs them over MPI
+//! - [`Communicator`]: the collectives a sharded step needs; `MpiWorld` (feature `mpi`) runs them over MPI
 //!   through rsmpi, [`Solo`] is one process alone.
 //! - [`Sharded`]: any descent optimizer built from its spec through the registry, each rank keeping the state of
 //!   its own share of the parameters ([`Partition`]). [`ShardedVars`] drives candle variables with it.
