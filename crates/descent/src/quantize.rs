@@ -223,6 +223,12 @@ pub fn quantize_block(map: &'static QuantizationMap, block: &[f32], codes: &mut 
         Isa::Avx2 => return unsafe { crate::quantize_avx2::encode(map, table, block, codes) },
         Isa::Baseline => {}
     }
+    encode_scalar(map, table, block, codes)
+}
+
+/// [`quantize_block`] one value at a time.
+#[inline(always)]
+fn encode_scalar(map: &QuantizationMap, table: &BucketTable, block: &[f32], codes: &mut [u8]) -> f32 {
     let scale = absmax(block);
     for (code, &v) in codes.iter_mut().zip(block) {
         *code = map.fast_code(v / scale, table);
@@ -241,6 +247,12 @@ pub fn dequantize_block(map: &QuantizationMap, scale: f32, codes: &[u8], out: &m
         Isa::Avx2 => return unsafe { crate::quantize_avx2::decode(map, scale, codes, out) },
         Isa::Baseline => {}
     }
+    decode_scalar(map, scale, codes, out);
+}
+
+/// [`dequantize_block`] one value at a time.
+#[inline(always)]
+fn decode_scalar(map: &QuantizationMap, scale: f32, codes: &[u8], out: &mut [f32]) {
     for (o, &c) in out.iter_mut().zip(codes) {
         *o = map.value(c) * scale;
     }
@@ -255,13 +267,7 @@ mod tests {
 
     /// The block coder of every instruction set this CPU runs, the scalar one first.
     fn encoders() -> Vec<(&'static str, Encoder)> {
-        let scalar: Encoder = |map, block, codes| {
-            let scale = absmax(block);
-            for (code, &v) in codes.iter_mut().zip(block) {
-                *code = map.fast_code(v / scale, map.shared_table());
-            }
-            scale
-        };
+        let scalar: Encoder = |map, block, codes| encode_scalar(map, map.shared_table(), block, codes);
         let mut coders = vec![("scalar", scalar)];
         #[cfg(target_arch = "x86_64")]
         {
@@ -284,11 +290,7 @@ mod tests {
 
     /// The block decoder of every instruction set this CPU runs, the scalar one first.
     fn decoders() -> Vec<(&'static str, Decoder)> {
-        let scalar: Decoder = |map, scale, codes, out| {
-            for (o, &c) in out.iter_mut().zip(codes) {
-                *o = map.value(c) * scale;
-            }
-        };
+        let scalar: Decoder = decode_scalar;
         let mut coders = vec![("scalar", scalar)];
         #[cfg(target_arch = "x86_64")]
         {
