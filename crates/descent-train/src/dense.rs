@@ -67,11 +67,45 @@ impl Strided<'_> {
     }
 }
 
-/// `dst = lhs · rhs`, or `dst += lhs · rhs` with `accumulate`, for `lhs` of `m × k` and `rhs` of `k × n`; element
-/// (i, j) of `dst` at `i * dst_strides.0 + j * dst_strides.1`. On `gemm`, on the threads of the current pool.
-fn multiply(
-    (m, n, k): (usize, usize, usize),
+/// `dst += lhs · rhs` for `lhs` of `m × k` and `rhs` of `k × n`; element (i, j) of `dst` at
+/// `i * dst_strides.0 + j * dst_strides.1`. On `gemm`, on the threads of the current pool.
+fn add_product(
+    dims: (usize, usize, usize),
     dst: &mut [f32],
+    dst_strides: (usize, usize),
+    lhs: Strided<'_>,
+    rhs: Strided<'_>,
+) {
+    // SAFETY: `dst`, borrowed mutably, holds `dst.len()` initialized values and overlaps neither input.
+    unsafe { gemm_into(dims, dst.as_mut_ptr(), dst.len(), dst_strides, true, lhs, rhs) }
+}
+
+/// `lhs · rhs` (`m × n`, from `lhs` of `m × k` and `rhs` of `k × n`) in a new vector, row-major (`transposed`:
+/// column-major), written by the product alone: no fill beforehand.
+fn product(dims: (usize, usize, usize), transposed: bool, lhs: Strided<'_>, rhs: Strided<'_>) -> Vec<f32> {
+    let (m, n, k) = dims;
+    if m == 0 || n == 0 || k == 0 {
+        return vec![0.0; m * n];
+    }
+    let strides = if transposed { (1, m) } else { (n, 1) };
+    let mut dst = Vec::with_capacity(m * n);
+    // SAFETY: the vector's capacity holds m·n values, which overlap neither input; with these strides the product
+    // writes each of them (it does not read them), so all are initialized when the length is set.
+    unsafe {
+        gemm_into(dims, dst.as_mut_ptr(), m * n, strides, false, lhs, rhs);
+        dst.set_len(m * n);
+    }
+    dst
+}
+
+/// `dst = lhs · rhs`, or `dst += lhs · rhs` with `accumulate`, on `gemm`.
+///
+/// # Safety
+/// `dst` points to `len` values that nothing else reads or writes during the call, initialized if `accumulate`.
+unsafe fn gemm_into(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut f32,
+    len: usize,
     dst_strides: (usize, usize),
     accumulate: bool,
     lhs: Strided<'_>,
@@ -80,16 +114,16 @@ fn multiply(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    let out = Strided { values: dst, row: dst_strides.0, col: dst_strides.1 };
-    assert!(out.holds(m, n) && lhs.holds(m, k) && rhs.holds(k, n), "dense layer: a matrix outside its slice");
-    // SAFETY: every element the dimensions and strides reach lies inside its slice (checked above), and `dst`,
-    // borrowed mutably, overlaps neither input.
+    let fits = (m - 1) * dst_strides.0 + (n - 1) * dst_strides.1 < len;
+    assert!(fits && lhs.holds(m, k) && rhs.holds(k, n), "dense layer: a matrix outside its slice");
+    // SAFETY: every element the dimensions and strides reach lies inside its slice or `dst`'s `len` values
+    // (checked above), which the caller lends this call alone.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             dst_strides.1 as isize,
             dst_strides.0 as isize,
             accumulate,
@@ -144,7 +178,7 @@ impl Dense {
         (0..batch).for_each(|_| y.extend_from_slice(bias));
         let (x, weight) =
             (Strided { values: x, row: inputs, col: 1 }, Strided { values: weight, row: outputs, col: 1 });
-        multiply((batch, outputs, inputs), &mut y, (outputs, 1), true, x, weight);
+        add_product((batch, outputs, inputs), &mut y, (outputs, 1), x, weight);
         if self.relu {
             y.iter_mut().for_each(|v| *v = v.max(0.0));
         }
@@ -166,27 +200,22 @@ impl Dense {
             grad_y.iter_mut().zip(y).for_each(|(g, &y)| *g = if y > 0.0 { *g } else { 0.0 });
         }
         let g = grad_y;
-        // ∂J/∂W = xᵀ·g, computed as its transpose gᵀ·x into W's row-major layout (the order in which the product
-        // runs fastest here).
-        let mut grad_w = vec![0.0f32; inputs * outputs];
         // ∂J/∂b: the column sums of g.
         let mut grad_b = vec![0.0f32; outputs];
         for row in g.chunks_exact(outputs) {
             grad_b.iter_mut().zip(row).for_each(|(s, &v)| *s += v);
         }
-        // gᵀ (outputs × batch) from g's row-major batch × outputs values, x (batch × inputs) row-major, into the
-        // transpose of grad_w (row stride 1, column stride outputs).
+        // ∂J/∂W = xᵀ·g, computed as its transpose gᵀ·x (outputs × inputs) written column-major, which is W's
+        // row-major layout (the order in which the product runs fastest here): gᵀ from g's row-major
+        // batch × outputs values, x (batch × inputs) row-major.
         let g_t = Strided { values: &g, row: 1, col: outputs };
         let x_values = Strided { values: x, row: inputs, col: 1 };
-        multiply((outputs, inputs, batch), &mut grad_w, (1, outputs), false, g_t, x_values);
-        // ∂J/∂x = g·Wᵀ.
+        let grad_w = product((outputs, inputs, batch), true, g_t, x_values);
+        // ∂J/∂x = g·Wᵀ, with Wᵀ (outputs × inputs) from W's row-major inputs × outputs values.
         let grad_x = with_x.then(|| {
-            let mut grad_x = vec![0.0f32; batch * inputs];
-            // Wᵀ (outputs × inputs) from W's row-major inputs × outputs values.
             let (g, w_t) =
                 (Strided { values: &g, row: outputs, col: 1 }, Strided { values: weight, row: 1, col: outputs });
-            multiply((batch, inputs, outputs), &mut grad_x, (inputs, 1), false, g, w_t);
-            grad_x
+            product((batch, inputs, outputs), false, g, w_t)
         });
         Gradients { x: grad_x, weight: grad_w, bias: grad_b }
     }
