@@ -63,8 +63,14 @@ struct Strided<'a> {
 impl Strided<'_> {
     /// Whether every element of a `rows × cols` matrix lies inside the slice.
     fn holds(&self, rows: usize, cols: usize) -> bool {
-        (rows - 1) * self.row + (cols - 1) * self.col < self.values.len()
+        reaches_within(rows, cols, (self.row, self.col), self.values.len())
     }
+}
+
+/// Whether every element of a nonempty `rows × cols` matrix, element (i, j) at `i * strides.0 + j * strides.1`,
+/// lies below `len`.
+fn reaches_within(rows: usize, cols: usize, strides: (usize, usize), len: usize) -> bool {
+    (rows - 1) * strides.0 + (cols - 1) * strides.1 < len
 }
 
 /// `dst += lhs · rhs` for `lhs` of `m × k` and `rhs` of `k × n`; element (i, j) of `dst` at
@@ -114,7 +120,7 @@ unsafe fn gemm_into(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    let fits = (m - 1) * dst_strides.0 + (n - 1) * dst_strides.1 < len;
+    let fits = reaches_within(m, n, dst_strides, len);
     assert!(fits && lhs.holds(m, k) && rhs.holds(k, n), "dense layer: a matrix outside its slice");
     // SAFETY: every element the dimensions and strides reach lies inside its slice or `dst`'s `len` values
     // (checked above), which the caller lends this call alone.

@@ -462,8 +462,10 @@ mod tests {
     }
 
     /// Every coder gives each value the code of its quotient by the block's scale, as the division rounds it, for
-    /// blocks of every length and scales from the subnormal to the largest, with infinities and NaNs among the
-    /// values: the vector coders that multiply by the reciprocal instead (where the scale allows) code as dividing.
+    /// blocks of every length (the vector bodies and their scalar tails) and scales from the subnormal to the
+    /// largest, with infinities and NaNs among the values. (Random values seldom fall next to a threshold, where
+    /// multiplying by the reciprocal could code otherwise than dividing: the test of quotients next to a threshold
+    /// puts them there.)
     #[test]
     fn every_coder_codes_the_quotients_as_dividing() {
         let mut state = 0x2545_F491_4F6C_DD1Du64;
