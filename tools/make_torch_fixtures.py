@@ -19,7 +19,9 @@ Initial parameters and gradients come from an integer hash (`value` below), so t
 that both this script and the Rust tests compute without rounding; gradients change every step.
 
 Output, under tests/fixtures/torch/:
-    manifest.json         the cases: optimizer, dtype, groups, parameters, which state exists after each step
+    manifest.json         the cases: optimizer, dtype, groups, parameters, which state exists after each step,
+                          the optimizer-wide scalars after each step (Prodigy's d), and the reference packages'
+                          versions
     <case>.<dtype>.bin    little-endian floats: for step 1..STEPS, for each parameter in order, its values, then
                           the values of each state tensor it has at that step, in PyTorch's state-key order, each
                           row-major in its own shape; for cases with `evaluate_every`, on those steps, then every
@@ -34,6 +36,7 @@ Regenerate (needs torch; CI does not):
 """
 
 import importlib
+import importlib.metadata
 import inspect
 import json
 import os
@@ -256,10 +259,20 @@ REFERENCES = {"Lion": ("lion_pytorch", "Lion"), "AdEMAMix": ("pytorch_optimizer"
 GROUP_STATE = {"AdamWScheduleFree": ("k", ["lr_max", "weight_sum"]),
                "SGDScheduleFree": ("k", ["lr_max", "weight_sum"])}
 
+# References that keep optimizer-wide scalars in their first parameter group (prodigyopt's estimate of d): the
+# keys recorded after every step, as `global` in the case's manifest entry.
+GLOBAL_STATE = {"Prodigy": ["d_numerator", "d_denom", "d", "d_max", "d_hat"]}
+
 # Schedule-Free trains at one point and is evaluated at another: every EVALUATE_EVERY steps, the case also records
 # the parameters after `eval()` (the evaluation point) and after `train()` again (the training point, which the
 # round trip may change in its last bit).
 EVALUATE_EVERY = 10
+
+
+def reference_versions():
+    """The version of each reference package the cases of optimizers that torch.optim lacks come from."""
+    packages = {module: module.replace("_", "-") for module, _ in REFERENCES.values()}
+    return {package: importlib.metadata.version(package) for package in sorted(set(packages.values()))}
 
 
 def optimizer_class(name):
@@ -310,7 +323,7 @@ def run_case(case, dtype_name):
     if evaluates:
         opt.train()
     blob = bytearray()
-    present, step_counts, scalars, buffer_names = [], [], [], {}
+    present, step_counts, scalars, buffer_names, global_scalars = [], [], [], {}, []
     for step in range(1, STEPS + 1):
         for k, (name, shape, scale, _) in enumerate(params):
             grad = None
@@ -358,6 +371,7 @@ def run_case(case, dtype_name):
         present.append(present_now)
         step_counts.append(steps_now)
         scalars.append(scalars_now)
+        global_scalars.append({key: float(opt.param_groups[0][key]) for key in GLOBAL_STATE.get(torch_name, [])})
     file = f"{case}.{dtype_name}.bin"
     with open(os.path.join(OUT, file), "wb") as f:
         f.write(blob)
@@ -368,6 +382,7 @@ def run_case(case, dtype_name):
         "present": present,
         "step": step_counts,
         "scalars": scalars,
+        **({"global": global_scalars} if torch_name in GLOBAL_STATE else {}),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         **({"evaluate_every": EVALUATE_EVERY} if evaluates else {}),
         "buffers": [buffer_names.get(name, []) for name, _, _, _ in params],
@@ -417,6 +432,7 @@ def main():
         with open(os.path.join(OUT, "manifest.json")) as f:
             manifest = json.load(f)
         manifest["cases"] = [c for c in manifest["cases"] if c["case"] not in only]
+    manifest["references"] = reference_versions()
     for case, (_, optimizer, hyper0, overrides, *_) in CASES.items():
         if only is not None and case not in only:
             continue

@@ -8,6 +8,10 @@ use descent::Float;
 /// values in (SWA or EMA, with [`AveragedParams`]' numerics), and [`with_averaged`](Self::with_averaged)
 /// evaluates the model at the average.
 ///
+/// `bf16` variables are averaged in `f32` (their values widened exactly) and set to the average rounded to the
+/// nearest `bf16`: an average of many bfloat16 weights needs more bits than each has. PyTorch's `AveragedModel`
+/// of a bfloat16 model averages in bfloat16 (a deliberate difference).
+///
 /// ```
 /// use candle_core::{Device, Tensor, Var};
 /// use descent::average::Averaging;
@@ -31,9 +35,9 @@ pub struct AveragedVars {
 }
 
 impl AveragedVars {
-    /// An average of `vars` (`f32` or `f64`, on the CPU), empty until the first update.
+    /// An average of `vars` (`f32`, `bf16` or `f64`, on the CPU), empty until the first update.
     pub fn new(vars: Vec<(String, Var)>, averaging: Averaging) -> Result<Self, descent::Error> {
-        if let Some((name, var)) = vars.iter().find(|(_, v)| !matches!(v.dtype(), DType::F32 | DType::F64)) {
+        if let Some((name, var)) = vars.iter().find(|(_, v)| averaged_type(v.dtype()).is_none()) {
             return Err(descent::Error::UnsupportedType { name: name.clone(), dtype: format!("{:?}", var.dtype()) });
         }
         Ok(AveragedVars { vars, f32: AveragedParams::try_new(averaging)?, f64: AveragedParams::try_new(averaging)? })
@@ -69,7 +73,7 @@ impl AveragedVars {
     }
 
     /// The averaged value of each variable, by name, as tensors of the variables' shapes (none before the first
-    /// update).
+    /// update), in the type they are averaged in (`f32` for `bf16` variables).
     pub fn averages(&self) -> candle_core::Result<Vec<(String, Tensor)>> {
         if self.n_averaged() == 0 {
             return Ok(Vec::new());
@@ -78,8 +82,8 @@ impl AveragedVars {
         self.vars
             .iter()
             .map(|(name, var)| {
-                let tensor = match var.dtype() {
-                    DType::F32 => {
+                let tensor = match averaged_type(var.dtype()) {
+                    Some(DType::F32) => {
                         Tensor::from_slice(f32s.next().expect("one per f32 variable"), var.dims(), &Device::Cpu)?
                     }
                     _ => Tensor::from_slice(f64s.next().expect("one per f64 variable"), var.dims(), &Device::Cpu)?,
@@ -102,8 +106,8 @@ impl AveragedVars {
                 if tensor.dims() != var.dims() {
                     return Err(candle_core::Error::Msg(format!("the saved average of {name} has another shape")));
                 }
-                match var.dtype() {
-                    DType::F32 => f32s.push(tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?),
+                match averaged_type(var.dtype()) {
+                    Some(DType::F32) => f32s.push(tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?),
                     _ => f64s.push(tensor.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?),
                 }
             }
@@ -116,15 +120,25 @@ impl AveragedVars {
         Ok(())
     }
 
+    /// The current values of the variables averaged in `dtype`, widened to it.
     fn values<T: Float + candle_core::WithDType>(&self, dtype: DType) -> candle_core::Result<Vec<Vec<T>>> {
         self.vars
             .iter()
-            .filter(|(_, v)| v.dtype() == dtype)
-            .map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1::<T>())
+            .filter(|(_, v)| averaged_type(v.dtype()) == Some(dtype))
+            .map(|(_, v)| v.as_tensor().to_dtype(dtype)?.flatten_all()?.to_vec1::<T>())
             .collect()
     }
 
     fn set_all(&self, averages: &[(String, Tensor)]) -> candle_core::Result<()> {
-        self.vars.iter().zip(averages).try_for_each(|((_, var), (_, value))| var.set(value))
+        self.vars.iter().zip(averages).try_for_each(|((_, var), (_, value))| var.set(&value.to_dtype(var.dtype())?))
+    }
+}
+
+/// The type a variable of `dtype` is averaged in, if it can be.
+fn averaged_type(dtype: DType) -> Option<DType> {
+    match dtype {
+        DType::F32 | DType::BF16 => Some(DType::F32),
+        DType::F64 => Some(DType::F64),
+        _ => None,
     }
 }

@@ -176,7 +176,8 @@
 //!   AdEMAMix and MARS are checked against `pytorch-optimizer`'s: AdEMAMix within an ulp of its step (one root, as
 //!   Adam), MARS within 8 ulps (its norm is summed in another precision). Schedule-Free SGD matches the authors'
 //!   `schedulefree` bit for bit, evaluation point included, and Schedule-Free AdamW within 3 ulps. Prodigy is
-//!   checked against `prodigyopt` within 10 ulps (its estimate is a sum that PyTorch takes in `f32`).
+//!   checked against `prodigyopt` within 2 ulps a step from `prodigyopt`'s d, and its estimate of d within 10⁻⁴
+//!   (sums that PyTorch takes in `f32`).
 //! - The others use a square root, which PyTorch's CPU build takes from MKL and which is not correctly rounded
 //!   (about 18% of `f32` inputs are one ulp off); descent's is IEEE-exact. Each step, taken from PyTorch's values
 //!   of the step before, agrees within 1 to 6 ulps (of the largest magnitude the step involves), depending on the
