@@ -201,7 +201,17 @@ fn blocks<T: Float>(task: &mut Task<'_, T>, update: &impl Fn(&mut T, T, &mut f32
         }
     }
     let mut moments = [[0.0_f32; BLOCK]; MAX_MOMENTS];
-    for (block, (p, g)) in task.param.chunks_mut(BLOCK).zip(task.grad.chunks(BLOCK)).enumerate() {
+    for block in 0..task.param.len().div_ceil(BLOCK) {
+        let ahead = block * BLOCK + AHEAD;
+        prefetch(task.param, ahead, BLOCK);
+        prefetch(task.grad, ahead, BLOCK);
+        for store in &task.stores {
+            if let Store::Int8 { codes, .. } = store {
+                prefetch(codes, ahead, BLOCK);
+            }
+        }
+        let range = block * BLOCK..((block + 1) * BLOCK).min(task.param.len());
+        let (p, g) = (&mut task.param[range.clone()], &task.grad[range]);
         let n = p.len();
         for (store, moment) in task.stores.iter().zip(&mut moments) {
             store.decode(block, &mut moment[..n]);
@@ -228,9 +238,41 @@ fn elementwise<T: Float>(
     update: &impl Fn(&mut T, T, &mut f32, &mut f32),
     round: impl Fn(f32, usize) -> bf16,
 ) {
-    for (k, (((p, &g), m), v)) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()).enumerate() {
-        let (mut m_value, mut v_value) = (m.to_f32(), v.to_f32());
-        update(p, g, &mut m_value, &mut v_value);
-        (*m, *v) = (round(m_value, k), round(v_value, k));
+    // A cache line of each moment at a time.
+    const LINE: usize = 32;
+    for start in (0..param.len()).step_by(LINE) {
+        let end = (start + LINE).min(param.len());
+        prefetch(param, start + AHEAD, LINE);
+        prefetch(grad, start + AHEAD, LINE);
+        prefetch(m, start + AHEAD, LINE);
+        prefetch(v, start + AHEAD, LINE);
+        let line = param[start..end].iter_mut().zip(&grad[start..end]).zip(&mut m[start..end]).zip(&mut v[start..end]);
+        for (k, (((p, &g), m), v)) in line.enumerate() {
+            let (mut m_value, mut v_value) = (m.to_f32(), v.to_f32());
+            update(p, g, &mut m_value, &mut v_value);
+            (*m, *v) = (round(m_value, start + k), round(v_value, start + k));
+        }
     }
+}
+
+/// How far ahead of the element it steps a compact step asks for the data it will need, in elements: the loads
+/// of a compact step take more instructions per byte than those of the fused pass, so fewer of them are in flight
+/// at once, and the hardware's own prefetching leaves it waiting on memory (measured in BENCHMARKS.md).
+const AHEAD: usize = 512;
+
+/// Asks the CPU to start loading the cache lines of `slice[at..at + len]`, if that is within the slice.
+#[inline(always)]
+fn prefetch<E>(slice: &[E], at: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if at + len <= slice.len() {
+        let first = slice.as_ptr().wrapping_add(at).cast::<i8>();
+        for line in 0..(len * std::mem::size_of::<E>()).div_ceil(64) {
+            // SAFETY: a prefetch changes nothing the program sees; the address is within the slice.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(first.wrapping_add(line * 64));
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (slice, at, len);
 }
