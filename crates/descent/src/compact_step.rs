@@ -5,6 +5,7 @@
 use half::bf16;
 use rayon::prelude::*;
 
+use crate::kernel::prefetch::{from_memory, prefetch};
 use crate::kernel::Inline;
 use crate::quantize::{dequantize_block, quantize_block, QuantizationMap, BLOCK};
 use crate::{with_best_isa, CompactData, CompactTensor, Float};
@@ -144,6 +145,8 @@ fn split_store(store: Store<'_>, at: usize) -> (Store<'_>, Store<'_>) {
 /// One task's share: its first element, its parameters and gradients, and its stores.
 struct Task<'a, T> {
     first: usize,
+    /// Whether the parameter comes from memory, so that the loop asks for its data ahead.
+    ahead: bool,
     param: &'a mut [T],
     grad: &'a [T],
     stores: Vec<Store<'a>>,
@@ -160,6 +163,8 @@ pub(crate) fn step<T: Float>(
     update: impl Fn(&mut T, T, &mut f32, &mut f32) + Sync,
 ) {
     let mut tasks = Vec::with_capacity(param.len().div_ceil(TASK));
+    // The parameter, its gradient, and its moments in fewer bytes.
+    let ahead = from_memory::<T>(param.len(), 3);
     let (mut param, mut grad, mut stores, mut first) = (param, grad, stores(compact, encodings), 0);
     while !param.is_empty() {
         let at = TASK.min(param.len());
@@ -171,7 +176,7 @@ pub(crate) fn step<T: Float>(
             own.push(a);
             rest.push(b);
         }
-        tasks.push(Task { first, param: p, grad: g, stores: own });
+        tasks.push(Task { first, ahead, param: p, grad: g, stores: own });
         (param, grad, stores, first) = (p_rest, g_rest, rest, first + at);
     }
     // Each task's blocks compiled for the best instruction set (the rules' fused multiply-adds in hardware).
@@ -192,8 +197,8 @@ fn blocks<T: Float>(task: &mut Task<'_, T>, update: &impl Fn(&mut T, T, &mut f32
         if stochastic == same {
             let first = task.first;
             match *stochastic {
-                None => elementwise(task.param, task.grad, m, v, update, |x, _| nearest_bf16(x)),
-                Some(seed) => elementwise(task.param, task.grad, m, v, update, |x, k| {
+                None => elementwise(task.ahead, task.param, task.grad, m, v, update, |x, _| nearest_bf16(x)),
+                Some(seed) => elementwise(task.ahead, task.param, task.grad, m, v, update, |x, k| {
                     stochastic_bf16(x, seed, (first + k) as u32)
                 }),
             }
@@ -202,12 +207,14 @@ fn blocks<T: Float>(task: &mut Task<'_, T>, update: &impl Fn(&mut T, T, &mut f32
     }
     let mut moments = [[0.0_f32; BLOCK]; MAX_MOMENTS];
     for block in 0..task.param.len().div_ceil(BLOCK) {
-        let ahead = block * BLOCK + AHEAD;
-        prefetch(task.param, ahead, BLOCK);
-        prefetch(task.grad, ahead, BLOCK);
-        for store in &task.stores {
-            if let Store::Int8 { codes, .. } = store {
-                prefetch(codes, ahead, BLOCK);
+        if task.ahead {
+            let at = block * BLOCK + AHEAD;
+            prefetch(task.param, at, BLOCK);
+            prefetch(task.grad, at, BLOCK);
+            for store in &task.stores {
+                if let Store::Int8 { codes, .. } = store {
+                    prefetch(codes, at, BLOCK);
+                }
             }
         }
         let range = block * BLOCK..((block + 1) * BLOCK).min(task.param.len());
@@ -231,6 +238,7 @@ fn blocks<T: Float>(task: &mut Task<'_, T>, update: &impl Fn(&mut T, T, &mut f32
 /// kept between decoding, updating and rounding): `round(value, k)` rounds the value of the task's `k`th element.
 #[inline(always)]
 fn elementwise<T: Float>(
+    ahead: bool,
     param: &mut [T],
     grad: &[T],
     m: &mut [bf16],
@@ -242,10 +250,12 @@ fn elementwise<T: Float>(
     const LINE: usize = 32;
     for start in (0..param.len()).step_by(LINE) {
         let end = (start + LINE).min(param.len());
-        prefetch(param, start + AHEAD, LINE);
-        prefetch(grad, start + AHEAD, LINE);
-        prefetch(m, start + AHEAD, LINE);
-        prefetch(v, start + AHEAD, LINE);
+        if ahead {
+            prefetch(param, start + AHEAD, LINE);
+            prefetch(grad, start + AHEAD, LINE);
+            prefetch(m, start + AHEAD, LINE);
+            prefetch(v, start + AHEAD, LINE);
+        }
         let line = param[start..end].iter_mut().zip(&grad[start..end]).zip(&mut m[start..end]).zip(&mut v[start..end]);
         for (k, (((p, &g), m), v)) in line.enumerate() {
             let (mut m_value, mut v_value) = (m.to_f32(), v.to_f32());
@@ -255,24 +265,6 @@ fn elementwise<T: Float>(
     }
 }
 
-/// How far ahead of the element it steps a compact step asks for the data it will need, in elements: the loads
-/// of a compact step take more instructions per byte than those of the fused pass, so fewer of them are in flight
-/// at once, and the hardware's own prefetching leaves it waiting on memory (measured in BENCHMARKS.md).
+/// How far ahead of the element it steps a compact step asks for data, in elements (2 KiB of an `f32` array):
+/// its loads take more instructions per byte than the fused pass's, so fewer of them are in flight at once.
 const AHEAD: usize = 512;
-
-/// Asks the CPU to start loading the cache lines of `slice[at..at + len]`, if that is within the slice.
-#[inline(always)]
-fn prefetch<E>(slice: &[E], at: usize, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if at + len <= slice.len() {
-        let first = slice.as_ptr().wrapping_add(at).cast::<i8>();
-        for line in 0..(len * std::mem::size_of::<E>()).div_ceil(64) {
-            // SAFETY: a prefetch changes nothing the program sees; the address is within the slice.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(first.wrapping_add(line * 64));
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, at, len);
-}

@@ -1,13 +1,15 @@
 //! Applies an update rule over whole slices, as fast as memory allows.
 //!
 //! An optimizer step reads every parameter, gradient and state value once and writes them once, so its speed
-//! limit is memory bandwidth. The driver gets there in four ways:
+//! limit is memory bandwidth. The driver gets there in five ways:
 //! - **One fused pass.** Each element is loaded, clipped if the global stage says so, updated by the rule
 //!   (inlined) and stored, once.
 //! - **SIMD.** The loop is compiled for AVX-512, AVX2+FMA and NEON besides the baseline, and the best version the
 //!   CPU supports is chosen at run time ([`vector`]); a default `cargo build --release` is fast everywhere.
 //! - **Threads.** A large tensor is cut into chunks of [`CHUNK`] elements that rayon's threads take in parallel; an
 //!   optimizer steps all its tensors in one parallel pass, so thousands of small tensors keep every thread busy.
+//! - **Data asked for ahead.** A tensor too large for the caches is stepped a span at a time, each span asking for
+//!   the lines of one further on ([`prefetch`]), so that more of them are on their way from memory at once.
 //! - **No slow path.** Subnormal numbers count as zero while a kernel runs ([`denormals`]), so a step takes as long
 //!   in epoch 20 as in epoch 1.
 //!
@@ -16,6 +18,7 @@
 //! are identical bit for bit across instruction sets, chunkings and thread counts.
 
 mod denormals;
+pub(crate) mod prefetch;
 #[cfg(test)]
 mod tests;
 mod vector;
@@ -45,14 +48,23 @@ pub(crate) fn apply<R: Rule, T: Float, G: GradMap<T>>(
     map: G,
 ) {
     let isa = Isa::best();
+    let ahead = prefetch::from_memory::<T>(param.len(), 2 + state.len());
     match state {
-        [] => split::<R, T, G, 0>(isa, c, param, grad, [], map),
-        [a] => split::<R, T, G, 1>(isa, c, param, grad, [&mut a.values], map),
-        [a, b] => split::<R, T, G, 2>(isa, c, param, grad, [&mut a.values, &mut b.values], map),
-        [a, b, c3] => split::<R, T, G, 3>(isa, c, param, grad, [&mut a.values, &mut b.values, &mut c3.values], map),
-        [a, b, c3, d] => {
-            split::<R, T, G, 4>(isa, c, param, grad, [&mut a.values, &mut b.values, &mut c3.values, &mut d.values], map)
+        [] => split::<R, T, G, 0>(isa, ahead, c, param, grad, [], map),
+        [a] => split::<R, T, G, 1>(isa, ahead, c, param, grad, [&mut a.values], map),
+        [a, b] => split::<R, T, G, 2>(isa, ahead, c, param, grad, [&mut a.values, &mut b.values], map),
+        [a, b, c3] => {
+            split::<R, T, G, 3>(isa, ahead, c, param, grad, [&mut a.values, &mut b.values, &mut c3.values], map)
         }
+        [a, b, c3, d] => split::<R, T, G, 4>(
+            isa,
+            ahead,
+            c,
+            param,
+            grad,
+            [&mut a.values, &mut b.values, &mut c3.values, &mut d.values],
+            map,
+        ),
         _ => unreachable!("layouts keep at most {MAX_ELEMENTWISE_TENSORS} element-wise state tensors"),
     }
 }
@@ -75,9 +87,11 @@ pub(crate) fn look_ahead<R: Rule, T: Float>(
 }
 
 /// Splits the slices in halves at a multiple of [`CHUNK`] until they fit in one chunk, running the halves in
-/// parallel.
+/// parallel; `ahead`: whether the whole tensor comes from memory, so that each chunk's loop asks for its data
+/// ahead.
 fn split<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
     isa: Isa,
+    ahead: bool,
     c: &R::Coefficients<T>,
     param: &mut [T],
     grad: &[T],
@@ -86,7 +100,7 @@ fn split<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
 ) {
     let len = param.len();
     if len <= CHUNK {
-        return vector::update::<R, T, G, N>(isa, c, param, grad, state, map);
+        return vector::update::<R, T, G, N>(isa, ahead, c, param, grad, state, map);
     }
     let mid = len.div_ceil(CHUNK) / 2 * CHUNK;
     let (p_left, p_right) = param.split_at_mut(mid);
@@ -98,7 +112,7 @@ fn split<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
     let s_left: [&mut [T]; N] = std::array::from_fn(|k| halves[k].0.take().expect("split once"));
     let s_right: [&mut [T]; N] = std::array::from_fn(|k| halves[k].1.take().expect("split once"));
     rayon::join(
-        || split::<R, T, G, N>(isa, c, p_left, g_left, s_left, map),
-        || split::<R, T, G, N>(isa, c, p_right, g_right, s_right, map),
+        || split::<R, T, G, N>(isa, ahead, c, p_left, g_left, s_left, map),
+        || split::<R, T, G, N>(isa, ahead, c, p_right, g_right, s_right, map),
     );
 }

@@ -34,13 +34,19 @@ fn reference<R: Rule, T: Float>(c: &R::Coefficients<T>, param: &mut [T], grad: &
     }
 }
 
-/// One version of the fused loop over whole slices (no threads).
-fn by_isa<R: Rule, T: Float>(isa: Isa, c: &R::Coefficients<T>, param: &mut [T], grad: &[T], state: &mut [Vec<T>]) {
+/// One version of the fused loop over whole slices (no threads), asking for its data ahead or not.
+fn by_isa<R: Rule, T: Float>(
+    (isa, ahead): (Isa, bool),
+    c: &R::Coefficients<T>,
+    param: &mut [T],
+    grad: &[T],
+    state: &mut [Vec<T>],
+) {
     match state {
-        [] => vector::update::<R, T, AsGiven, 0>(isa, c, param, grad, [], AsGiven),
-        [a] => vector::update::<R, T, AsGiven, 1>(isa, c, param, grad, [a], AsGiven),
-        [a, b] => vector::update::<R, T, AsGiven, 2>(isa, c, param, grad, [a, b], AsGiven),
-        [a, b, d] => vector::update::<R, T, AsGiven, 3>(isa, c, param, grad, [a, b, d], AsGiven),
+        [] => vector::update::<R, T, AsGiven, 0>(isa, ahead, c, param, grad, [], AsGiven),
+        [a] => vector::update::<R, T, AsGiven, 1>(isa, ahead, c, param, grad, [a], AsGiven),
+        [a, b] => vector::update::<R, T, AsGiven, 2>(isa, ahead, c, param, grad, [a, b], AsGiven),
+        [a, b, d] => vector::update::<R, T, AsGiven, 3>(isa, ahead, c, param, grad, [a, b, d], AsGiven),
         _ => unreachable!("the tested rules keep at most three tensors"),
     }
 }
@@ -54,7 +60,8 @@ fn compare<R: Rule, T: Float>(hyper: R, len: usize) {
     let layout = hyper.layout(&len.into()).unwrap();
     let fresh = layout.create::<T>(&len.into());
     let initial: Vec<Vec<T>> = fresh.tensors().map(|(_, t)| t.to_vec()).collect();
-    let isas: Vec<Isa> = Isa::ALL.iter().copied().filter(|isa| isa.supported()).collect();
+    let isas: Vec<(Isa, bool)> =
+        Isa::ALL.iter().copied().filter(|isa| isa.supported()).flat_map(|isa| [(isa, false), (isa, true)]).collect();
     let mut versions: Vec<(Vec<T>, Vec<Vec<T>>)> = isas.iter().map(|_| (start.clone(), initial.clone())).collect();
     let (mut slow, mut state) = (start, initial);
     for step in 1..=4u64 {

@@ -5,6 +5,7 @@
 //! and a scalar tail for the rest. Fused multiply-adds stay fused in every version (on x86-64 CPUs without FMA, the
 //! baseline version calls the C library's correctly rounded `fma`, which keeps results exact at scalar speed).
 
+use super::prefetch::prefetch;
 use super::FlushDenormals;
 use crate::{Float, Rule};
 
@@ -112,9 +113,10 @@ impl<T: Float> GradMap<T> for Clipped<T> {
 
 /// Applies `R::update` to every element with version `isa` (which the CPU must support): loads the parameter,
 /// gradient and `N` state values, updates them in registers, stores them back, with subnormal numbers counted as
-/// zero ([`FlushDenormals`]).
+/// zero ([`FlushDenormals`]), asking for the data ahead of the loop if `ahead` ([`prefetch`]).
 pub(super) fn update<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
     isa: Isa,
+    ahead: bool,
     c: &R::Coefficients<T>,
     param: &mut [T],
     grad: &[T],
@@ -123,17 +125,24 @@ pub(super) fn update<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
 ) {
     debug_assert!(isa.supported());
     let _flush = FlushDenormals::new();
-    match isa {
+    // Each loop compiled twice, with and without the requests, so that the one without stays as it was.
+    match (isa, ahead) {
         // SAFETY: the caller chose a version the CPU supports.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { avx512::<R, T, G, N>(c, param, grad, state, map) },
+        (Isa::Avx512, true) => unsafe { avx512::<R, T, G, N, true>(c, param, grad, state, map) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { avx2::<R, T, G, N>(c, param, grad, state, map) },
+        (Isa::Avx512, false) => unsafe { avx512::<R, T, G, N, false>(c, param, grad, state, map) },
         // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx2, true) => unsafe { avx2::<R, T, G, N, true>(c, param, grad, state, map) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        (Isa::Avx2, false) => unsafe { avx2::<R, T, G, N, false>(c, param, grad, state, map) },
+        // SAFETY: as above (requests are made on x86-64 alone).
         #[cfg(target_arch = "aarch64")]
-        Isa::Neon => unsafe { neon::<R, T, G, N>(c, param, grad, state, map) },
-        Isa::Baseline => body::<R, T, G, N>(c, param, grad, state, map),
+        (Isa::Neon, _) => unsafe { neon::<R, T, G, N, false>(c, param, grad, state, map) },
+        (Isa::Baseline, _) => body::<R, T, G, N, false>(c, param, grad, state, map),
     }
 }
 
@@ -142,14 +151,14 @@ macro_rules! version {
     ($name:ident, $arch:literal, $features:literal) => {
         #[cfg(target_arch = $arch)]
         #[target_feature(enable = $features)]
-        unsafe fn $name<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
+        unsafe fn $name<R: Rule, T: Float, G: GradMap<T>, const N: usize, const ASK: bool>(
             c: &R::Coefficients<T>,
             param: &mut [T],
             grad: &[T],
             state: [&mut [T]; N],
             map: G,
         ) {
-            body::<R, T, G, N>(c, param, grad, state, map)
+            body::<R, T, G, N, ASK>(c, param, grad, state, map)
         }
     };
 }
@@ -239,8 +248,11 @@ run_version!(run_neon, "aarch64", "neon");
 /// geometrically, and a subnormal one would make every later operation on it slow. PyTorch keeps the subnormal
 /// value: the states differ there (by less than 2⁻¹²⁶ in `f32`), and so can a parameter the state moves, by that
 /// amount times the step's scale.
+///
+/// With `ASK`, the loop runs a span of [`SPAN`] elements at a time and asks for the span [`AHEAD`] elements on
+/// before each.
 #[inline(always)]
-fn body<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
+fn body<R: Rule, T: Float, G: GradMap<T>, const N: usize, const ASK: bool>(
     c: &R::Coefficients<T>,
     param: &mut [T],
     grad: &[T],
@@ -248,8 +260,45 @@ fn body<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
     map: G,
 ) {
     let len = param.len();
-    let grad = &grad[..len];
     let mut state = state.map(|s| &mut s[..len]);
+    let spans = if ASK { len / SPAN * SPAN } else { 0 };
+    for start in (0..spans).step_by(SPAN) {
+        prefetch(param, start + AHEAD, SPAN);
+        prefetch(grad, start + AHEAD, SPAN);
+        for tensor in &state {
+            prefetch(tensor, start + AHEAD, SPAN);
+        }
+        let span = start..start + SPAN;
+        let mut state_span = state.each_mut().map(|s| &mut s[span.clone()]);
+        elements::<R, T, G, N>(c, &mut param[span.clone()], &grad[span], &mut state_span, map);
+    }
+    elements::<R, T, G, N>(
+        c,
+        &mut param[spans..],
+        &grad[spans..len],
+        &mut state.each_mut().map(|s| &mut s[spans..]),
+        map,
+    );
+}
+
+/// Elements a loop asking for its data ahead runs at a time (1 KiB of each `f32` array).
+const SPAN: usize = 256;
+
+/// How far ahead of the span it runs the loop asks for data, in elements (4 KiB of each `f32` array).
+const AHEAD: usize = 1024;
+
+/// The loop over elements: `R::update` on each.
+#[inline(always)]
+fn elements<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
+    c: &R::Coefficients<T>,
+    param: &mut [T],
+    grad: &[T],
+    state: &mut [&mut [T]; N],
+    map: G,
+) {
+    let len = param.len();
+    let grad = &grad[..len];
+    let mut state = state.each_mut().map(|s| &mut s[..len]);
     for i in 0..len {
         let mut p = param[i];
         let mut lanes: [T; N] = std::array::from_fn(|k| state[k][i]);
