@@ -271,8 +271,8 @@ EVALUATE_EVERY = 10
 
 def reference_versions():
     """The version of each reference package the cases of optimizers that torch.optim lacks come from."""
-    packages = {module: module.replace("_", "-") for module, _ in REFERENCES.values()}
-    return {package: importlib.metadata.version(package) for package in sorted(set(packages.values()))}
+    packages = sorted({module.replace("_", "-") for module, _ in REFERENCES.values()})
+    return {package: importlib.metadata.version(package) for package in packages}
 
 
 def optimizer_class(name):
