@@ -44,10 +44,11 @@ pub(crate) unsafe fn encode(map: &QuantizationMap, table: &BucketTable, block: &
         // A NaN magnitude is passed over: `max` gives its second operand when the first is a NaN.
         largest = _mm256_max_ps(_mm256_and_ps(v, magnitude_mask), largest);
     }
-    let mut lanes = [0.0f32; 8];
-    // SAFETY: eight values are written.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), largest) };
-    let scale = block[whole..].iter().fold(lanes.into_iter().fold(-f32::MAX, f32::max), |max, v| max.max(v.abs()));
+    // No lane holds a NaN, so the lanes' maximum is a plain one: halves, quarters, then the last two.
+    let half = _mm_max_ps(_mm256_castps256_ps128(largest), _mm256_extractf128_ps::<1>(largest));
+    let quarter = _mm_max_ps(half, _mm_movehl_ps(half, half));
+    let lanes = _mm_cvtss_f32(_mm_max_ss(quarter, _mm_shuffle_ps::<1>(quarter, quarter)));
+    let scale = block[whole..].iter().fold(lanes, |max, v| max.max(v.abs()));
 
     let scales = _mm256_set1_ps(scale);
     let (smallest, one) = (_mm256_set1_ps(SMALLEST), _mm256_set1_ps(1.0));

@@ -50,10 +50,8 @@ pub(crate) unsafe fn encode(map: &QuantizationMap, table: &BucketTable, block: &
         // A NaN magnitude is passed over: `max` gives its second operand when the first is a NaN.
         largest = _mm512_max_ps(_mm512_abs_ps(v), largest);
     }
-    let mut lanes = [0.0f32; 16];
-    // SAFETY: sixteen values are written.
-    unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), largest) };
-    let scale = block[whole..].iter().fold(lanes.into_iter().fold(-f32::MAX, f32::max), |max, v| max.max(v.abs()));
+    // No lane holds a NaN, so the lanes' maximum is a plain one.
+    let scale = block[whole..].iter().fold(_mm512_reduce_max_ps(largest), |max, v| max.max(v.abs()));
 
     let reciprocal = 1.0 / scale;
     let exact = (2f32.powi(-56)..=2f32.powi(100)).contains(&scale);
