@@ -178,27 +178,52 @@ impl Mars {
             [m, v, last, max] => (m.values_mut(), v.values_mut(), last.values_mut(), Some(max.values_mut())),
             _ => unreachable!("MARS keeps three or four state tensors"),
         };
-        let grad: Vec<T> = grad.iter().map(|&g| if self.maximize { -g } else { g }).collect();
-        // The gradient the moments see: the corrected one, clipped to norm 1, or (vectors' AdamW) the gradient.
-        let seen: Vec<T> = if mixed {
-            let scale = T::from_f64(self.gamma * (beta1 / (1.0 - beta1)));
-            let mut c: Vec<T> = grad.iter().zip(last_grad.iter()).map(|(&g, &last)| (g - last) * scale + g).collect();
-            let norm = T::from_f64(c.iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>().sqrt());
-            if norm.to_f64() > 1.0 {
-                c.iter_mut().for_each(|v| *v = *v / norm);
-            }
-            c
+        let maximize = self.maximize;
+        let signed = move |g: T| if maximize { -g } else { g };
+        // The gradient the moments see: the corrected one, clipped to norm 1, or (vectors' AdamW) the gradient. It
+        // is computed where it is used, from the gradient and the previous one, rather than kept.
+        let scale = mixed.then(|| T::from_f64(self.gamma * (beta1 / (1.0 - beta1))));
+        let corrected = move |g: T, last: T| scale.map_or(g, |scale| (g - last) * scale + g);
+        let norm = if mixed {
+            let squares =
+                grad.iter().zip(last_grad.iter()).map(|(&g, &last)| corrected(signed(g), last).to_f64().powi(2));
+            T::from_f64(squares.sum::<f64>().sqrt())
         } else {
-            grad.clone()
+            T::from_f64(1.0)
+        };
+        let clipped = norm.to_f64() > 1.0;
+        let seen = move |g: T, last: T| {
+            let c = corrected(signed(g), last);
+            if clipped {
+                c / norm
+            } else {
+                c
+            }
         };
         let weight = T::from_f64(1.0 - beta1);
-        for (m, &c) in exp_avg.iter_mut().zip(&seen) {
-            *m = lerp(*m, c, weight);
+        for ((m, &g), &last) in exp_avg.iter_mut().zip(grad.iter()).zip(last_grad.iter()) {
+            *m = lerp(*m, seen(g, last), weight);
         }
-        let mut update = exp_avg.to_vec();
-        if self.cautious {
-            cautious(&mut update, &grad);
-        }
+        // The first moment as the step takes it: with `cautious`, only where it agrees with the gradient.
+        let zero = T::from_f64(0.0);
+        let ratio = self.cautious.then(|| cautious_ratio(exp_avg, grad, signed));
+        let cautious = move |m: T, g: T| ratio.map_or(m, |ratio| m * if m * signed(g) > zero { ratio } else { zero });
+        let minus_lr = T::from_f64(-lr);
+        let decay = weight_decay != 0.0;
+        let decay_factor = T::from_f64(1.0 - weight_decay * if self.fixed_decay { 1.0 } else { lr });
+        let l2 = T::from_f64(weight_decay);
+        let weight_decouple = self.weight_decouple;
+        // The parameter's step by `u`, and the gradient kept for the next correction.
+        let apply = move |p: &mut T, u: T, g: T, last: &mut T| {
+            let mut g = signed(g);
+            if decay && weight_decouple {
+                *p = *p * decay_factor;
+            } else if decay {
+                g = l2.mul_add(*p, g);
+            }
+            *p = minus_lr.mul_add(u, *p);
+            *last = g;
+        };
         // Vectors take the AdamW form, in the Shampoo form too (with `optimize_1d`).
         let form = if !mixed || (self.mars_type == MarsType::Shampoo && dims.len() < 2) {
             MarsType::Adamw
@@ -208,78 +233,67 @@ impl Mars {
         match form {
             MarsType::Adamw => {
                 let (b2, one_minus_b2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
-                for (v, &c) in exp_avg_sq.iter_mut().zip(&seen) {
-                    *v = (one_minus_b2 * c).mul_add(c, *v * b2);
-                }
-                let second_moment: &[T] = match max_exp_avg_sq {
-                    Some(max) => {
-                        for (max, &v) in max.iter_mut().zip(exp_avg_sq.iter()) {
-                            *max = max.maximum(v);
-                        }
-                        max
-                    }
-                    None => exp_avg_sq,
-                };
                 let correction1 = T::from_f64(1.0 - beta1.powf(t));
                 let correction2 = T::from_f64((1.0 - beta2.powf(t)).sqrt());
                 let (v_eps, eps) = (T::from_f64(V_EPS), T::from_f64(self.eps));
-                for (u, &v) in update.iter_mut().zip(second_moment) {
-                    *u = *u / ((((v + v_eps).sqrt() + eps) / correction2) * correction1);
+                let mut max_exp_avg_sq = max_exp_avg_sq.map(|max| max.iter_mut());
+                let elements = param.iter_mut().zip(grad.iter()).zip(last_grad.iter_mut()).zip(exp_avg.iter());
+                for ((((p, &g), last), &m), v) in elements.zip(exp_avg_sq.iter_mut()) {
+                    let c = seen(g, *last);
+                    *v = (one_minus_b2 * c).mul_add(c, *v * b2);
+                    let second_moment = match max_exp_avg_sq.as_mut().and_then(Iterator::next) {
+                        Some(max) => {
+                            *max = max.maximum(*v);
+                            *max
+                        }
+                        None => *v,
+                    };
+                    let u = cautious(m, g) / ((((second_moment + v_eps).sqrt() + eps) / correction2) * correction1);
+                    apply(p, u, g, last);
                 }
             }
             MarsType::Lion => {
-                let (zero, one) = (T::from_f64(0.0), T::from_f64(1.0));
-                for u in &mut update {
+                let one = T::from_f64(1.0);
+                let elements = param.iter_mut().zip(grad.iter()).zip(last_grad.iter_mut()).zip(exp_avg.iter());
+                for (((p, &g), last), &m) in elements {
+                    let u = cautious(m, g);
                     // Zero stays zero and NaN stays NaN, as `sign` gives them.
-                    *u = if *u > zero {
+                    let sign = if u > zero {
                         one
-                    } else if *u < zero {
+                    } else if u < zero {
                         -one
                     } else {
-                        *u * zero
+                        u * zero
                     };
+                    apply(p, sign, g, last);
                 }
             }
             MarsType::Shampoo => {
                 let scale = T::from_f64(1.0 / (1.0 - beta1));
-                let scaled: Vec<f32> = update.iter().map(|&u| (u * scale).to_f64() as f32).collect();
-                let (rows, cols) = (dims[0], update.len() / dims[0].max(1));
+                let scaled: Vec<f32> =
+                    exp_avg.iter().zip(grad.iter()).map(|(&m, &g)| (cautious(m, g) * scale).to_f64() as f32).collect();
+                let (rows, cols) = (dims[0], scaled.len() / dims[0].max(1));
                 let (coefficients, steps) = QUINTIC;
                 let orthogonal = orthogonalize(&scaled, rows, cols, coefficients, steps, self.eps);
                 let factor = (dims[0] as f64 / dims[1] as f64).max(1.0).sqrt() as f32;
-                for (u, o) in update.iter_mut().zip(orthogonal) {
-                    *u = T::from_f64(f64::from(bf16::from_f32(o * factor).to_f32()));
+                let elements = param.iter_mut().zip(grad.iter()).zip(last_grad.iter_mut()).zip(orthogonal);
+                for (((p, &g), last), o) in elements {
+                    apply(p, T::from_f64(f64::from(bf16::from_f32(o * factor).to_f32())), g, last);
                 }
             }
-        }
-        let minus_lr = T::from_f64(-lr);
-        let decay = weight_decay != 0.0;
-        let decay_factor = T::from_f64(1.0 - weight_decay * if self.fixed_decay { 1.0 } else { lr });
-        let l2 = T::from_f64(weight_decay);
-        for (((p, &u), &g), last) in param.iter_mut().zip(&update).zip(&grad).zip(last_grad.iter_mut()) {
-            let mut g = g;
-            if decay && self.weight_decouple {
-                *p = *p * decay_factor;
-            } else if decay {
-                g = l2.mul_add(*p, g);
-            }
-            *p = minus_lr.mul_add(u, *p);
-            *last = g;
         }
     }
 }
 
-/// The reference's `apply_cautious`: each value of `update` that does not agree in sign with the gradient (their
-/// product not positive) set to zero, and the others multiplied by n/(k + 1) for k agreeing values of n, as PyTorch
-/// computes `n / tensor`: the reciprocal of k + 1, times n.
-fn cautious<T: Float>(update: &mut [T], grad: &[T]) {
+/// The factor of the reference's `apply_cautious` for a first moment `m` and gradient `grad` (its sign taken by
+/// `signed`): each value of m that does not agree in sign with the gradient (their product not positive) is set to
+/// zero, and the others multiplied by n/(k + 1) for k agreeing values of n, as PyTorch computes `n / tensor`: the
+/// reciprocal of k + 1, times n.
+fn cautious_ratio<T: Float>(m: &[T], grad: &[T], signed: impl Fn(T) -> T) -> T {
     let zero = T::from_f64(0.0);
-    let agreeing = update.iter().zip(grad).filter(|&(&u, &g)| u * g > zero).count();
+    let agreeing = m.iter().zip(grad).filter(|&(&m, &g)| m * signed(g) > zero).count();
     let one = T::from_f64(1.0);
-    let ratio = one / (T::from_f64(agreeing as f64) + one) * T::from_f64(update.len() as f64);
-    for (u, &g) in update.iter_mut().zip(grad) {
-        *u = *u * if *u * g > zero { ratio } else { zero };
-    }
+    one / (T::from_f64(agreeing as f64) + one) * T::from_f64(m.len() as f64)
 }
 
 pub(crate) fn register(registry: &mut Registry) {
