@@ -246,24 +246,34 @@ fn elementwise<T: Float>(
     update: &impl Fn(&mut T, T, &mut f32, &mut f32),
     round: impl Fn(f32, usize) -> bf16,
 ) {
-    // Asking ahead, a cache line of each moment at a time (requests for longer runs at once, in bursts, were
-    // slower); otherwise the whole task in one run, which saves each run's set-up.
+    // A cache line of each moment at a time, in arrays of known length (so that each line's loop needs no set-up),
+    // asking for the lines AHEAD values on if `ahead` (requests for longer runs at once, in bursts, were slower);
+    // then the values that fill no line.
     const LINE: usize = 32;
-    let run = if ahead { LINE } else { param.len().max(1) };
-    for start in (0..param.len()).step_by(run) {
-        let end = (start + run).min(param.len());
+    let whole = param.len() / LINE * LINE;
+    for start in (0..whole).step_by(LINE) {
         if ahead {
             prefetch(param, start + AHEAD, LINE);
             prefetch(grad, start + AHEAD, LINE);
             prefetch(m, start + AHEAD, LINE);
             prefetch(v, start + AHEAD, LINE);
         }
-        let line = param[start..end].iter_mut().zip(&grad[start..end]).zip(&mut m[start..end]).zip(&mut v[start..end]);
-        for (k, (((p, &g), m), v)) in line.enumerate() {
-            let (mut m_value, mut v_value) = (m.to_f32(), v.to_f32());
-            update(p, g, &mut m_value, &mut v_value);
-            (*m, *v) = (round(m_value, start + k), round(v_value, start + k));
+        let line = start..start + LINE;
+        let p: &mut [T; LINE] = (&mut param[line.clone()]).try_into().expect("a whole line");
+        let g: &[T; LINE] = grad[line.clone()].try_into().expect("a whole line");
+        let m: &mut [bf16; LINE] = (&mut m[line.clone()]).try_into().expect("a whole line");
+        let v: &mut [bf16; LINE] = (&mut v[line]).try_into().expect("a whole line");
+        for k in 0..LINE {
+            let (mut m_value, mut v_value) = (m[k].to_f32(), v[k].to_f32());
+            update(&mut p[k], g[k], &mut m_value, &mut v_value);
+            (m[k], v[k]) = (round(m_value, start + k), round(v_value, start + k));
         }
+    }
+    let rest = param[whole..].iter_mut().zip(&grad[whole..]).zip(&mut m[whole..]).zip(&mut v[whole..]);
+    for (k, (((p, &g), m), v)) in rest.enumerate() {
+        let (mut m_value, mut v_value) = (m.to_f32(), v.to_f32());
+        update(p, g, &mut m_value, &mut v_value);
+        (*m, *v) = (round(m_value, whole + k), round(v_value, whole + k));
     }
 }
 
