@@ -82,3 +82,37 @@ fn bad_input_is_an_error_that_changes_nothing() {
     assert_eq!(err, Error::NeedsClosure { optimizer: "LookaheadNesterov" });
     assert_eq!(opt, before);
 }
+
+#[test]
+fn a_tensor_of_several_chunks_takes_each_element_at_its_own_lookahead_point() {
+    // Long enough to be split across threads (chunks of 2¹⁵ elements) with a ragged end. Written out element by
+    // element: the point θ + γ·v in one fused multiply-add, v ← γ·v − η·g(point) in another, θ ← θ + v.
+    let len = 3 * (1 << 15) + 5;
+    let (lr, momentum) = (0.01f32, 0.9f32);
+    let curvature = |i: usize| 1.0 + (i % 7) as f32;
+    let mut opt = Optimizer::<LookaheadNesterov, f32>::new(
+        LookaheadNesterov { lr: lr.into(), momentum: momentum.into() },
+        [Param::new(len)],
+    )
+    .unwrap();
+    let mut theta: Vec<f32> = (0..len).map(|i| 1.0 + i as f32 * 1e-5).collect();
+    let (mut want_theta, mut want_velocity) = (theta.clone(), vec![0.0f32; len]);
+    for _ in 0..4 {
+        let mut seen = Vec::new();
+        opt.step_with_closure(&mut [&mut theta], |points, grads| {
+            seen = points[0].to_vec();
+            for (i, (g, &p)) in grads[0].iter_mut().zip(points[0]).enumerate() {
+                *g = curvature(i) * p;
+            }
+            0.0
+        })
+        .unwrap();
+        for i in 0..len {
+            let point = momentum.mul_add(want_velocity[i], want_theta[i]);
+            assert_eq!(seen[i].to_bits(), point.to_bits(), "point of element {i}");
+            want_velocity[i] = (-lr).mul_add(curvature(i) * point, momentum * want_velocity[i]);
+            want_theta[i] += want_velocity[i];
+        }
+        assert!(theta.iter().zip(&want_theta).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+}

@@ -69,7 +69,9 @@ pub(crate) fn apply<R: Rule, T: Float, G: GradMap<T>>(
     }
 }
 
-/// Writes the look-ahead point of every element into `point` (see [`Rule::look_ahead`]).
+/// Writes the look-ahead point of every element into `point` (see [`Rule::look_ahead`]), as the fused pass runs:
+/// compiled for the best instruction set, with subnormal numbers counted as zero, a tensor larger than [`CHUNK`]
+/// split across threads.
 pub(crate) fn look_ahead<R: Rule, T: Float>(
     c: &R::Coefficients<T>,
     param: &[T],
@@ -77,13 +79,35 @@ pub(crate) fn look_ahead<R: Rule, T: Float>(
     point: &mut [T],
 ) {
     match state {
-        [] => vector::look_ahead::<R, T, 0>(c, param, [], point),
-        [a] => vector::look_ahead::<R, T, 1>(c, param, [&a.values], point),
-        [a, b] => vector::look_ahead::<R, T, 2>(c, param, [&a.values, &b.values], point),
-        [a, b, c3] => vector::look_ahead::<R, T, 3>(c, param, [&a.values, &b.values, &c3.values], point),
-        [a, b, c3, d] => vector::look_ahead::<R, T, 4>(c, param, [&a.values, &b.values, &c3.values, &d.values], point),
+        [] => split_look_ahead::<R, T, 0>(c, param, [], point),
+        [a] => split_look_ahead::<R, T, 1>(c, param, [&a.values], point),
+        [a, b] => split_look_ahead::<R, T, 2>(c, param, [&a.values, &b.values], point),
+        [a, b, c3] => split_look_ahead::<R, T, 3>(c, param, [&a.values, &b.values, &c3.values], point),
+        [a, b, c3, d] => split_look_ahead::<R, T, 4>(c, param, [&a.values, &b.values, &c3.values, &d.values], point),
         _ => unreachable!("layouts keep at most {MAX_ELEMENTWISE_TENSORS} element-wise state tensors"),
     }
+}
+
+/// [`look_ahead`] in halves at a multiple of [`CHUNK`], as [`split`] runs the fused pass.
+fn split_look_ahead<R: Rule, T: Float, const N: usize>(
+    c: &R::Coefficients<T>,
+    param: &[T],
+    state: [&[T]; N],
+    point: &mut [T],
+) {
+    let len = param.len();
+    if len <= CHUNK {
+        return with_best_isa(Inline(
+            #[inline(always)]
+            || vector::look_ahead::<R, T, N>(c, param, state, point),
+        ));
+    }
+    let mid = len.div_ceil(CHUNK) / 2 * CHUNK;
+    let (point_left, point_right) = point.split_at_mut(mid);
+    rayon::join(
+        || split_look_ahead::<R, T, N>(c, &param[..mid], state.map(|s| &s[..mid]), point_left),
+        || split_look_ahead::<R, T, N>(c, &param[mid..], state.map(|s| &s[mid..]), point_right),
+    );
 }
 
 /// Splits the slices in halves at a multiple of [`CHUNK`] until they fit in one chunk, running the halves in

@@ -310,16 +310,20 @@ fn elements<R: Rule, T: Float, G: GradMap<T>, const N: usize>(
     }
 }
 
-/// Writes `R::look_ahead` of every element into `point`: where a look-ahead rule evaluates the gradient. Not on
-/// the hot path of ordinary optimizers, so one plain loop.
+/// Writes `R::look_ahead` of every element into `point`: where a look-ahead rule evaluates the gradient. Inlined
+/// into [`with_best_isa`]'s version for the CPU, which vectorizes it.
+#[inline(always)]
 pub(super) fn look_ahead<R: Rule, T: Float, const N: usize>(
     c: &R::Coefficients<T>,
     param: &[T],
     state: [&[T]; N],
     point: &mut [T],
 ) {
-    for (i, (point, &p)) in point.iter_mut().zip(param).enumerate() {
+    let len = param.len().min(point.len());
+    let (param, point) = (&param[..len], &mut point[..len]);
+    let state = state.map(|s| &s[..len]);
+    for i in 0..len {
         let lanes: [T; N] = std::array::from_fn(|k| state[k][i]);
-        *point = R::look_ahead(c, p, &lanes);
+        point[i] = R::look_ahead(c, param[i], &lanes);
     }
 }
