@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::FlushDenormals;
+use crate::kernel::Inline;
 use crate::newton_schulz::{orthogonalize, QUINTIC};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
 use crate::validate::non_negative;
-use crate::{Error, Float, Rule, Shape, StateLayout, TensorStage};
+use crate::{with_best_isa, Error, Float, Rule, Shape, StateLayout, TensorStage};
 
 /// How Muon scales the learning rate of an A × B matrix (PyTorch's `adjust_lr_fn`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,26 +134,34 @@ impl Rule for Muon {
         let (rows, cols) = (shape.dims()[0], shape.dims()[1]);
         let buffer = state.tensor_mut("momentum_buffer").expect("the layout has momentum_buffer").values_mut();
         let (keep, take) = (T::from_f64(self.momentum), T::from_f64(1.0 - self.momentum));
-        // Subnormal numbers count as zero in Muon's own loops (not across the products, which run on threads).
-        let flush = FlushDenormals::new();
-        let update: Vec<f32> = buffer
-            .iter_mut()
-            .zip(grad.iter())
-            .map(|(b, &g)| {
-                *b = lerp(*b, g, take);
-                let u = if self.nesterov { lerp(g, *b, keep) } else { *b };
-                // PyTorch converts to bfloat16 through `f32` (a double rounding for `f64`).
-                u.to_f64() as f32
-            })
-            .collect();
-        drop(flush);
+        // Muon's own loops run as the kernels do (the `lerp`s' fused multiply-adds in hardware, subnormal numbers
+        // counted as zero); the products between them run on threads of their own.
+        let update: Vec<f32> = with_best_isa(Inline(
+            #[inline(always)]
+            || {
+                buffer
+                    .iter_mut()
+                    .zip(grad.iter())
+                    .map(|(b, &g)| {
+                        *b = lerp(*b, g, take);
+                        let u = if self.nesterov { lerp(g, *b, keep) } else { *b };
+                        // PyTorch converts to bfloat16 through `f32` (a double rounding for `f64`).
+                        u.to_f64() as f32
+                    })
+                    .collect()
+            },
+        ));
         let orthogonal = orthogonalize(&update, rows, cols, self.ns_coefficients, self.ns_steps, self.eps);
         let decay = T::from_f64(1.0 - self.lr * self.weight_decay);
         let step = T::from_f64(-self.adjusted_lr(rows, cols));
-        let _flush = FlushDenormals::new();
-        for (p, &o) in param.iter_mut().zip(&orthogonal) {
-            *p = step.mul_add(T::from_f64(f64::from(o)), *p * decay);
-        }
+        with_best_isa(Inline(
+            #[inline(always)]
+            || {
+                for (p, &o) in param.iter_mut().zip(&orthogonal) {
+                    *p = step.mul_add(T::from_f64(f64::from(o)), *p * decay);
+                }
+            },
+        ));
     }
 
     crate::rule::no_elementwise_update!();
