@@ -1,6 +1,6 @@
 //! A running average of a model's variables (SWA or EMA), to evaluate in their place.
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{CpuStorage, DType, Device, Layout, Storage, Tensor, Var};
 use descent::average::{AveragedParams, Averaging};
 use descent::Float;
 
@@ -50,9 +50,37 @@ impl AveragedVars {
 
     /// Averages the variables' current values in.
     pub fn update(&mut self) -> candle_core::Result<()> {
-        let f32s = self.values::<f32>(DType::F32)?;
+        // `f32` variables are read where they are (an EMA is updated after every step, and a copy would cost as
+        // much as the update); `bf16` ones are widened into copies first, before any storage is locked.
+        let f32_vars: Vec<&Var> =
+            self.vars.iter().filter(|(_, v)| averaged_type(v.dtype()) == Some(DType::F32)).map(|(_, v)| v).collect();
+        let copies: Vec<Option<Vec<f32>>> = f32_vars
+            .iter()
+            .map(|v| {
+                if v.dtype() == DType::F32 && v.is_contiguous() && v.device().is_cpu() {
+                    Ok(None)
+                } else {
+                    v.as_tensor().to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>().map(Some)
+                }
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let guards: Vec<_> = f32_vars
+            .iter()
+            .zip(&copies)
+            .map(|(v, copy)| copy.is_none().then(|| v.as_tensor().storage_and_layout()))
+            .collect();
+        let f32s = guards
+            .iter()
+            .zip(&copies)
+            .map(|(guard, copy)| match (guard, copy) {
+                (Some((storage, layout)), _) => in_place(storage, layout),
+                (None, Some(copy)) => Ok(copy.as_slice()),
+                (None, None) => unreachable!("a variable is either read in place or copied"),
+            })
+            .collect::<candle_core::Result<Vec<&[f32]>>>()?;
+        self.f32.update(&f32s).map_err(candle_core::Error::wrap)?;
+        drop(guards);
         let f64s = self.values::<f64>(DType::F64)?;
-        self.f32.update(&f32s.iter().map(Vec::as_slice).collect::<Vec<_>>()).map_err(candle_core::Error::wrap)?;
         self.f64.update(&f64s.iter().map(Vec::as_slice).collect::<Vec<_>>()).map_err(candle_core::Error::wrap)
     }
 
@@ -131,6 +159,14 @@ impl AveragedVars {
 
     fn set_all(&self, averages: &[(String, Tensor)]) -> candle_core::Result<()> {
         self.vars.iter().zip(averages).try_for_each(|((_, var), (_, value))| var.set(&value.to_dtype(var.dtype())?))
+    }
+}
+
+/// The values of a contiguous `f32` tensor on the CPU, where they are.
+fn in_place<'a>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) => Ok(&values[start..end]),
+        _ => Err(candle_core::Error::Msg("only contiguous f32 variables on the CPU are read in place".into())),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `AveragedVars` over bfloat16 variables: averaged in `f32`, evaluated at the average rounded to bfloat16.
+//! `AveragedVars` over bfloat16 variables (averaged in `f32`, evaluated at the average rounded to bfloat16), and
+//! over variables of several types at once.
 
 use candle_core::{DType, Device, Tensor, Var};
 use descent::average::Averaging;
@@ -79,4 +80,33 @@ fn other_types_are_refused_by_name() {
     let error = AveragedVars::new(vec![("h".into(), half)], Averaging::Swa).unwrap_err();
     let message = error.to_string();
     assert!(message.contains("not F16 (variable \"h\")"), "{message}");
+}
+
+#[test]
+fn an_ema_of_f32_bf16_and_f64_variables_follows_its_closed_form() {
+    // `f32` variables are read in place, `bf16` ones widened, `f64` ones averaged apart; a matrix and a vector of
+    // each, registered interleaved. With decay 1/2 (exact in binary), the average after values x₁, x₂, x₃ is
+    // x₁/4 + x₂/4 + x₃/2 (the first update takes x₁ as it is), exactly.
+    let cpu = &Device::Cpu;
+    let w32 = Var::from_tensor(&Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], cpu).unwrap()).unwrap();
+    let b16 = bf16_var(&[8.0, 16.0]);
+    let w64 = Var::from_tensor(&Tensor::new(&[0.5f64, -0.25, 1.0], cpu).unwrap()).unwrap();
+    let vars = vec![("w32".into(), w32.clone()), ("b16".into(), b16.clone()), ("w64".into(), w64.clone())];
+    let mut ema = AveragedVars::new(vars, Averaging::Ema { decay: 0.5 }).unwrap();
+    let snapshots = [1.0f32, 3.0, 5.0];
+    for &k in &snapshots {
+        w32.set(&Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], cpu).unwrap().affine(f64::from(k), 0.0).unwrap()).unwrap();
+        set_bf16(&b16, &[8.0 * k, 16.0 * k]);
+        w64.set(&Tensor::new(&[0.5f64, -0.25, 1.0], cpu).unwrap().affine(f64::from(k), 0.0).unwrap()).unwrap();
+        ema.update().unwrap();
+    }
+    let factor = snapshots[0] / 4.0 + snapshots[1] / 4.0 + snapshots[2] / 2.0;
+    let averages = ema.averages().unwrap();
+    let by_name = |name: &str| &averages.iter().find(|(n, _)| n == name).unwrap().1;
+    let w32_average = by_name("w32").flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(w32_average, [1.0, 2.0, 3.0, 4.0].map(|v| v * factor));
+    assert_eq!(read_f32(by_name("b16")), [8.0 * factor, 16.0 * factor]);
+    let w64_average = by_name("w64").to_vec1::<f64>().unwrap();
+    assert_eq!(w64_average, [0.5, -0.25, 1.0].map(|v| v * f64::from(factor)));
+    assert_eq!(ema.n_averaged(), 3);
 }
