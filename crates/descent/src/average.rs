@@ -1,10 +1,9 @@
 //! Averages of the parameters over training: stochastic weight averaging (SWA) and exponential moving averages
 //! (EMA), as `torch.optim.swa_utils.AveragedModel` keeps them.
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{with_best_isa, Inline, CHUNK};
+use crate::kernel::zip_elements;
 use crate::torch_ops::lerp;
 use crate::{Error, Float};
 
@@ -125,39 +124,17 @@ impl<T: Float> AveragedParams<T> {
             Averaging::Swa => {
                 let count = T::from_f64((self.n_averaged + 1) as f64);
                 for (average, param) in self.params.iter_mut().zip(params) {
-                    each_element(average, param, |a, p| *a = *a + (p - *a) / count);
+                    zip_elements(average, param, |a, p| *a = *a + (p - *a) / count);
                 }
             }
             Averaging::Ema { decay } => {
                 let weight = T::from_f64(1.0 - decay);
                 for (average, param) in self.params.iter_mut().zip(params) {
-                    each_element(average, param, |a, p| *a = lerp(*a, p, weight));
+                    zip_elements(average, param, |a, p| *a = lerp(*a, p, weight));
                 }
             }
         }
         self.n_averaged += 1;
         Ok(())
-    }
-}
-
-/// Runs `f` on every element of `average` with the matching one of `param`, as the optimizers' kernels run: compiled
-/// for the best instruction set (the `lerp`'s fused multiply-add in hardware rather than a call into a software
-/// `fma`), subnormal numbers counted as zero, and a tensor of more than [`CHUNK`] elements split across threads. An
-/// EMA is updated after every step, so its pass costs about as much as a step of SGD.
-fn each_element<T: Float>(average: &mut [T], param: &[T], f: impl Fn(&mut T, T) + Sync) {
-    let run = |average: &mut [T], param: &[T]| {
-        with_best_isa(Inline(
-            #[inline(always)]
-            || {
-                for (a, &p) in average.iter_mut().zip(param) {
-                    f(a, p);
-                }
-            },
-        ))
-    };
-    if average.len() <= CHUNK {
-        run(average, param);
-    } else {
-        average.par_chunks_mut(CHUNK).zip(param.par_chunks(CHUNK)).for_each(|(average, param)| run(average, param));
     }
 }

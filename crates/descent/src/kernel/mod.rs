@@ -28,6 +28,8 @@ pub(crate) use vector::Isa;
 pub use vector::{with_best_isa, Inline, Loop};
 pub(crate) use vector::{AsGiven, Clipped, GradMap};
 
+use rayon::prelude::*;
+
 use crate::state::{StateTensor, MAX_ELEMENTWISE_TENSORS};
 use crate::{Float, Rule};
 
@@ -108,6 +110,28 @@ fn split_look_ahead<R: Rule, T: Float, const N: usize>(
         || split_look_ahead::<R, T, N>(c, &param[..mid], state.map(|s| &s[..mid]), point_left),
         || split_look_ahead::<R, T, N>(c, &param[mid..], state.map(|s| &s[mid..]), point_right),
     );
+}
+
+/// Runs `f` on every element of `dst` with the matching element of `src`, as the fused pass runs: compiled for the
+/// best instruction set (fused multiply-adds in hardware, not calls into a software `fma`), subnormal numbers
+/// counted as zero, and a slice longer than [`CHUNK`] cut into chunks that rayon's threads share. For the
+/// element-wise loops outside the fused pass (a rule's per-tensor stage, weight averages, L-BFGS).
+pub(crate) fn zip_elements<T: Send, S: Copy + Sync>(dst: &mut [T], src: &[S], f: impl Fn(&mut T, S) + Sync) {
+    let run = |dst: &mut [T], src: &[S]| {
+        with_best_isa(Inline(
+            #[inline(always)]
+            || {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    f(d, s);
+                }
+            },
+        ))
+    };
+    if dst.len() <= CHUNK {
+        run(dst, src);
+    } else {
+        dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(dst, src)| run(dst, src));
+    }
 }
 
 /// Splits the slices in halves at a multiple of [`CHUNK`] until they fit in one chunk, running the halves in

@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::kernel::{Inline, CHUNK};
+use crate::kernel::{zip_elements, Inline, CHUNK};
 use crate::reduce::{in_chunks, lanes};
 use crate::{with_best_isa, Float};
 
@@ -41,16 +41,7 @@ pub(crate) fn abs_sum<T: Float>(a: &[T]) -> T {
 
 /// y ← y + α·x with one rounding per element (`y.add_(x, alpha=α)`).
 pub(crate) fn add_scaled<T: Float>(y: &mut [T], alpha: T, x: &[T]) {
-    y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| {
-        with_best_isa(Inline(
-            #[inline(always)]
-            || {
-                for (y, &x) in y.iter_mut().zip(x) {
-                    *y = alpha.mul_add(x, *y);
-                }
-            },
-        ))
-    });
+    zip_elements(y, x, |y, x| *y = alpha.mul_add(x, *y));
 }
 
 /// out ← a·factor (`a.mul(factor)`); `out` is resized to `a`'s length.

@@ -5,7 +5,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{FlushDenormals, Inline, CHUNK};
+use crate::kernel::{zip_elements, FlushDenormals, Inline, CHUNK};
 use crate::reduce::{in_chunks, lanes};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
@@ -200,16 +200,9 @@ impl Rule for Adafactor {
         let estimate = if dims.len() < 2 {
             let variance = state.tensor_mut("variance").expect("the layout has variance").values_mut();
             // v̂ ← lerp(v̂, g², 1 − β̂₂ₜ), with hardware fused multiply-adds.
-            variance.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).for_each(|(variance, grad)| {
-                with_best_isa(Inline(
-                    #[inline(always)]
-                    || {
-                        for (v, &g) in variance.iter_mut().zip(grad) {
-                            let g = g * sign;
-                            *v = lerp(*v, g * g, weight);
-                        }
-                    },
-                ));
+            zip_elements(variance, grad, |v, g| {
+                let g = g * sign;
+                *v = lerp(*v, g * g, weight);
             });
             Estimate::Full(state.get("variance").expect("the layout has variance"))
         } else {
