@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::Inline;
+use crate::kernel::{zip_elements, Inline};
 use crate::newton_schulz::{orthogonalize, QUINTIC};
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::lerp;
@@ -154,14 +154,7 @@ impl Rule for Muon {
         let orthogonal = orthogonalize(&update, rows, cols, self.ns_coefficients, self.ns_steps, self.eps);
         let decay = T::from_f64(1.0 - self.lr * self.weight_decay);
         let step = T::from_f64(-self.adjusted_lr(rows, cols));
-        with_best_isa(Inline(
-            #[inline(always)]
-            || {
-                for (p, &o) in param.iter_mut().zip(&orthogonal) {
-                    *p = step.mul_add(T::from_f64(f64::from(o)), *p * decay);
-                }
-            },
-        ));
+        zip_elements(param, &orthogonal, |p, o| *p = step.mul_add(T::from_f64(f64::from(o)), *p * decay));
     }
 
     crate::rule::no_elementwise_update!();
