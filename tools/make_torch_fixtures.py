@@ -235,6 +235,8 @@ CASES = {
          "use_bias_correction": True, "safeguard_warmup": True, "d0": 1e-4, "d_coef": 2.0, "growth_rate": 1.5},
         {"weight_decay": 0.0}, "dense"),
     "prodigy_no_momentum": ("Prodigy", "prodigy", {"betas": [0.0, 0.999], "d0": 1e-3}, {"eps": 1e-6}, "dense"),
+    # β₃ = 1: s and the estimate's numerator as plain sums.
+    "prodigy_plain_sums": ("Prodigy", "prodigy", {"beta3": 1.0, "d0": 1e-4, "growth_rate": 2.0}, {}, "dense"),
 }
 
 DTYPES = {"f32": (torch.float32, "<f4"), "f64": (torch.float64, "<f8")}
@@ -246,7 +248,7 @@ F64_CASES = {
     "adam_amsgrad", "adam_l2_maximize", "adam_decoupled", "adamw_amsgrad", "nadam_all", "radam_all", "adamax_all",
     "asgd_all", "rprop_all", "adafactor_all", "muon_all", "sparse_adam_all", "lion_all",
     "ademamix_warmup_l2", "ademamix_decoupled", "mars_lion_l2", "mars_optimize_1d", "mars_ams_cautious", "adamw_schedulefree_all",
-    "sgd_schedulefree_all", "prodigy_all",
+    "sgd_schedulefree_all", "prodigy_all", "prodigy_plain_sums",
 }
 
 # Optimizers that torch.optim lacks: the class of the reference package their authors publish.

@@ -76,7 +76,8 @@ fn bad_hyperparameters_are_refused() {
         (Prodigy { lr: 0.0, ..Prodigy::default() }, "lr"),
         (Prodigy { d0: 0.0, ..Prodigy::default() }, "d0"),
         (Prodigy { growth_rate: Some(0.5), ..Prodigy::default() }, "growth_rate"),
-        (Prodigy { beta3: Some(1.0), ..Prodigy::default() }, "beta3"),
+        (Prodigy { beta3: Some(1.5), ..Prodigy::default() }, "beta3"),
+        (Prodigy { beta3: Some(-0.1), ..Prodigy::default() }, "beta3"),
     ] {
         let error = Optimizer::<_, f32>::new(hyper, [Param::vector(1)]).unwrap_err();
         assert!(error.to_string().contains(name), "{error}");

@@ -170,6 +170,9 @@ fn a_schedule_resumed_from_its_state_continues_bit_for_bit() {
 fn bad_schedules_get_one_clear_error() {
     let cases = [
         ("cosine(T_max=0)", "CosineAnnealingLR: T_max must be a positive integer"),
+        // PyTorch divides by the factor when η returns to its base, so a factor of 0 would give NaN there.
+        ("ConstantLR(factor=0.0, total_iters=3)", "ConstantLR: factor must be in (0, 1], got 0"),
+        ("ConstantLR(factor=1.5)", "ConstantLR: factor must be in (0, 1], got 1.5"),
         ("ExponentialLR(gamma=-0.5)", "ExponentialLR: gamma must be a finite number >= 0, got -0.5"),
         ("MultiStepLR(milestones=[80, 30])", "MultiStepLR: milestones must be increasing, got [80, 30]"),
         ("OneCycleLR(max_lr=0.1)", "OneCycleLR: you must define either total_steps OR (epochs AND steps_per_epoch)"),

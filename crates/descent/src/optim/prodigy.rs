@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::Inline;
 use crate::registry::{Entry, Registry};
 use crate::torch_ops::{add_scaled, addcdiv, addcmul, scalar};
-use crate::validate::{at_least_one, non_negative, positive, unit_open};
+use crate::validate::{at_least_one, non_negative, positive, unit_closed, unit_open};
 use crate::{with_best_isa, Error, Float, GlobalStage, Lane, Rule, Shape, StateLayout, StepContext};
 
 /// Prodigy (Mishchenko & Defazio 2024, "Prodigy: An Expeditiously Adaptive Parameter-Free Learner"), as the
@@ -44,7 +44,8 @@ pub struct Prodigy {
     pub lr: f64,
     /// (β₁, β₂) of the moments (default (0.9, 0.999)).
     pub betas: (f64, f64),
-    /// The decay β₃ of s and r (default `None`: √β₂).
+    /// The decay β₃ of s and r, in [0, 1] (default `None`: √β₂); 1 keeps them as plain sums, as the paper's
+    /// first algorithm does.
     pub beta3: Option<f64>,
     /// Term added to the denominator, times d (default 1e-8).
     pub eps: f64,
@@ -128,7 +129,7 @@ impl Rule for Prodigy {
         unit_open(Self::NAME, "betas[0]", self.betas.0)?;
         unit_open(Self::NAME, "betas[1]", self.betas.1)?;
         if let Some(beta3) = self.beta3 {
-            unit_open(Self::NAME, "beta3", beta3)?;
+            unit_closed(Self::NAME, "beta3", beta3)?;
         }
         non_negative(Self::NAME, "weight_decay", self.weight_decay)?;
         non_negative(Self::NAME, "d_coef", self.d_coef)?;

@@ -11,7 +11,8 @@ use crate::Error;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConstantLr {
-    /// The factor, in [0, 1] (default 1/3).
+    /// The factor, in (0, 1] (default 1/3). PyTorch accepts 0, then divides by it at `total_iters`; here 0 is
+    /// refused when the schedule is made.
     pub factor: f64,
     /// The epoch at which η returns to its base (default 5).
     pub total_iters: u64,
@@ -30,8 +31,8 @@ impl Hyperparameters for ConstantLr {
     const CLASS: &'static str = "ConstantLR";
 
     fn check(&self) -> Result<(), Error> {
-        if !(0.0..=1.0).contains(&self.factor) {
-            return Err(invalid(Self::CLASS, format!("factor must be between 0 and 1, got {}", self.factor)));
+        if !(self.factor > 0.0 && self.factor <= 1.0) {
+            return Err(invalid(Self::CLASS, format!("factor must be in (0, 1], got {}", self.factor)));
         }
         Ok(())
     }
