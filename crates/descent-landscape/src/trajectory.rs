@@ -138,8 +138,29 @@ pub fn run(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Trajectory, 
     }
 }
 
-/// How many steps pass between two looks at the clock.
-const DEADLINE_EVERY: usize = 256;
+/// How many gradient evaluations pass between two looks at the clock.
+const DEADLINE_EVERY: u64 = 64;
+
+/// A run's time limit, looked at every [`DEADLINE_EVERY`] gradient evaluations (a step evaluates at least once;
+/// an L-BFGS step as often as its `max_iter` and `max_eval` allow, so the clock is read inside the step).
+struct Clock {
+    deadline: Option<Instant>,
+    evaluations: u64,
+    passed: bool,
+}
+
+impl Clock {
+    /// Counts an evaluation; whether the deadline has passed (at this evaluation or before).
+    fn tick(&mut self) -> bool {
+        if let Some(deadline) = self.deadline {
+            if !self.passed && self.evaluations.is_multiple_of(DEADLINE_EVERY) {
+                self.passed = Instant::now() >= deadline;
+            }
+        }
+        self.evaluations += 1;
+        self.passed
+    }
+}
 
 fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Trajectory, LandscapeError> {
     let dim = surface.dim();
@@ -161,15 +182,19 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
     };
     let mut first_gradient = Vec::new();
     let evaluates = optimizer.optimizer_mut().has_evaluation_point();
+    let mut clock = Clock { deadline: run.deadline, evaluations: 0, passed: false };
     for step in 0..run.steps {
-        if step % DEADLINE_EVERY == 0 && run.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(LandscapeError::Deadline { steps: step });
-        }
         trajectory.lrs.push(optimizer.lr());
         first_gradient.clear();
         optimizer.step(&mut theta, |point, out| {
             for (a, p) in at.iter_mut().zip(point) {
                 *a = p.to_f64();
+            }
+            if clock.tick() {
+                // Past the deadline: a zero gradient ends the step at once (L-BFGS stops when max|g| is within
+                // its tolerance, which is never negative), and the run is refused below.
+                out.fill(T::from_f64(0.0));
+                return surface.value(&at);
             }
             surface.gradient(&at, &mut grad);
             if let Some(noise) = &mut noise {
@@ -184,6 +209,9 @@ fn run_as<T: Float>(surface: &dyn Surface, spec: &Spec, run: &Run) -> Result<Tra
             // L-BFGS's line search compares losses.
             surface.value(&at)
         })?;
+        if clock.passed {
+            return Err(LandscapeError::Deadline { steps: step });
+        }
         let point: Vec<f64> = if evaluates {
             // Schedule-Free: the point to report is the evaluation point; θ stays where gradients are taken.
             let (mut copy, mut x) = (theta.clone(), Vec::with_capacity(dim));

@@ -199,6 +199,19 @@ fn a_run_past_its_deadline_stops_with_an_error() {
     assert_eq!(run(&surface, &spec("sgd"), &early).unwrap().points.len(), 1001);
 }
 
+/// One L-BFGS step may evaluate the gradient as often as its `max_iter` and `max_eval` allow: here about 10⁹ times,
+/// minutes of work, on a surface where it never settles. The deadline ends it within the step.
+#[test]
+fn a_step_that_evaluates_without_end_stops_at_the_deadline() {
+    let surface = descent_landscape::ExpressionSurface::parse("sin(3*x)*cos(5*y) + 0.001*x").unwrap();
+    let endless = spec("lbfgs(max_iter=1000000000, max_eval=1000000000, tolerance_grad=0, tolerance_change=0)");
+    let started = std::time::Instant::now();
+    let limited = Run { deadline: Some(started + std::time::Duration::from_millis(100)), ..config(&[0.5, 0.5], 3) };
+    assert_eq!(run(&surface, &endless, &limited), Err(LandscapeError::Deadline { steps: 0 }));
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "stopped after {took:?}");
+}
+
 /// Schedule-Free's trajectory is its evaluation point x, the running mean of z, while the gradient is taken at
 /// y = (1 − β)·z + β·x: the paper's three sequences, on J = Σ θᵢ² with a constant rate (equal weights).
 #[test]

@@ -227,6 +227,21 @@ fn a_checkpoint_resumes_bit_for_bit() {
     assert!(x.iter().all(|v| (v - 1.0).abs() < 1e-5), "{x:?}");
 }
 
+/// The history holds as many pairs as the steps have made, however many `history_size` allows: a limit of 2⁶² pairs
+/// reserves no memory for them, and remembering every pair gives the same steps as a limit that is never reached.
+#[test]
+fn a_huge_history_size_costs_only_the_pairs_kept() {
+    let run = |spec: &str| {
+        let mut opt = spec.parse::<descent::Spec>().unwrap().build::<f64>([Param::named("x", 9)]).unwrap();
+        let mut x = vec![-2.0; 9];
+        for _ in 0..3 {
+            opt.step_with_closure(&mut [&mut x], &mut quadratic_closure).unwrap();
+        }
+        x
+    };
+    assert_eq!(run("lbfgs(history_size=4611686018427387904, max_iter=5)"), run("lbfgs(history_size=100, max_iter=5)"));
+}
+
 #[test]
 fn bad_hyperparameters_and_calls_are_refused_and_change_nothing() {
     for (text, expected) in [

@@ -186,7 +186,8 @@ impl<T: Float> LbfgsOptimizer<T> {
             return orig_loss;
         }
 
-        let mut al = vec![T::default(); hyper.history_size];
+        // One coefficient per pair remembered: as many as the history holds, never more than `history_size`.
+        let mut al = Vec::new();
         let mut n_iter = 0;
         while n_iter < hyper.max_iter {
             n_iter += 1;
@@ -217,6 +218,7 @@ impl<T: Float> LbfgsOptimizer<T> {
                     eval.spare.extend([y, s]);
                 }
                 let count = state.old_dirs.len();
+                al.resize(count, T::default());
                 let mut q = eval.spare.pop().unwrap_or_default();
                 scaled(&mut q, &flat_grad, T::from_f64(-1.0));
                 for i in (0..count).rev() {
