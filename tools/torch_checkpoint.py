@@ -150,6 +150,9 @@ CASES = [  # name, class, group 0 keys, group 1 keys
     ("radam", "RAdam", {"lr": 0.01, "betas": (0.9, 0.99)}, {"lr": 0.005, "decoupled_weight_decay": True,
                                                             "weight_decay": 0.1}),
     ("adamax", "Adamax", {"lr": 0.01}, {"lr": 0.005, "weight_decay": 0.1}),
+    ("asgd", "ASGD", {"lr": 0.05, "t0": 3.0, "lambd": 1e-3}, {"lr": 0.02, "weight_decay": 0.1}),
+    ("rprop", "Rprop", {"lr": 0.05, "etas": (0.4, 1.3)}, {"lr": 0.02, "maximize": True}),
+    ("adafactor", "Adafactor", {"lr": 0.05, "beta2_decay": -0.6}, {"lr": 0.02, "weight_decay": 0.1}),
 ]
 BEFORE, AFTER = 5, 5
 

@@ -42,7 +42,7 @@ fn torch_checkpoints_continue_in_step_with_torch() {
         })
         .collect();
     let cases = manifest["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 9);
+    assert_eq!(cases.len(), 12);
     let mut report = Vec::new();
     for case in cases {
         let name = case["case"].as_str().unwrap();
@@ -69,9 +69,14 @@ fn torch_checkpoints_continue_in_step_with_torch() {
                 for (i, (&ours, &theirs)) in values[k].iter().zip(&torch).enumerate() {
                     let gap = ulps(before[k][i], ours, theirs);
                     worst = worst.max(gap);
-                    // SGD is exact; the others differ from PyTorch only through MKL's square root (one ulp per
-                    // root), which a few steps can carry a few ulps further.
-                    let bound = if name.starts_with("sgd") { 0.0 } else { 4.0 };
+                    // SGD, ASGD and Rprop are exact; the others differ from PyTorch only through MKL's square root
+                    // (one ulp per root), which a few steps can carry a few ulps further, and Adafactor through
+                    // the order its norms are summed in (5 ulps, as in tests/torch_parity.rs).
+                    let bound = match name {
+                        "sgd_momentum" | "asgd" | "rprop" => 0.0,
+                        "adafactor" => 5.0,
+                        _ => 4.0,
+                    };
                     assert!(
                         gap <= bound,
                         "{name} step {} param {k}[{i}]: {ours} vs torch {theirs} ({gap:.2} ulps)",
