@@ -26,7 +26,8 @@ use crate::{CompactType, Error, Float, Lane, Rule, Shape, StateLayout, StateType
 /// The interpolation that steps (β₁) is not the one that remembers (β₂ > β₁): the step reacts to the current
 /// gradient, the memory is long. It keeps half of Adam's state. Followed operation by operation (`update_fn`):
 /// the products by β rounded, the `add(alpha=…)` fused, sign(0) = sign(NaN) = 0 (`sgn_`). The package's
-/// `decoupled_weight_decay` flag (λ divided by the constructor's η) is not offered: a spec's λ is used as it is.
+/// `decoupled_weight_decay` flag (λ divided by the constructor's η) is not offered: a spec's λ is used as it is;
+/// η may be 0, as in `torch.optim` (the package asserts η > 0).
 ///
 /// State: `exp_avg` (m). With `state="int8"` (`bitsandbytes`' Lion8bit: m in 8-bit blocks, the interpolation's
 /// two products rounded apart as its CPU kernel does), `"bf16"` or `"bf16_stochastic"`, m is kept compact as
