@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Storage, Tensor, Var};
 use descent::{Param, Point};
 use descent_candle::ParamGroups;
 
@@ -76,10 +76,10 @@ impl ShardedVars {
             .map_err(candle_error)
     }
 
+    /// Writes `values` into the variables' storage, one copy each.
     fn set(&self, values: &[Vec<f32>]) -> Result<(), ShardError> {
         for ((_, var), values) in self.vars.iter().zip(values) {
-            var.set(&Tensor::from_slice(values, var.dims(), var.device()).map_err(candle_error)?)
-                .map_err(candle_error)?;
+            var.as_tensor().inplace_op1(&Overwrite(values)).map_err(candle_error)?;
         }
         Ok(())
     }
@@ -88,19 +88,33 @@ impl ShardedVars {
     /// (see [`Sharded::step`]). A variable without a gradient counts as a zero gradient, and `None` (a rank with
     /// no share of this batch) as zero gradients for all.
     pub fn step(&mut self, grads: Option<&GradStore>, weight: f32) -> Result<(), ShardError> {
-        let grads = self
+        // The gradients are read where candle keeps them (a copy only of those that are not contiguous `f32`).
+        let grads: Vec<Option<Tensor>> = self
             .vars
             .iter()
-            .map(|(_, var)| match grads.and_then(|g| g.get(var.as_tensor())) {
-                Some(grad) => grad.flatten_all()?.to_vec1::<f32>(),
-                None => Ok(vec![0.0; var.elem_count()]),
-            })
-            .collect::<Result<Vec<_>, _>>()
+            .map(|(_, var)| grads.and_then(|g| g.get(var.as_tensor())).map(Tensor::contiguous).transpose())
+            .collect::<Result<_, _>>()
             .map_err(candle_error)?;
+        let guards: Vec<_> = grads.iter().map(|grad| grad.as_ref().map(Tensor::storage_and_layout)).collect();
+        let zeros: Vec<Vec<f32>> = self
+            .vars
+            .iter()
+            .zip(&guards)
+            .filter(|(_, g)| g.is_none())
+            .map(|((_, v), _)| vec![0.0; v.elem_count()])
+            .collect();
+        let mut zeros = zeros.iter();
+        let grads = guards
+            .iter()
+            .map(|guard| match guard {
+                Some((storage, layout)) => in_place(storage, layout),
+                None => Ok(zeros.next().expect("one vector of zeros per missing gradient").as_slice()),
+            })
+            .collect::<Result<Vec<&[f32]>, _>>()?;
         let mut values = self.values()?;
         let mut params: Vec<&mut [f32]> = values.iter_mut().map(Vec::as_mut_slice).collect();
-        let grads: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
         self.sharded.step(&mut params, &grads, weight)?;
+        drop(guards);
         self.set(&values)
     }
 
@@ -121,5 +135,32 @@ impl ShardedVars {
         let mut params: Vec<&mut [f32]> = values.iter_mut().map(Vec::as_mut_slice).collect();
         self.sharded.move_point(&mut params, to)?;
         self.set(&values)
+    }
+}
+
+/// A contiguous `f32` tensor's values, where candle keeps them.
+fn in_place<'a>(storage: &'a Storage, layout: &Layout) -> Result<&'a [f32], ShardError> {
+    let not_in_place =
+        || ShardError::Optimizer(descent::Error::Io("a gradient is not a contiguous f32 tensor on the CPU".into()));
+    let (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
+        return Err(not_in_place());
+    };
+    Ok(&values[start..end])
+}
+
+/// The in-place op that overwrites a variable with new values.
+struct Overwrite<'a>(&'a [f32]);
+
+impl InplaceOp1 for Overwrite<'_> {
+    fn name(&self) -> &'static str {
+        "descent-overwrite"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
+            return Err(candle_core::Error::Msg("a variable is not a contiguous f32 tensor".into()));
+        };
+        values[start..end].copy_from_slice(self.0);
+        Ok(())
     }
 }

@@ -271,3 +271,73 @@ fn optimizers_that_couple_every_parameter_are_refused() {
         assert!(error.contains(says), "{error}");
     }
 }
+
+/// `ShardedVars` steps candle variables as `Sharded` steps slices: on one rank and two, with a variable that has
+/// no gradient (a zero gradient) and a gradient that is not contiguous (the transpose of a transposed matrix).
+#[test]
+fn candle_variables_step_as_slices_do() {
+    use candle_core::backprop::GradStore;
+    use candle_core::{Device, Tensor, Var};
+    use descent_candle::ParamGroups;
+    use descent_mpi::ShardedVars;
+
+    let specs: &[&str] = &["adam(lr=0.01, weight_decay=0.01)"];
+    // Rank `rank`'s gradients at `step`, with b1's (the last) absent.
+    let gradients = |lens: &[usize], step: usize, rank: usize| {
+        let mut all = grads(lens, step, rank);
+        all.last_mut().unwrap().fill(0.0);
+        all
+    };
+    for ranks in [1, 2] {
+        let expected = Threads::run(ranks, move |comm| {
+            let (rank, ranks) = (comm.rank(), comm.size());
+            let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
+            let mut params = start(&groups(specs));
+            let lens: Vec<usize> = params.iter().map(Vec::len).collect();
+            for step in 0..3 {
+                let grads = gradients(&lens, step, rank);
+                let mut refs: Vec<&mut [f32]> = params.iter_mut().map(Vec::as_mut_slice).collect();
+                let grads: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+                optimizer.step(&mut refs, &grads, common::model::weight(rank, ranks)).unwrap();
+            }
+            params
+        });
+        let results = Threads::run(ranks, move |comm| {
+            let (rank, ranks) = (comm.rank(), comm.size());
+            let params = common::model::params();
+            let vars: Vec<(String, Var)> = params
+                .iter()
+                .zip(start(&groups(specs)))
+                .map(|(p, values)| {
+                    let var = Var::from_slice(&values, p.shape().dims(), &Device::Cpu).unwrap();
+                    (p.name().unwrap().to_owned(), var)
+                })
+                .collect();
+            let lens: Vec<usize> = params.iter().map(Param::len).collect();
+            let default = specs[0].parse::<Spec>().unwrap();
+            let mut sharded = ShardedVars::new(Rc::new(comm), vars, &ParamGroups::new(default), Stage::Two).unwrap();
+            for step in 0..3 {
+                let mut store = GradStore::default();
+                let grads = gradients(&lens, step, rank);
+                for ((_, var), (param, grad)) in sharded.vars().iter().zip(params.iter().zip(&grads)).take(3) {
+                    let tensor = match param.shape().dims() {
+                        // The same values, held transposed.
+                        &[rows, cols] if param.name() == Some("w0") => {
+                            let mut transposed = vec![0.0; grad.len()];
+                            for (i, value) in grad.iter().enumerate() {
+                                transposed[(i % cols) * rows + i / cols] = *value;
+                            }
+                            Tensor::from_slice(&transposed, (cols, rows), &Device::Cpu).unwrap().t().unwrap()
+                        }
+                        dims => Tensor::from_slice(grad, dims, &Device::Cpu).unwrap(),
+                    };
+                    store.insert(var.as_tensor(), tensor);
+                }
+                sharded.step(Some(&store), common::model::weight(rank, ranks)).unwrap();
+            }
+            let values = sharded.vars().iter().map(|(_, var)| var.as_tensor().flatten_all().unwrap().to_vec1::<f32>());
+            values.collect::<candle_core::Result<Vec<_>>>().unwrap()
+        });
+        assert_eq!(results, expected, "{ranks} ranks");
+    }
+}
