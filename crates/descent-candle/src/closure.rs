@@ -1,5 +1,5 @@
 //! Steps that evaluate the loss themselves: the optimizers that ask for their gradients (L-BFGS's line search, the
-//! article's look-ahead Nesterov) and those that need every gradient at once.
+//! article's look-ahead Nesterov); any other optimizer steps this way too.
 
 use candle_core::{DType, Tensor, WithDType};
 use descent::{DynOptimizer, Float};

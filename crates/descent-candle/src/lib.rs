@@ -62,10 +62,11 @@
 //! Schedule-Free optimizers train at one point and are evaluated at another: evaluate the model inside
 //! [`DescentOptimizer::evaluate`], which moves the variables there and back.
 //!
-//! Optimizers that ask for their gradients themselves (L-BFGS, the article's look-ahead Nesterov) or that need
-//! every gradient at once step through [`DescentOptimizer::step_with_closure`], which hands them a closure that
-//! evaluates the loss, as PyTorch's `optimizer.step(closure)` does; [`candle_nn::Optimizer::step`] refuses them
-//! with an error that says so.
+//! Optimizers that ask for their gradients themselves (L-BFGS, the article's look-ahead Nesterov) step through
+//! [`DescentOptimizer::step_with_closure`], which hands them a closure that evaluates the loss, as PyTorch's
+//! `optimizer.step(closure)` does; [`candle_nn::Optimizer::step`] refuses them with an error that says so. One that
+//! needs every gradient of a step at once (Prodigy's estimate) takes them from the gradient store, as PyTorch's
+//! `optimizer.step()` does.
 
 mod average;
 mod closure;
@@ -345,29 +346,34 @@ fn error(e: impl std::fmt::Display) -> candle_core::Error {
 
 impl DescentOptimizer {
     /// One [`DynOptimizer::step`] of every variable stepped by `T`'s optimizer (bfloat16 ones through their master
-    /// weights), copied out of their tensors and back: what clipping by the norm of all gradients needs.
+    /// weights): what clipping by the norm of all gradients, or an estimate over all of them, needs. The variables
+    /// are copied out and written back in place; the gradients are read where candle keeps them (copied only if
+    /// they are not contiguous, or of another type).
     fn step_together<T: StorageFloat + candle_core::WithDType>(
         &mut self,
         grads: &GradStore,
     ) -> candle_core::Result<()> {
         let slots: Vec<usize> = (0..self.vars.len()).filter(|&i| T::steps(self.vars[i].var.dtype())).collect();
         let mut values: Vec<Vec<T>> = vec![Vec::new(); slots.len()];
-        let mut grad_values: Vec<Option<Vec<T>>> = vec![None; slots.len()];
+        let mut grad_tensors: Vec<Option<candle_core::Tensor>> = vec![None; slots.len()];
         for &i in &slots {
             let slot = &self.vars[i];
             values[slot.position] = match &slot.master {
                 Some(master) => master.iter().map(|&v| <T as Float>::from_f64(f64::from(v))).collect(),
                 None => slot.var.as_tensor().flatten_all()?.to_vec1::<T>()?,
             };
-            grad_values[slot.position] = grads
-                .get(slot.var.as_tensor())
-                .map(|g| g.flatten_all()?.to_dtype(T::DTYPE)?.to_vec1::<T>())
-                .transpose()?;
+            grad_tensors[slot.position] =
+                grads.get(slot.var.as_tensor()).map(|g| g.to_dtype(T::DTYPE)?.contiguous()).transpose()?;
         }
+        let guards: Vec<_> = grad_tensors.iter().map(|g| g.as_ref().map(|g| g.storage_and_layout())).collect();
+        let grad_values = guards
+            .iter()
+            .map(|guard| guard.as_ref().map(|(storage, layout)| in_place::<T>(storage, layout)).transpose())
+            .collect::<candle_core::Result<Vec<Option<&[T]>>>>()?;
         let optimizer = T::optimizer(self).expect("variables of the type have its optimizer");
         let mut params: Vec<&mut [T]> = values.iter_mut().map(Vec::as_mut_slice).collect();
-        let grads: Vec<Option<&[T]>> = grad_values.iter().map(Option::as_deref).collect();
-        optimizer.step(&mut params, &grads).map_err(error)?;
+        optimizer.step(&mut params, &grad_values).map_err(error)?;
+        drop(guards);
         for &i in &slots {
             let slot = &mut self.vars[i];
             let updated = &values[slot.position];
@@ -378,9 +384,38 @@ impl DescentOptimizer {
                     }
                     set_rounded(&slot.var, master)?;
                 }
-                None => slot.var.set(&candle_core::Tensor::from_slice(updated, slot.var.dims(), slot.var.device())?)?,
+                None => slot.var.as_tensor().inplace_op1(&Overwrite(updated.as_slice()))?,
             }
         }
+        Ok(())
+    }
+}
+
+/// A contiguous tensor's values where candle keeps them.
+fn in_place<'a, T: StorageFloat>(storage: &'a candle_core::Storage, layout: &Layout) -> candle_core::Result<&'a [T]> {
+    let candle_core::Storage::Cpu(storage) = storage else { return Err(error("a gradient is not on the CPU")) };
+    let values = T::values(storage).ok_or_else(|| error("a gradient has another element type"))?;
+    let (start, end) = layout.contiguous_offsets().ok_or_else(|| error("a gradient is not contiguous"))?;
+    Ok(&values[start..end])
+}
+
+/// A contiguous variable's values where candle keeps them, to change in place.
+fn variable<'a, T: StorageFloat>(storage: &'a mut CpuStorage, layout: &Layout) -> candle_core::Result<&'a mut [T]> {
+    let values = T::values_mut(storage).ok_or_else(|| error("the variable's storage has another element type"))?;
+    let (start, end) = layout.contiguous_offsets().ok_or_else(|| error("the variable is not contiguous"))?;
+    Ok(&mut values[start..end])
+}
+
+/// The in-place op that overwrites a variable with new values (its storage kept).
+struct Overwrite<'a, T>(&'a [T]);
+
+impl<T: StorageFloat> InplaceOp1 for Overwrite<'_, T> {
+    fn name(&self) -> &'static str {
+        "descent-overwrite"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        variable::<T>(storage, layout)?.copy_from_slice(self.0);
         Ok(())
     }
 }
@@ -395,13 +430,14 @@ impl candle_nn::Optimizer for DescentOptimizer {
     }
 
     /// Steps every variable with its gradient. Variables without a gradient are left alone. With clipping set
-    /// ([`DynOptimizer::set_clip`]), the variables of the clipped optimizer are stepped together, in one
-    /// [`DynOptimizer::step`], so that the norm is measured over all their gradients (one copy of each variable
-    /// in and out); otherwise each is stepped in place.
+    /// ([`DynOptimizer::set_clip`]), or for an optimizer that needs every gradient at once (Prodigy), the
+    /// variables of that optimizer are stepped together, in one [`DynOptimizer::step`], so that the norm or the
+    /// estimate is measured over all their gradients (one copy of each variable in and out); otherwise each is
+    /// stepped in place.
     fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
         let together = [
-            self.f32.as_ref().is_some_and(|o| o.clip().is_some()),
-            self.f64.as_ref().is_some_and(|o| o.clip().is_some()),
+            self.f32.as_deref().is_some_and(|o| o.clip().is_some() || o.needs_all_gradients()),
+            self.f64.as_deref().is_some_and(|o| o.clip().is_some() || o.needs_all_gradients()),
         ];
         if together[0] {
             self.step_together::<f32>(grads)?;
@@ -471,9 +507,7 @@ impl<T: StorageFloat> InplaceOp1 for Move<'_, T> {
     }
 
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let param = T::values_mut(storage).ok_or_else(|| error("the variable's storage has another element type"))?;
-        let (start, end) = layout.contiguous_offsets().ok_or_else(|| error("the variable is not contiguous"))?;
-        self.optimizer.move_point(self.position, &mut param[start..end], self.to).map_err(error)
+        self.optimizer.move_point(self.position, variable::<T>(storage, layout)?, self.to).map_err(error)
     }
 }
 
@@ -541,13 +575,11 @@ impl<T: StorageFloat> InplaceOp2 for Step<'_, T> {
     }
 
     fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
-        let param = T::values_mut(s1).ok_or_else(|| error("the variable's storage has another element type"))?;
         let grad = T::values(s2).ok_or_else(|| error("the gradient's storage has another element type"))?;
-        let (p_start, p_end) = l1.contiguous_offsets().ok_or_else(|| error("the variable is not contiguous"))?;
         let (g_start, g_end) = l2.contiguous_offsets().ok_or_else(|| error("the gradient is not contiguous"))?;
         self.optimizer
             .borrow_mut()
-            .step_param(self.position, &mut param[p_start..p_end], &grad[g_start..g_end])
+            .step_param(self.position, variable::<T>(s1, l1)?, &grad[g_start..g_end])
             .map_err(error)
     }
 }

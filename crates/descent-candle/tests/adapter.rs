@@ -310,3 +310,44 @@ fn clipping_through_candle_measures_the_norm_of_every_gradient() {
     }
     assert_eq!(f32s(&unused), vec![1.0, 2.0]);
 }
+
+/// Prodigy's estimate of d sums over every gradient of a step: through candle's plain step it takes them all from
+/// the gradient store at once, and its steps are those of one Prodigy stepping both variables on plain slices, for
+/// `f32` and `f64` variables.
+#[test]
+fn prodigy_steps_with_every_gradient_of_the_store() {
+    prodigy_against_plain_slices::<f32>(DType::F32);
+    prodigy_against_plain_slices::<f64>(DType::F64);
+}
+
+fn prodigy_against_plain_slices<T: descent::Float + candle_core::WithDType>(dtype: DType) {
+    let var = |t: Tensor| Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap();
+    let w = var(Tensor::arange(-6.0f32, 6.0, &Device::Cpu).unwrap().reshape((3, 4)).unwrap());
+    let b = var(Tensor::new(&[0.5f32, -1.5, 2.5], &Device::Cpu).unwrap());
+    let unused = var(Tensor::new(&[1.0f32, 2.0], &Device::Cpu).unwrap());
+    let spec: Spec = "prodigy(d0=1e-3, weight_decay=0.01)".parse().unwrap();
+    let mut opt = DescentOptimizer::new(vec![w.clone(), b.clone(), unused.clone()], spec.clone()).unwrap();
+    let mut plain = spec.build::<T>([Param::new(12), Param::new(3)]).unwrap();
+    let flat = |v: &Tensor| -> Vec<T> { v.flatten_all().unwrap().to_vec1().unwrap() };
+    let (mut pw, mut pb) = (flat(w.as_tensor()), flat(b.as_tensor()));
+    for step in 0..5 {
+        let loss = (w.as_tensor().sqr().unwrap().sum_all().unwrap() + b.as_tensor().sin().unwrap().sum_all().unwrap())
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let (gw, gb) = (flat(grads.get(w.as_tensor()).unwrap()), flat(grads.get(b.as_tensor()).unwrap()));
+        plain.step(&mut [&mut pw, &mut pb], &[Some(&gw), Some(&gb)]).unwrap();
+        opt.step(&grads).unwrap();
+        assert_eq!((flat(w.as_tensor()), flat(b.as_tensor())), (pw.clone(), pb.clone()), "{dtype:?} step {step}");
+    }
+    let d = |o: &dyn descent::DynOptimizer<T>| o.global_state().unwrap().scalar("d").unwrap();
+    let ours = match dtype {
+        DType::F32 => opt.optimizer_f32().unwrap().global_state().unwrap().scalar("d").unwrap(),
+        _ => opt.optimizer_f64().unwrap().global_state().unwrap().scalar("d").unwrap(),
+    };
+    assert_eq!(ours, d(&*plain));
+    assert!(d(&*plain) > 1e-3, "d grew from d0");
+    assert_eq!(
+        flat(unused.as_tensor()),
+        flat(&Tensor::new(&[1.0f32, 2.0], &Device::Cpu).unwrap().to_dtype(dtype).unwrap())
+    );
+}

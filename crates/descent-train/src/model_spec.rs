@@ -40,10 +40,7 @@ impl ModelSpec {
 
     /// Whether `descent train` steps the optimizer through a closure that evaluates the batch's loss.
     pub fn needs_closure(&self) -> bool {
-        // Also a rule that needs every gradient of a step at once (Prodigy's estimate): the adapter's plain step
-        // hands it one variable at a time.
-        let needs = |spec: &Spec| spec.needs_closure() || spec.needs_all_gradients();
-        needs(&self.rest) || self.hidden.as_ref().is_some_and(needs)
+        self.rest.needs_closure() || self.hidden.as_ref().is_some_and(Spec::needs_closure)
     }
 
     /// Every hyperparameter, as a JSON object (two, under `hidden` and `rest`, for a hybrid).

@@ -192,6 +192,10 @@ impl<T: Float> DynOptimizer<T> for Composite<T> {
         self.parts[part].optimizer.step_param(local, param, grad)
     }
 
+    fn needs_all_gradients(&self) -> bool {
+        self.parts.iter().any(|part| part.optimizer.needs_all_gradients())
+    }
+
     fn has_evaluation_point(&self) -> bool {
         self.parts.iter().any(|part| part.optimizer.has_evaluation_point())
     }

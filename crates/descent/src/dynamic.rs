@@ -25,6 +25,9 @@ pub trait DynOptimizer<T: Float>: Debug + Send + Sync {
     /// See [`Optimizer::step_param`].
     fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error>;
 
+    /// See [`Optimizer::needs_all_gradients`].
+    fn needs_all_gradients(&self) -> bool;
+
     /// See [`Optimizer::has_evaluation_point`].
     fn has_evaluation_point(&self) -> bool;
 
@@ -125,6 +128,10 @@ impl<R: Rule, T: Float> DynOptimizer<T> for Optimizer<R, T> {
 
     fn step_param(&mut self, position: usize, param: &mut [T], grad: &[T]) -> Result<(), Error> {
         Optimizer::step_param(self, position, param, grad)
+    }
+
+    fn needs_all_gradients(&self) -> bool {
+        Optimizer::needs_all_gradients(self)
     }
 
     fn has_evaluation_point(&self) -> bool {

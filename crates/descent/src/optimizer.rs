@@ -342,6 +342,12 @@ impl<R: Rule, T: Float> Optimizer<R, T> {
         Ok(())
     }
 
+    /// Whether the rule needs every gradient of a step at once ([`Rule::GLOBAL_STAGE`]: Prodigy's estimate), so
+    /// that it steps through [`Optimizer::step`] and not [`Optimizer::step_param`].
+    pub fn needs_all_gradients(&self) -> bool {
+        R::GLOBAL_STAGE
+    }
+
     /// Whether the rule evaluates the model at another point than it trains at ([`Rule::EVALUATION_POINT`]:
     /// Schedule-Free). For such a rule, evaluate through [`Optimizer::evaluate`].
     pub fn has_evaluation_point(&self) -> bool {

@@ -470,6 +470,11 @@ impl<T: Float> DynOptimizer<T> for LbfgsOptimizer<T> {
         Err(Error::NeedsClosure { optimizer: NAME })
     }
 
+    /// L-BFGS needs every gradient, but asks for them itself: see [`Spec::needs_closure`](crate::Spec::needs_closure).
+    fn needs_all_gradients(&self) -> bool {
+        false
+    }
+
     fn has_evaluation_point(&self) -> bool {
         false
     }
