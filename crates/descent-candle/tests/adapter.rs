@@ -351,3 +351,51 @@ fn prodigy_against_plain_slices<T: descent::Float + candle_core::WithDType>(dtyp
         flat(&Tensor::new(&[1.0f32, 2.0], &Device::Cpu).unwrap().to_dtype(dtype).unwrap())
     );
 }
+
+/// Every optimizer of the catalog that steps from gradients alone (not L-BFGS and the look-ahead Nesterov, which ask
+/// for theirs) steps candle variables as it steps plain slices: a 3 × 4 matrix and a vector (the matrix alone for
+/// Muon, which takes only matrices), bit for bit over five steps.
+#[test]
+fn every_optimizer_steps_candle_variables_as_slices() {
+    let mut stepped = Vec::new();
+    for entry in descent::catalog() {
+        let spec = entry.defaults().clone();
+        if spec.needs_closure() {
+            continue;
+        }
+        let shapes: &[&[usize]] = if entry.name() == "muon" { &[&[3, 4]] } else { &[&[3, 4], &[3]] };
+        let vars: Vec<Var> = shapes
+            .iter()
+            .enumerate()
+            .map(|(k, shape)| {
+                let n: usize = shape.iter().product();
+                let start = Tensor::arange(0.0f32, n as f32, &Device::Cpu).unwrap().affine(0.25, k as f64 - 1.0);
+                Var::from_tensor(&start.unwrap().reshape(*shape).unwrap()).unwrap()
+            })
+            .collect();
+        let mut opt = DescentOptimizer::new(vars.clone(), spec.clone()).unwrap();
+        let params: Vec<Param> = shapes.iter().map(|s| Param::new(s.to_vec())).collect();
+        let mut plain = spec.build::<f32>(params).unwrap();
+        let flat = |t: &Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+        let mut values: Vec<Vec<f32>> = vars.iter().map(|v| flat(v.as_tensor())).collect();
+        for step in 0..5 {
+            // J = Σ sin(θ) + θ²/2: gradients of both signs, and no two steps alike.
+            let mut loss = Tensor::new(0.0f32, &Device::Cpu).unwrap();
+            for var in &vars {
+                let t = var.as_tensor();
+                let term = (t.sin().unwrap() + (t.sqr().unwrap() * 0.5).unwrap()).unwrap().sum_all().unwrap();
+                loss = (loss + term).unwrap();
+            }
+            let grads = loss.backward().unwrap();
+            let grad_values: Vec<Vec<f32>> = vars.iter().map(|v| flat(grads.get(v.as_tensor()).unwrap())).collect();
+            let mut slices: Vec<&mut [f32]> = values.iter_mut().map(Vec::as_mut_slice).collect();
+            let grad_slices: Vec<Option<&[f32]>> = grad_values.iter().map(|g| Some(g.as_slice())).collect();
+            plain.step(&mut slices, &grad_slices).unwrap();
+            opt.step(&grads).unwrap();
+            let ours: Vec<Vec<f32>> = vars.iter().map(|v| flat(v.as_tensor())).collect();
+            assert_eq!(ours, values, "{} step {step}", entry.name());
+        }
+        stepped.push(entry.name());
+    }
+    assert!(stepped.len() >= 20 && stepped.contains(&"prodigy") && stepped.contains(&"soap"), "{stepped:?}");
+}
