@@ -42,7 +42,12 @@ use crate::{with_best_isa, Error, Float, ParamState, Rule, Shape, StateLayout, T
 /// applied after the step; β_s (`shampoo_beta`) defaults to β₂. Deliberate differences: the eigendecompositions,
 /// QR factorizations and rotations run in `f64` with `faer` (`pytorch-optimizer` computes them in the parameters'
 /// type with LAPACK, and its QR in `f32`), so results agree with it to the precision of those factorizations, not
-/// to the bit; the eigenvectors' signs are the solver's (the step does not depend on them); steps are counted per
+/// to the bit; the eigenvectors' signs are the solver's (the step does not depend on them). Where a preconditioner
+/// has repeated eigenvalues, its eigenbasis is not unique: a dimension longer than the gradients' rank so far (the
+/// 7 × 7 L of a 7 × 3 matrix in its first steps) has a null space, and any basis of it is the solver's choice. The
+/// rotated gradient is zero there up to rounding, and Adam's division by √v scales that rounding up to steps of the
+/// order of η, so such steps differ from `pytorch-optimizer`'s by up to η (as its own `f32` and `f64` runs differ
+/// from each other). Steps are counted per
 /// parameter, not per group; `data_format="channels_last"` is not offered; and where every dimension merges into
 /// one (the reference then fails), that one dimension is preconditioned.
 ///
