@@ -47,9 +47,8 @@ use crate::{with_best_isa, Error, Float, ParamState, Rule, Shape, StateLayout, T
 /// 7 × 7 L of a 7 × 3 matrix in its first steps) has a null space, and any basis of it is the solver's choice. The
 /// rotated gradient is zero there up to rounding, and Adam's division by √v scales that rounding up to steps of the
 /// order of η, so such steps differ from `pytorch-optimizer`'s by up to η (as its own `f32` and `f64` runs differ
-/// from each other). Steps are counted per
-/// parameter, not per group; `data_format="channels_last"` is not offered; and where every dimension merges into
-/// one (the reference then fails), that one dimension is preconditioned.
+/// from each other). Steps are counted per parameter, not per group; `data_format="channels_last"` is not offered;
+/// and where every dimension merges into one (the reference then fails), that one dimension is preconditioned.
 ///
 /// State: `exp_avg` (m), `exp_avg_sq` (v, in the eigenbasis), and for each rotated dimension i of the (merged)
 /// shape `GG{i}` (L, R, …) and `Q{i}` (its basis), d × d.
