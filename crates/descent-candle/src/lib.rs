@@ -42,8 +42,7 @@
 //! A large step, like candle's matrix products, runs on rayon's threads. Called from a thread outside rayon's pool
 //! (a loop on the main thread), every such parallel section wakes the pool's sleeping threads and puts the caller to
 //! sleep, which costs tens of microseconds each: for a small model, run the whole loop on a pool thread, e.g. inside
-//! `rayon::scope(|_| ...)`, as `descent train` does (the step of a 200,000-parameter MLP took 51–58 µs inside the
-//! pool and 105–114 µs from outside, with data in cache, on 2 threads).
+//! `rayon::scope(|_| ...)`, as `descent train` does.
 //!
 //! Variables of `bf16` train through `f32` master weights (see [`descent::MasterWeights`]): the optimizer of the
 //! `f32` variables keeps an `f32` copy of each, steps it with the widened gradient, and writes it back rounded to
