@@ -1,6 +1,6 @@
 //! A running average of a model's variables (SWA or EMA), to evaluate in their place.
 
-use candle_core::{CpuStorage, DType, Device, Layout, Storage, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use descent::average::{AveragedParams, Averaging};
 use descent::Float;
 
@@ -73,7 +73,7 @@ impl AveragedVars {
             .iter()
             .zip(&copies)
             .map(|(guard, copy)| match (guard, copy) {
-                (Some((storage, layout)), _) => in_place(storage, layout),
+                (Some((storage, layout)), _) => crate::values_in_place::<f32>(storage, layout),
                 (None, Some(copy)) => Ok(copy.as_slice()),
                 (None, None) => unreachable!("a variable is either read in place or copied"),
             })
@@ -159,14 +159,6 @@ impl AveragedVars {
 
     fn set_all(&self, averages: &[(String, Tensor)]) -> candle_core::Result<()> {
         self.vars.iter().zip(averages).try_for_each(|((_, var), (_, value))| var.set(&value.to_dtype(var.dtype())?))
-    }
-}
-
-/// The values of a contiguous `f32` tensor on the CPU, where they are.
-fn in_place<'a>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) => Ok(&values[start..end]),
-        _ => Err(candle_core::Error::Msg("only contiguous f32 variables on the CPU are read in place".into())),
     }
 }
 

@@ -82,7 +82,7 @@ pub use average::AveragedVars;
 use std::cell::RefCell;
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, DType, InplaceOp1, InplaceOp2, Layout, Var};
+use candle_core::{CpuStorage, DType, InplaceOp1, InplaceOp2, Layout, Storage, Var};
 use candle_nn::VarMap;
 use descent::{DynOptimizer, Float, Param, Point, Spec};
 
@@ -374,7 +374,7 @@ impl DescentOptimizer {
         let guards: Vec<_> = grad_tensors.iter().map(|g| g.as_ref().map(|g| g.storage_and_layout())).collect();
         let grad_values = guards
             .iter()
-            .map(|guard| guard.as_ref().map(|(storage, layout)| in_place::<T>(storage, layout)).transpose())
+            .map(|guard| guard.as_ref().map(|(storage, layout)| values_in_place::<T>(storage, layout)).transpose())
             .collect::<candle_core::Result<Vec<Option<&[T]>>>>()?;
         let optimizer = T::optimizer(self).expect("variables of the type have its optimizer");
         let mut params: Vec<&mut [T]> = values.iter_mut().map(Vec::as_mut_slice).collect();
@@ -397,12 +397,19 @@ impl DescentOptimizer {
     }
 }
 
-/// A contiguous tensor's values where candle keeps them.
-fn in_place<'a, T: StorageFloat>(storage: &'a candle_core::Storage, layout: &Layout) -> candle_core::Result<&'a [T]> {
-    let candle_core::Storage::Cpu(storage) = storage else { return Err(error("a gradient is not on the CPU")) };
-    let values = T::values(storage).ok_or_else(|| error("a gradient has another element type"))?;
-    let (start, end) = layout.contiguous_offsets().ok_or_else(|| error("a gradient is not contiguous"))?;
+/// A contiguous tensor's values where candle keeps them (a gradient's, or a variable's to read).
+fn cpu_values<'a, T: StorageFloat>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [T]> {
+    let values = T::values(storage).ok_or_else(|| error("a tensor read in place has another element type"))?;
+    let (start, end) = layout.contiguous_offsets().ok_or_else(|| error("a tensor read in place is not contiguous"))?;
     Ok(&values[start..end])
+}
+
+/// [`cpu_values`] of a tensor on the CPU.
+fn values_in_place<'a, T: StorageFloat>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<&'a [T]> {
+    match storage {
+        Storage::Cpu(storage) => cpu_values(storage, layout),
+        _ => Err(error("a tensor read in place is not on the CPU")),
+    }
 }
 
 /// A contiguous variable's values where candle keeps them, to change in place.
@@ -581,11 +588,7 @@ impl<T: StorageFloat> InplaceOp2 for Step<'_, T> {
     }
 
     fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<()> {
-        let grad = T::values(s2).ok_or_else(|| error("the gradient's storage has another element type"))?;
-        let (g_start, g_end) = l2.contiguous_offsets().ok_or_else(|| error("the gradient is not contiguous"))?;
-        self.optimizer
-            .borrow_mut()
-            .step_param(self.position, variable::<T>(s1, l1)?, &grad[g_start..g_end])
-            .map_err(error)
+        let grad = cpu_values::<T>(s2, l2)?;
+        self.optimizer.borrow_mut().step_param(self.position, variable::<T>(s1, l1)?, grad).map_err(error)
     }
 }
