@@ -419,6 +419,17 @@ fn variable<'a, T: StorageFloat>(storage: &'a mut CpuStorage, layout: &Layout) -
     Ok(&mut values[start..end])
 }
 
+/// The values of a contiguous `f32` tensor on the CPU where candle keeps them, without a copy, from its
+/// [`Tensor::storage_and_layout`](candle_core::Tensor::storage_and_layout) (e.g. a gradient, for a step of one's own).
+pub fn read_f32_in_place<'a>(storage: &'a Storage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    values_in_place::<f32>(storage, layout)
+}
+
+/// Overwrites a contiguous `f32` variable on the CPU with `values`, in its own storage (one copy, no new tensor).
+pub fn write_f32_in_place(var: &Var, values: &[f32]) -> candle_core::Result<()> {
+    var.as_tensor().inplace_op1(&Overwrite(values))
+}
+
 /// The in-place op that overwrites a variable with new values (its storage kept).
 struct Overwrite<'a, T>(&'a [T]);
 

@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, DType, InplaceOp1, Layout, Storage, Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 use descent::{Param, Point};
 use descent_candle::ParamGroups;
 
@@ -79,7 +79,7 @@ impl ShardedVars {
     /// Writes `values` into the variables' storage, one copy each.
     fn set(&self, values: &[Vec<f32>]) -> Result<(), ShardError> {
         for ((_, var), values) in self.vars.iter().zip(values) {
-            var.as_tensor().inplace_op1(&Overwrite(values)).map_err(candle_error)?;
+            descent_candle::write_f32_in_place(var, values).map_err(candle_error)?;
         }
         Ok(())
     }
@@ -107,7 +107,7 @@ impl ShardedVars {
         let grads = guards
             .iter()
             .map(|guard| match guard {
-                Some((storage, layout)) => in_place(storage, layout),
+                Some((storage, layout)) => descent_candle::read_f32_in_place(storage, layout).map_err(candle_error),
                 None => Ok(zeros.next().expect("one vector of zeros per missing gradient").as_slice()),
             })
             .collect::<Result<Vec<&[f32]>, _>>()?;
@@ -135,32 +135,5 @@ impl ShardedVars {
         let mut params: Vec<&mut [f32]> = values.iter_mut().map(Vec::as_mut_slice).collect();
         self.sharded.move_point(&mut params, to)?;
         self.set(&values)
-    }
-}
-
-/// A contiguous `f32` tensor's values, where candle keeps them.
-fn in_place<'a>(storage: &'a Storage, layout: &Layout) -> Result<&'a [f32], ShardError> {
-    let not_in_place =
-        || ShardError::Optimizer(descent::Error::Io("a gradient is not a contiguous f32 tensor on the CPU".into()));
-    let (Storage::Cpu(CpuStorage::F32(values)), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
-        return Err(not_in_place());
-    };
-    Ok(&values[start..end])
-}
-
-/// The in-place op that overwrites a variable with new values.
-struct Overwrite<'a>(&'a [f32]);
-
-impl InplaceOp1 for Overwrite<'_> {
-    fn name(&self) -> &'static str {
-        "descent-overwrite"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let (CpuStorage::F32(values), Some((start, end))) = (storage, layout.contiguous_offsets()) else {
-            return Err(candle_core::Error::Msg("a variable is not a contiguous f32 tensor".into()));
-        };
-        values[start..end].copy_from_slice(self.0);
-        Ok(())
     }
 }
