@@ -226,7 +226,8 @@ fn schedule_free_variables_are_at_the_evaluation_point_only_inside_evaluate() {
 
 /// bfloat16 variables train through f32 master weights: with J = Σ w² the gradient 2·w̃ is exact in bfloat16, so
 /// the master weights follow an f32 optimizer fed 2·bf16(θ) to the bit, the variables are their roundings, and a
-/// run resumed from saved master weights and state continues as if never stopped; also through the closure path.
+/// run resumed from saved master weights and state continues as if never stopped; also through the closure path, and
+/// for Prodigy, which steps every variable together, through both.
 #[test]
 fn bfloat16_variables_step_their_master_weights() {
     let start = [0.7f32, -1.3, 0.05, 2.0];
@@ -234,7 +235,9 @@ fn bfloat16_variables_step_their_master_weights() {
         || Var::from_tensor(&Tensor::new(&start, &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap()).unwrap();
     let rounded = |values: &[f32]| -> Vec<f32> { values.iter().map(|&v| half::bf16::from_f32(v).to_f32()).collect() };
     let as_f32 = |var: &Var| var.as_tensor().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap();
-    for (spec, closure) in [("adam(lr=0.01, state=\"bf16\")", false), ("lion(lr=0.003)", false), ("prodigy", true)] {
+    let cases =
+        [("adam(lr=0.01, state=\"bf16\")", false), ("lion(lr=0.003)", false), ("prodigy", true), ("prodigy", false)];
+    for (spec, closure) in cases {
         let mut reference = spec.parse::<Spec>().unwrap().build::<f32>([Param::new(vec![4])]).unwrap();
         let mut theta = rounded(&start);
         let w = bf16_var();
