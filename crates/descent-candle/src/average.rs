@@ -50,33 +50,18 @@ impl AveragedVars {
 
     /// Averages the variables' current values in.
     pub fn update(&mut self) -> candle_core::Result<()> {
-        // `f32` variables are read where they are (an EMA is updated after every step, and a copy would cost as
-        // much as the update); `bf16` ones are widened into copies first, before any storage is locked.
-        let f32_vars: Vec<&Var> =
-            self.vars.iter().filter(|(_, v)| averaged_type(v.dtype()) == Some(DType::F32)).map(|(_, v)| v).collect();
-        let copies: Vec<Option<Vec<f32>>> = f32_vars
+        // `f32` variables on the CPU are read where they are (an EMA is updated after every step, and a copy would
+        // cost as much as the update); the others (`bf16`, not contiguous, on another device) are copied first.
+        let tensors = self
+            .vars
             .iter()
-            .map(|v| {
-                if v.dtype() == DType::F32 && v.is_contiguous() && v.device().is_cpu() {
-                    Ok(None)
-                } else {
-                    v.as_tensor().to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>().map(Some)
-                }
-            })
-            .collect::<candle_core::Result<_>>()?;
-        let guards: Vec<_> = f32_vars
-            .iter()
-            .zip(&copies)
-            .map(|(v, copy)| copy.is_none().then(|| v.as_tensor().storage_and_layout()))
-            .collect();
+            .filter(|(_, v)| averaged_type(v.dtype()) == Some(DType::F32))
+            .map(|(_, v)| v.as_tensor().to_device(&Device::Cpu)?.to_dtype(DType::F32)?.contiguous())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let guards: Vec<_> = tensors.iter().map(Tensor::storage_and_layout).collect();
         let f32s = guards
             .iter()
-            .zip(&copies)
-            .map(|(guard, copy)| match (guard, copy) {
-                (Some((storage, layout)), _) => crate::values_in_place::<f32>(storage, layout),
-                (None, Some(copy)) => Ok(copy.as_slice()),
-                (None, None) => unreachable!("a variable is either read in place or copied"),
-            })
+            .map(|(storage, layout)| crate::values_in_place::<f32>(storage, layout))
             .collect::<candle_core::Result<Vec<&[f32]>>>()?;
         self.f32.update(&f32s).map_err(candle_core::Error::wrap)?;
         drop(guards);

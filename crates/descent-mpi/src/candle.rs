@@ -88,28 +88,21 @@ impl ShardedVars {
     /// (see [`Sharded::step`]). A variable without a gradient counts as a zero gradient, and `None` (a rank with
     /// no share of this batch) as zero gradients for all.
     pub fn step(&mut self, grads: Option<&GradStore>, weight: f32) -> Result<(), ShardError> {
-        // The gradients are read where candle keeps them (a copy only of those that are not contiguous `f32`).
-        let grads: Vec<Option<Tensor>> = self
+        // The gradients are read where candle keeps them (a copy only of those that are not contiguous); a missing
+        // one is a tensor of zeros.
+        let grads: Vec<Tensor> = self
             .vars
             .iter()
-            .map(|(_, var)| grads.and_then(|g| g.get(var.as_tensor())).map(Tensor::contiguous).transpose())
+            .map(|(_, var)| match grads.and_then(|g| g.get(var.as_tensor())) {
+                Some(grad) => grad.contiguous(),
+                None => var.as_tensor().zeros_like(),
+            })
             .collect::<Result<_, _>>()
             .map_err(candle_error)?;
-        let guards: Vec<_> = grads.iter().map(|grad| grad.as_ref().map(Tensor::storage_and_layout)).collect();
-        let zeros: Vec<Vec<f32>> = self
-            .vars
-            .iter()
-            .zip(&guards)
-            .filter(|(_, g)| g.is_none())
-            .map(|((_, v), _)| vec![0.0; v.elem_count()])
-            .collect();
-        let mut zeros = zeros.iter();
+        let guards: Vec<_> = grads.iter().map(Tensor::storage_and_layout).collect();
         let grads = guards
             .iter()
-            .map(|guard| match guard {
-                Some((storage, layout)) => descent_candle::read_f32_in_place(storage, layout).map_err(candle_error),
-                None => Ok(zeros.next().expect("one vector of zeros per missing gradient").as_slice()),
-            })
+            .map(|(storage, layout)| descent_candle::read_f32_in_place(storage, layout).map_err(candle_error))
             .collect::<Result<Vec<&[f32]>, _>>()?;
         let mut values = self.values()?;
         let mut params: Vec<&mut [f32]> = values.iter_mut().map(Vec::as_mut_slice).collect();
