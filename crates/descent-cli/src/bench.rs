@@ -62,7 +62,8 @@ pub struct BenchCommand {
     format: ReportFormat,
 
     /// Also report the optimizer-state bytes each of this many ranks would hold with the state sharded (ZeRO, as
-    /// `mpirun -np N descent train` shards it: whole tensors, balanced by size; split --tensors to balance).
+    /// `mpirun -np N descent train` shards it: balanced by size, tensors cut where the optimizer steps them
+    /// element by element, whole otherwise).
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = limits::count(limits::MAX_THREADS))]
     ranks: usize,
 }
@@ -225,10 +226,15 @@ fn measure<T: Float>(entrant: &Entrant, command: &BenchCommand) -> Result<Measur
         .chain(optimizer.global_state())
         .map(ParamState::bytes)
         .sum();
-    let partition = descent_mpi::Partition::balanced(&lens, command.ranks);
+    let splits: Vec<bool> =
+        (0..lens.len()).map(|k| optimizer.param(k).is_some_and(|param| entrant.spec.splits(param.shape()))).collect();
+    let partition = descent_mpi::Partition::balanced(&lens, &splits, command.ranks);
     let mut state_bytes_per_rank = vec![0; command.ranks];
-    for k in 0..optimizer.param_count() {
-        state_bytes_per_rank[partition.owner(k)] += optimizer.state(k).map_or(0, ParamState::bytes);
+    for piece in partition.pieces() {
+        // A parameter that is cut has element-wise state only: its bytes split in proportion to its values.
+        let bytes = optimizer.state(piece.param).map_or(0, ParamState::bytes);
+        let len = lens[piece.param];
+        state_bytes_per_rank[piece.owner] += if piece.len() == len { bytes } else { bytes / len * piece.len() };
     }
     // An optimizer-wide state (L-BFGS's history) is not sharded: every rank would hold it.
     for bytes in &mut state_bytes_per_rank {

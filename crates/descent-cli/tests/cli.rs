@@ -390,10 +390,15 @@ fn bench_reports_speed_against_the_bandwidth_baseline() {
     assert_eq!(state(3), 2.0);
     // Prodigy: four f32 tensors (s, θ₀ and both moments) and its optimizer-wide scalars, which hold no tensor.
     assert_eq!(state(4), 16.0);
-    // Sharded across 4 ranks: the 10 tensors of 10,000 go 3, 3, 2, 2; Adam's 8 bytes per parameter follow them.
-    let ranks: Vec<u64> =
-        rows[0]["state_bytes_per_rank"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
-    assert_eq!(ranks, vec![240_000, 240_000, 160_000, 160_000]);
+    // Sharded across 4 ranks: Adam goes element by element, so each rank holds the state of 25,000 of the 100,000
+    // values (tensors cut where the shares meet); 8-bit state keeps its tensors whole, and the 10 tensors of 10,000
+    // go 3, 3, 2, 2, each with its codes and 2 × 40 scales.
+    let ranks = |row: usize| -> Vec<u64> {
+        rows[row]["state_bytes_per_rank"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect()
+    };
+    assert_eq!(ranks(0), vec![200_000; 4]);
+    let tensor = 2 * 10_000 + 2 * 40 * 4;
+    assert_eq!(ranks(2), vec![3 * tensor, 3 * tensor, 2 * tensor, 2 * tensor]);
     let table = ok(&["bench", "--params", "1000", "--dtype", "f64", "--repeats", "2", "--optimizer", "rmsprop"]);
     assert!(table.contains("1000 parameters in 1 tensor(s), f64") && table.lines().any(|l| l.starts_with("rmsprop ")));
 }

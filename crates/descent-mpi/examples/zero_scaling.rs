@@ -9,7 +9,7 @@ use std::time::Instant;
 use descent::{Param, Spec};
 use descent_mpi::{Communicator, MpiWorld, Sharded, Stage};
 
-/// The tensors the parameters are split into: enough for the partition to balance them.
+/// The tensors the parameters are split into (Adam cuts them where the ranks' shares meet).
 const TENSORS: usize = 16;
 
 fn median(mut samples: Vec<f64>) -> f64 {
@@ -60,10 +60,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .collect(),
             );
             // The wrapped optimizer alone, on this rank's share.
-            let owned: Vec<usize> = sharded.partition().owned(world.rank()).collect();
-            let mut local = spec.build::<f32>(owned.iter().map(|&p| shapes[p].clone()))?;
-            let mut local_values: Vec<Vec<f32>> = owned.iter().map(|&p| values[p].clone()).collect();
-            let local_grads: Vec<Option<&[f32]>> = owned.iter().map(|&p| Some(grads[p].as_slice())).collect();
+            let pieces = sharded.partition().pieces();
+            let owned: Vec<&descent_mpi::Piece> = sharded.partition().owned(world.rank()).map(|k| &pieces[k]).collect();
+            let mut local = spec.build::<f32>(owned.iter().map(|piece| Param::new(piece.len())))?;
+            let mut local_values: Vec<Vec<f32>> =
+                owned.iter().map(|piece| values[piece.param][piece.values.clone()].to_vec()).collect();
+            let local_grads: Vec<Option<&[f32]>> =
+                owned.iter().map(|piece| Some(&grads[piece.param][piece.values.clone()])).collect();
             let mut time_local = || -> Result<f64, descent::Error> {
                 let mut refs: Vec<&mut [f32]> = local_values.iter_mut().map(Vec::as_mut_slice).collect();
                 let start = Instant::now();

@@ -1,9 +1,10 @@
 //! Checkpoints of sharded state: one file per rank plus an index, loadable into any number of ranks.
 //!
-//! [`save`] writes each rank's share of the state to `STEM.TAG.rankR.safetensors` beside `path` (every rank its
-//! own, atomically), and then rank 0 writes `path` itself: a descent checkpoint with the caller's tensors and
-//! metadata, the optimizer's groups and parameters without their state, and under the metadata key `shards` the
-//! rank files and which rank owns which parameter. The tag is new at every save, and the index names the files of
+//! [`save`] writes each rank's share of the state (the state of its pieces, [`Sharded::state_dict`]) to
+//! `STEM.TAG.rankR.safetensors` beside `path` (every rank its own, atomically), and then rank 0 writes `path`
+//! itself: a descent checkpoint with the caller's tensors and metadata, the optimizer's groups and parameters
+//! without their state, and under the metadata key `shards` the rank files and the partition's pieces (each
+//! `[parameter, first value, end, owner]`). The tag is new at every save, and the index names the files of
 //! its own save only, so a save that stops half-way leaves the previous one whole; the files of the save before
 //! are removed once the new index is in place. [`load`] reads an index and its rank files back as one whole state,
 //! which an unsharded optimizer loads as it is and a [`Sharded`] one of any number of ranks takes its share of
@@ -15,10 +16,11 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use descent::checkpoint::{self, Checkpoint};
-use descent::{Shape, StateDict};
+use descent::Shape;
 use serde_json::{json, Value};
 
-use crate::{ShardError, Sharded};
+use crate::pieces::{fits, join};
+use crate::{Partition, Piece, ShardError, Sharded};
 
 /// The metadata key of the index.
 const SHARDS: &str = "shards";
@@ -72,16 +74,19 @@ fn write_index(
         Value::Object(map) => Value::Object(map),
         _ => return Err(fail(path, "the metadata must be a JSON object")),
     };
+    let pieces: Vec<[usize; 4]> = sharded
+        .partition()
+        .pieces()
+        .iter()
+        .map(|piece| [piece.param, piece.values.start, piece.values.end, piece.owner])
+        .collect();
     metadata[SHARDS] = json!({
         "ranks": ranks,
         "stage": sharded.stage().number(),
         "files": files,
-        "owners": sharded.partition().owners(),
+        "pieces": pieces,
     });
-    let mut skeleton = sharded.optimizer().state_dict();
-    for record in &mut skeleton.params {
-        record.state = None;
-    }
+    let skeleton = sharded.skeleton();
     checkpoint::save(path, &Checkpoint { optimizer: skeleton, tensors, metadata }).map_err(|e| fail(path, e))?;
     remove_unindexed(path, previous, &files);
     Ok(())
@@ -116,70 +121,39 @@ pub fn load(path: &Path) -> Result<Checkpoint<f32>, ShardError> {
     let mut index = checkpoint::load::<f32>(path).map_err(|e| fail(path, e))?;
     let Some(shards) = index.metadata.get(SHARDS) else { return Ok(index) };
     let files = files_of(&index.metadata).ok_or_else(|| fail(path, "its list of rank files is unreadable"))?;
-    let owners: Vec<usize> = shards
-        .get("owners")
-        .and_then(Value::as_array)
-        .and_then(|o| o.iter().map(|r| r.as_u64().map(|r| r as usize)).collect())
-        .ok_or_else(|| fail(path, "its owners are unreadable"))?;
-    if owners.len() != index.optimizer.params.len() || owners.iter().any(|&r| r >= files.len()) {
-        return Err(fail(path, "its owners do not fit its parameters and rank files"));
-    }
+    let partition = partition_of(shards, &index, files.len())
+        .ok_or_else(|| fail(path, "its pieces do not fit its parameters and rank files"))?;
     let shares = files
         .iter()
         .map(|file| {
             let file = beside(path, file);
             let share = checkpoint::load::<f32>(&file).map_err(|e| fail(&file, e))?;
-            fits(&index.optimizer, &share.optimizer).map_err(|reason| fail(&file, reason))?;
+            fits(&share.optimizer, &index.optimizer, &partition).map_err(|reason| fail(&file, reason))?;
             Ok(share.optimizer)
         })
         .collect::<Result<Vec<_>, ShardError>>()?;
-    for (p, record) in index.optimizer.params.iter_mut().enumerate() {
-        record.state = shares[owners[p]].params[p].state.clone();
-    }
+    index.optimizer = join(&shares, &index.optimizer, &partition).map_err(|reason| fail(path, reason))?;
     Ok(index)
 }
 
-/// Joins the shares of every rank (each [`Sharded::state_dict`]) into one whole state: each parameter's state from
-/// the share that holds it. Shares of different optimizers or parameters, or two holding one parameter's state,
-/// are an error.
-pub fn merge(shares: &[StateDict<f32>]) -> Result<StateDict<f32>, ShardError> {
-    let bad = |reason: String| ShardError::Checkpoint { path: "(in memory)".into(), reason };
-    let (first, rest) = shares.split_first().ok_or_else(|| bad("there are no shares to merge".into()))?;
-    let mut whole = first.clone();
-    for share in rest {
-        fits(first, share).map_err(bad)?;
-        for (p, record) in share.params.iter().enumerate() {
-            match (&whole.params[p].state, &record.state) {
-                (Some(_), Some(_)) => return Err(bad(format!("two shares hold the state of parameter {p}"))),
-                (None, Some(state)) => whole.params[p].state = Some(state.clone()),
-                _ => {}
-            }
-        }
+/// The partition an index records: its pieces, or (as indices of whole parameters recorded it) each parameter's
+/// owner.
+fn partition_of(shards: &Value, index: &Checkpoint<f32>, ranks: usize) -> Option<Partition> {
+    let lens: Vec<usize> = index.optimizer.params.iter().map(|p| p.shape.checked_len()).collect::<Option<_>>()?;
+    let numbers = |v: &Value| -> Option<Vec<usize>> {
+        v.as_array()?.iter().map(|n| n.as_u64().and_then(|n| usize::try_from(n).ok())).collect()
+    };
+    if let Some(owners) = shards.get("owners") {
+        return Partition::of_owners(&lens, &numbers(owners)?, ranks);
     }
-    Ok(whole)
-}
-
-/// Whether a share is of the same optimizer, groups and parameters as the whole.
-fn fits(whole: &StateDict<f32>, share: &StateDict<f32>) -> Result<(), String> {
-    if share.optimizer != whole.optimizer {
-        return Err(format!("it is the state of {}, not of {}", share.optimizer, whole.optimizer));
-    }
-    if share.groups.len() != whole.groups.len() || share.params.len() != whole.params.len() {
-        return Err(format!(
-            "it has {} groups and {} parameters, the index {} and {}",
-            share.groups.len(),
-            share.params.len(),
-            whole.groups.len(),
-            whole.params.len()
-        ));
-    }
-    for (p, (ours, theirs)) in whole.params.iter().zip(&share.params).enumerate() {
-        if ours.name != theirs.name || ours.shape != theirs.shape {
-            return Err(format!(
-                "its parameter {p} is {:?} of shape {}, not {:?} of shape {}",
-                theirs.name, theirs.shape, ours.name, ours.shape
-            ));
-        }
-    }
-    Ok(())
+    let pieces = shards
+        .get("pieces")?
+        .as_array()?
+        .iter()
+        .map(|piece| match numbers(piece)?[..] {
+            [param, start, end, owner] => Some(Piece { param, values: start..end, owner }),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Partition::of_pieces(&lens, pieces, ranks)
 }

@@ -5,9 +5,10 @@
 //! - [`Communicator`]: the collectives a sharded step needs; `MpiWorld` (feature `mpi`) runs them over MPI
 //!   through rsmpi, [`Solo`] is one process alone.
 //! - [`Sharded`]: any descent optimizer built from its spec through the registry, each rank keeping the state of
-//!   its own share of the parameters ([`Partition`]). [`ShardedVars`] drives candle variables with it.
+//!   its own share of the parameters' values ([`Partition`]: parameters cut into [`Piece`]s where the optimizer
+//!   steps them element by element). [`ShardedVars`] drives candle variables with it.
 //! - [`save`] and [`load`]: checkpoints of sharded state, one file per rank plus an index, loadable into any
-//!   number of ranks (or into one unsharded optimizer); [`merge`] joins shares in memory.
+//!   number of ranks (or into one unsharded optimizer); [`Sharded::merge`] joins shares in memory.
 //!
 //! ```
 //! use std::rc::Rc;
@@ -33,13 +34,14 @@ mod error;
 #[cfg(feature = "mpi")]
 mod mpi_world;
 mod partition;
+mod pieces;
 mod sharded;
 
 pub use candle::ShardedVars;
-pub use checkpoint::{load, merge, save, save_unsharded};
+pub use checkpoint::{load, save, save_unsharded};
 pub use communicator::{Communicator, Solo};
 pub use error::ShardError;
 #[cfg(feature = "mpi")]
 pub use mpi_world::MpiWorld;
-pub use partition::Partition;
+pub use partition::{Partition, Piece};
 pub use sharded::{Sharded, Stage};

@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use descent::{Clip, DynOptimizer, Param, ParamState, Point, Spec, StateDict};
 
+use crate::pieces::{cut, join, piece_params, skeleton};
 use crate::{Communicator, Partition, ShardError};
 
 /// How much a sharded optimizer splits.
@@ -43,14 +44,21 @@ impl Stage {
 /// DeepSpeed and PyTorch's `ZeroRedundancyOptimizer` do).
 ///
 /// Every rank holds the whole model and the gradients of its own share of a global batch. A [`step`](Self::step)
-/// sums the gradients across ranks (weighted by each rank's share), each rank updates the parameters it owns
-/// ([`Partition`]: whole parameters, balanced by size) with the wrapped optimizer, which holds state for those
-/// only, and the updated parameters are all-gathered, so that every rank leaves the step with the same model.
+/// sums the gradients across ranks (weighted by each rank's share), each rank updates the values it owns with the
+/// wrapped optimizer, which holds state for those only, and the updated values are all-gathered, so that every rank
+/// leaves the step with the same model.
+///
+/// Which rank owns which values is the [`Partition`], balanced by size as DeepSpeed balances it: a parameter the
+/// optimizer steps element by element ([`Spec::splits`]: SGD, Adam, RMSprop, Lion, …) may be cut into pieces on
+/// several ranks, each piece stepped as a parameter of its own, to the same values bit for bit, so that every rank
+/// holds 1/N of the state however large the largest parameter is; the others (Muon, SOAP, Adafactor, 8-bit state)
+/// stay whole, as in PyTorch's `ZeroRedundancyOptimizer`. The wrapped optimizer is built over the pieces, in
+/// position order ([`Partition::pieces`]); state dicts and checkpoints are over the whole parameters.
 ///
 /// With one rank, a step is the wrapped optimizer's step bit for bit. With several, the parameters differ from one
 /// process's training on the whole batch only by the order in which the gradients are summed. Clipping by norm
-/// measures the norm over every rank's parameters (each rank measures its own, and the per-tensor norms are
-/// summed across ranks in `f64`, then combined in position order as one process would).
+/// measures the norm over every rank's parameters (each rank measures its own pieces, and their norms are summed
+/// across ranks in `f64`, then combined in position order as one process combines its tensors' norms).
 ///
 /// Optimizers whose step couples every parameter through an optimizer-wide state (Prodigy's step-size estimate,
 /// L-BFGS's history) or that evaluate the loss themselves are refused. Adagrad creates its state for every
@@ -61,13 +69,15 @@ impl Stage {
 /// method in the same order. A refusal on one rank is an error on every rank, with nothing changed, never a hang.
 pub struct Sharded {
     comm: Rc<dyn Communicator>,
-    /// The wrapped optimizer, over every parameter; it steps, and keeps state for, this rank's only.
+    /// The wrapped optimizer, over every piece; it steps, and keeps state for, this rank's only.
     inner: Box<dyn DynOptimizer<f32>>,
+    /// The whole parameters, in position order.
+    params: Vec<Param>,
     partition: Partition,
     stage: Stage,
     clip: Option<Clip>,
     last_grad_norm: Option<f64>,
-    /// Each parameter's offset in a packed buffer (the ranks' shares one after another).
+    /// Each piece's offset in a packed buffer (the ranks' shares one after another).
     offsets: Vec<usize>,
     /// Every gradient, packed by owner (and, at stage 1, summed there).
     packed: Vec<f32>,
@@ -120,7 +130,12 @@ impl Sharded {
             groups.iter().flat_map(|(_, p)| p).map(Param::len).sum::<usize>(),
             groups.iter().map(|(spec, _)| format!("{spec}")).collect::<Vec<_>>().join(" / ")
         );
-        let built = Self::build(groups);
+        let params: Vec<Param> = groups.iter().flat_map(|(_, params)| params.iter().cloned()).collect();
+        let lens: Vec<usize> = params.iter().map(Param::len).collect();
+        let splits: Vec<bool> =
+            groups.iter().flat_map(|(spec, params)| params.iter().map(|p| spec.splits(p.shape()))).collect();
+        let partition = Partition::balanced(&lens, &splits, comm.size());
+        let built = Self::build(groups, &partition);
         let inner = agree(&*comm, built)?;
         let fingerprint = hasher.finish();
         // Both collectives on every rank, whatever the first says.
@@ -128,18 +143,18 @@ impl Sharded {
         if (largest, smallest) != (fingerprint, fingerprint) {
             return Err(ShardError::Disagreement { ranks: comm.size(), this: summary });
         }
-        let lens: Vec<usize> = (0..inner.param_count()).map(|p| inner.param(p).expect("counted").len()).collect();
-        let partition = Partition::balanced(&lens, comm.size());
-        let mut offsets = vec![0; lens.len()];
+        let pieces = partition.pieces();
+        let mut offsets = vec![0; pieces.len()];
         let mut offset = 0;
-        for p in partition.packing_order() {
-            offsets[p] = offset;
-            offset += lens[p];
+        for k in partition.packing_order() {
+            offsets[k] = offset;
+            offset += pieces[k].len();
         }
         let mine = vec![0.0; partition.counts()[comm.rank()]];
         Ok(Sharded {
             comm,
             inner,
+            params,
             partition,
             stage,
             clip: None,
@@ -150,13 +165,25 @@ impl Sharded {
         })
     }
 
-    fn build(groups: Vec<(Spec, Vec<Param>)>) -> Result<Box<dyn DynOptimizer<f32>>, ShardError> {
+    /// The wrapped optimizer over the pieces of `partition`, each in its parameter's group.
+    fn build(groups: Vec<(Spec, Vec<Param>)>, partition: &Partition) -> Result<Box<dyn DynOptimizer<f32>>, ShardError> {
         if let Some((spec, _)) = groups.iter().find(|(spec, _)| spec.needs_closure()) {
             return Err(ShardError::Unshardable {
                 optimizer: spec.class().to_owned(),
                 reason: "it evaluates the loss itself, through a closure",
             });
         }
+        let params: Vec<Param> = groups.iter().flat_map(|(_, params)| params.iter().cloned()).collect();
+        let mut pieces = piece_params(&params, partition).into_iter().zip(partition.pieces()).peekable();
+        let mut first = 0;
+        let groups: Vec<(Spec, Vec<Param>)> = groups
+            .into_iter()
+            .map(|(spec, params)| {
+                first += params.len();
+                let group = std::iter::from_fn(|| pieces.next_if(|(_, piece)| piece.param < first)).map(|(p, _)| p);
+                (spec, group.collect::<Vec<Param>>())
+            })
+            .collect();
         let inner = Spec::build_groups::<f32>(groups)?;
         if inner.global_state().is_some() {
             return Err(ShardError::Unshardable {
@@ -187,12 +214,18 @@ impl Sharded {
         self.stage
     }
 
-    /// Which rank owns which parameter.
+    /// Which rank owns which values.
     pub fn partition(&self) -> &Partition {
         &self.partition
     }
 
-    /// The wrapped optimizer: its hyperparameters, and the state of this rank's parameters.
+    /// The whole parameters, in position order.
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    /// The wrapped optimizer, over the pieces of the [`partition`](Self::partition) (a parameter that is not cut is
+    /// one piece): its hyperparameters, and the state of this rank's pieces.
     pub fn optimizer(&self) -> &dyn DynOptimizer<f32> {
         &*self.inner
     }
@@ -221,12 +254,12 @@ impl Sharded {
 
     /// The bytes of optimizer state this rank holds (about 1/N of an unsharded optimizer's).
     pub fn state_bytes(&self) -> usize {
-        self.partition.owned(self.rank()).filter_map(|p| self.inner.state(p)).map(ParamState::bytes).sum()
+        self.partition.owned(self.rank()).filter_map(|k| self.inner.state(k)).map(ParamState::bytes).sum()
     }
 
     /// Checks that `params` (and `grads`) are the optimizer's, in number and length.
     fn check(&self, params: &[&mut [f32]], grads: Option<&[&[f32]]>) -> Result<(), ShardError> {
-        let expected = self.inner.param_count();
+        let expected = self.params.len();
         let mismatch = |what, got| descent::Error::CountMismatch { what, expected, got };
         if params.len() != expected {
             return Err(mismatch("parameters", params.len()).into());
@@ -236,8 +269,7 @@ impl Sharded {
                 return Err(mismatch("gradients", grads.len()).into());
             }
         }
-        for p in 0..expected {
-            let registered = self.inner.param(p).expect("counted");
+        for (p, registered) in self.params.iter().enumerate() {
             let lens = [Some(params[p].len()), grads.map(|g| g[p].len())];
             if let Some(got) = lens.into_iter().flatten().find(|&len| len != registered.len()) {
                 let (param, expected) = (registered.label(p), registered.len());
@@ -268,9 +300,9 @@ impl Sharded {
             }
         });
         agree(&*self.comm, checked)?;
-        for (p, grad) in grads.iter().enumerate() {
-            let packed = &mut self.packed[self.offsets[p]..self.offsets[p] + grad.len()];
-            for (out, &g) in packed.iter_mut().zip(grad.iter()) {
+        for (piece, &offset) in self.partition.pieces().iter().zip(&self.offsets) {
+            let grad = &grads[piece.param][piece.values.clone()];
+            for (out, &g) in self.packed[offset..offset + piece.len()].iter_mut().zip(grad) {
                 *out = g * weight;
             }
         }
@@ -283,12 +315,13 @@ impl Sharded {
             }
             Stage::Two => self.comm.reduce_scatter_sum(&self.packed, &counts, &mut self.mine),
         }
-        let start = self.partition.owned(rank).next().map_or(0, |p| self.offsets[p]);
-        let local = |offsets: &[usize], p: usize, len: usize| offsets[p] - start..offsets[p] - start + len;
+        let pieces = self.partition.pieces();
+        let start = self.partition.owned(rank).next().map_or(0, |k| self.offsets[k]);
+        let local = |k: usize| self.offsets[k] - start..self.offsets[k] - start + pieces[k].len();
         if let Some(clip) = self.clip.filter(|c| c.max_norm.is_some()) {
-            let mut norms = vec![0.0; params.len()];
-            for p in self.partition.owned(rank) {
-                norms[p] = descent::tensor_norm(&self.mine[local(&self.offsets, p, params[p].len())], clip.norm_type);
+            let mut norms = vec![0.0; pieces.len()];
+            for k in self.partition.owned(rank) {
+                norms[k] = descent::tensor_norm(&self.mine[local(k)], clip.norm_type);
             }
             self.comm.all_reduce_sum_f64(&mut norms);
             let norm = descent::norm_of_norms(norms.into_iter(), clip.norm_type);
@@ -299,10 +332,9 @@ impl Sharded {
                 *g *= coefficient;
             }
         }
-        let owned: Vec<bool> = (0..params.len()).map(|p| self.partition.owner(p) == rank).collect();
         let grads: Vec<Option<&[f32]>> =
-            (0..params.len()).map(|p| owned[p].then(|| &self.mine[local(&self.offsets, p, params[p].len())])).collect();
-        let stepped = self.inner.step(params, &grads).map_err(ShardError::from);
+            (0..pieces.len()).map(|k| (pieces[k].owner == rank).then(|| &self.mine[local(k)])).collect();
+        let stepped = self.inner.step(&mut cut_values(&self.partition, params), &grads).map_err(ShardError::from);
         agree(&*self.comm, stepped)?;
         self.gather(params);
         Ok(())
@@ -311,14 +343,15 @@ impl Sharded {
     /// Every rank's parameters to every rank: each sends those it owns.
     fn gather(&mut self, params: &mut [&mut [f32]]) {
         let rank = self.comm.rank();
-        let start = self.partition.owned(rank).next().map_or(0, |p| self.offsets[p]);
-        for p in self.partition.owned(rank) {
-            let at = self.offsets[p] - start;
-            self.mine[at..at + params[p].len()].copy_from_slice(params[p]);
+        let pieces = self.partition.pieces();
+        let start = self.partition.owned(rank).next().map_or(0, |k| self.offsets[k]);
+        for k in self.partition.owned(rank) {
+            let at = self.offsets[k] - start;
+            self.mine[at..at + pieces[k].len()].copy_from_slice(&params[pieces[k].param][pieces[k].values.clone()]);
         }
         self.comm.all_gather(&self.mine, &self.partition.counts(), &mut self.packed);
-        for (p, param) in params.iter_mut().enumerate() {
-            param.copy_from_slice(&self.packed[self.offsets[p]..self.offsets[p] + param.len()]);
+        for (piece, &offset) in pieces.iter().zip(&self.offsets) {
+            params[piece.param][piece.values.clone()].copy_from_slice(&self.packed[offset..offset + piece.len()]);
         }
     }
 
@@ -336,44 +369,79 @@ impl Sharded {
         }
         agree(&*self.comm, self.check(params, None))?;
         let rank = self.comm.rank();
-        let moved = self.partition.owned(rank).try_for_each(|p| self.inner.move_point(p, params[p], to));
+        let mut values = cut_values(&self.partition, params);
+        let moved = self.partition.owned(rank).try_for_each(|k| self.inner.move_point(k, values[k], to));
+        drop(values);
         agree(&*self.comm, moved.map_err(ShardError::from))?;
         self.gather(params);
         Ok(())
     }
 
-    /// This rank's share of the state: the wrapped optimizer's state dict, with the state of the parameters it owns
-    /// only. The shares of every rank together make the whole ([`merge`](crate::merge)).
+    /// This rank's share of the state: the wrapped optimizer's state dict over the pieces, with the state of the
+    /// pieces it owns only. The shares of every rank together make the whole ([`merge`](Self::merge)).
     pub fn state_dict(&self) -> StateDict<f32> {
         let mut dict = self.inner.state_dict();
-        let rank = self.comm.rank();
-        for (p, record) in dict.params.iter_mut().enumerate() {
-            if self.partition.owner(p) != rank {
+        for (record, piece) in dict.params.iter_mut().zip(self.partition.pieces()) {
+            if piece.owner != self.comm.rank() {
                 record.state = None;
             }
         }
         dict
     }
 
-    /// Loads a whole state (an unsharded optimizer's, or the shares of any number of ranks [merged](crate::merge)),
-    /// keeping the state of this rank's parameters. A state that does not fit, on any rank, is an error on every
-    /// rank that changes nothing.
+    /// The whole state over the parameters, without any parameter's state: the groups and their hyperparameters.
+    pub fn skeleton(&self) -> StateDict<f32> {
+        skeleton(&self.inner.state_dict(), &self.params, &self.partition)
+    }
+
+    /// Joins the shares of every rank (each [`Sharded::state_dict`], in any order) into the whole state over the
+    /// parameters, which an unsharded optimizer of the same groups loads: each piece's state from the share that
+    /// holds it, and a parameter's pieces joined value by value. Shares of another optimizer or partition, two
+    /// holding one piece's state, or a parameter with state in some pieces only, are an error.
+    pub fn merge(&self, shares: &[StateDict<f32>]) -> Result<StateDict<f32>, ShardError> {
+        join(shares, &self.skeleton(), &self.partition)
+            .map_err(|reason| ShardError::Checkpoint { path: "(in memory)".into(), reason })
+    }
+
+    /// Loads a whole state (an unsharded optimizer's, or the shares of any number of ranks [merged](Self::merge)
+    /// or [loaded](crate::load) together), keeping the state of this rank's pieces. A state that does not fit, on
+    /// any rank, is an error on every rank that changes nothing.
     pub fn load_state_dict(&mut self, whole: &StateDict<f32>) -> Result<(), ShardError> {
-        let mut dict = whole.clone();
         let rank = self.comm.rank();
-        for (p, record) in dict.params.iter_mut().enumerate() {
-            // A rule that creates its state up front (Adagrad) keeps it for every parameter.
-            if self.partition.owner(p) != rank && self.inner.state(p).is_none() {
-                record.state = None;
+        let pieces = cut(whole, &self.skeleton(), &self.partition).map_err(descent::Error::StateMismatch);
+        let loaded = pieces.map_err(ShardError::from).and_then(|mut dict| {
+            for (k, record) in dict.params.iter_mut().enumerate() {
+                // A rule that creates its state up front (Adagrad) keeps it for every piece.
+                if self.partition.pieces()[k].owner != rank && self.inner.state(k).is_none() {
+                    record.state = None;
+                }
             }
-        }
-        let before = self.inner.state_dict();
-        let loaded = self.inner.load_state_dict(&dict).map_err(ShardError::from);
-        let loaded_here = loaded.is_ok();
+            let before = self.inner.state_dict();
+            self.inner.load_state_dict(&dict).map_err(ShardError::from).map(|()| before)
+        });
+        let (loaded, before) = match loaded {
+            Ok(before) => (Ok(()), Some(before)),
+            Err(e) => (Err(e), None),
+        };
         let agreed = agree(&*self.comm, loaded);
-        if agreed.is_err() && loaded_here {
+        if let (Err(_), Some(before)) = (&agreed, before) {
             self.inner.load_state_dict(&before).expect("the state it had loads back");
         }
         agreed
     }
+}
+
+/// The values of every piece of `partition`, cut from `params`, in the order of its pieces.
+fn cut_values<'a>(partition: &Partition, params: &'a mut [&mut [f32]]) -> Vec<&'a mut [f32]> {
+    let mut pieces = partition.pieces().iter().peekable();
+    let mut values = Vec::with_capacity(partition.pieces().len());
+    for (p, param) in params.iter_mut().enumerate() {
+        let mut rest: &mut [f32] = param;
+        while let Some(piece) = pieces.next_if(|piece| piece.param == p) {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(piece.len());
+            values.push(head);
+            rest = tail;
+        }
+    }
+    values
 }

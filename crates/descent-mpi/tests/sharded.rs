@@ -36,7 +36,8 @@ fn sharded_steps_equal_the_unsharded_optimizer_bit_for_bit() {
                     step_sharded(&mut optimizer, &mut params, step).unwrap();
                 }
                 let owned = optimizer.partition().owned(optimizer.rank()).collect::<Vec<_>>();
-                let stateful = (0..params.len()).filter(|&p| optimizer.optimizer().state(p).is_some()).count();
+                let pieces = optimizer.optimizer().param_count();
+                let stateful = (0..pieces).filter(|&k| optimizer.optimizer().state(k).is_some()).count();
                 (params, owned, stateful, optimizer.last_grad_norm())
             });
             for (rank, (params, owned, stateful, norm)) in results.iter().enumerate() {
@@ -63,14 +64,25 @@ fn one_rank_is_the_plain_optimizer_and_state_splits_across_ranks() {
     };
     // Adam: two f32 moments per value of the 24 + 4 + 12 + 3 values.
     assert_eq!(whole, 2 * 4 * 43);
-    let shares = Threads::run(2, move |comm| {
-        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
-        let mut params = start(&groups(specs));
-        step_sharded(&mut optimizer, &mut params, 0).unwrap();
-        optimizer.state_bytes()
-    });
-    // w0 (24 values) on rank 0; w1, b0, b1 (19) on rank 1.
-    assert_eq!(shares, vec![2 * 4 * 24, 2 * 4 * 19]);
+    let shares = |specs: &'static [&'static str]| {
+        Threads::run(2, move |comm| {
+            let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
+            let mut params = start(&groups(specs));
+            step_sharded(&mut optimizer, &mut params, 0).unwrap();
+            optimizer.state_bytes()
+        })
+    };
+    // Adam steps element by element: w0's first 22 values on rank 0, its last 2 and the rest (21) on rank 1.
+    assert_eq!(shares(specs), vec![2 * 4 * 22, 2 * 4 * 21]);
+    // 8-bit state goes by blocks, so its parameters stay whole: w0 (24 values) on rank 0; w1, b0, b1 (19) on
+    // rank 1, each with the state the unsharded optimizer gives it.
+    let int8: &[&str] = &["adam(state=\"int8\")"];
+    let mut plain = Spec::build_groups::<f32>(groups(int8)).unwrap();
+    let mut params = start(&groups(int8));
+    let lens: Vec<usize> = params.iter().map(Vec::len).collect();
+    step_plain(&mut *plain, &mut params, &grads(&lens, 0, 0));
+    let bytes: Vec<usize> = (0..4).map(|p| plain.state(p).unwrap().bytes()).collect();
+    assert_eq!(shares(int8), vec![bytes[0], bytes[1] + bytes[2] + bytes[3]]);
 }
 
 #[test]
@@ -111,7 +123,15 @@ fn schedule_free_evaluates_at_the_average_on_every_rank() {
 
 #[test]
 fn checkpoints_reshard_into_any_number_of_ranks_and_into_one_plain_optimizer() {
-    let specs: &[&str] = &["muon(lr=0.02)", "adamw(lr=0.01, state=\"int8\")"];
+    // Whole parameters (Muon, 8-bit state), and parameters cut into pieces (Adam, NAdam's shared scalar).
+    for specs in
+        [&["muon(lr=0.02)", "adamw(lr=0.01, state=\"int8\")"][..], &["adam(lr=0.01, amsgrad=true)", "nadam(lr=0.01)"]]
+    {
+        reshard(specs);
+    }
+}
+
+fn reshard(specs: &'static [&'static str]) {
     let folder = tempfile::tempdir().unwrap();
     let path = folder.path().join("run.safetensors");
     // Two ranks take three steps with the gradients of a two-rank split, then save.
@@ -137,9 +157,17 @@ fn checkpoints_reshard_into_any_number_of_ranks_and_into_one_plain_optimizer() {
     for step in 0..5 {
         step_plain(&mut *reference, &mut expected, &summed(&lens, step, 2));
     }
-    // One plain optimizer resumes from the sharded checkpoint.
+    // The shares join into the state one process has after the same three steps, bit for bit.
     let whole = descent_mpi::load(&path).unwrap();
     assert_eq!(whole.metadata["epoch"], 3);
+    let mut three = Spec::build_groups::<f32>(groups(specs)).unwrap();
+    let mut at_three = start(&groups_);
+    for step in 0..3 {
+        step_plain(&mut *three, &mut at_three, &summed(&lens, step, 2));
+    }
+    assert_eq!(whole.optimizer, three.state_dict(), "{specs:?}");
+    assert_eq!(at_three, params);
+    // One plain optimizer resumes from the sharded checkpoint.
     let mut plain = Spec::build_groups::<f32>(groups(specs)).unwrap();
     plain.load_state_dict(&whole.optimizer).unwrap();
     let mut resumed = params.clone();
@@ -184,6 +212,38 @@ fn checkpoints_reshard_into_any_number_of_ranks_and_into_one_plain_optimizer() {
         std::fs::read_dir(folder.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(last, ["run.safetensors"]);
     assert_eq!(descent_mpi::load(&path).unwrap().optimizer, plain.state_dict());
+}
+
+/// The shares of every rank, in any order, merge into the state one process has after the same steps; a share
+/// given twice is an error.
+#[test]
+fn shares_merge_into_the_plain_optimizers_state() {
+    let specs: &[&str] = &["adamw(lr=0.01)", "adagrad(lr=0.1)"];
+    let shares = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let gathered = shares.clone();
+    let merged = Threads::run(3, move |comm| {
+        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
+        let mut params = start(&groups(specs));
+        for step in 0..2 {
+            step_sharded(&mut optimizer, &mut params, step).unwrap();
+        }
+        gathered.lock().unwrap().push(optimizer.state_dict());
+        optimizer.communicator().all_reduce_max(0);
+        let shares = gathered.lock().unwrap().clone();
+        let twice = [shares.clone(), shares[..1].to_vec()].concat();
+        (optimizer.merge(&shares).unwrap(), optimizer.merge(&twice).unwrap_err().to_string())
+    });
+    let mut plain = Spec::build_groups::<f32>(groups(specs)).unwrap();
+    let mut params = start(&groups(specs));
+    let lens: Vec<usize> = params.iter().map(Vec::len).collect();
+    for step in 0..2 {
+        step_plain(&mut *plain, &mut params, &summed(&lens, step, 3));
+    }
+    for (whole, twice) in merged {
+        assert_eq!(whole, plain.state_dict());
+        assert!(twice.contains("two shares hold the state of piece"), "{twice}");
+    }
+    assert_eq!(shares.lock().unwrap().len(), 3);
 }
 
 #[test]
@@ -246,7 +306,8 @@ fn a_rank_with_other_parameters_or_inputs_is_an_error_on_every_rank() {
         let mut refs: Vec<&mut [f32]> = params.iter_mut().map(Vec::as_mut_slice).collect();
         let grads: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
         let error = optimizer.step(&mut refs, &grads, 0.5).unwrap_err().to_string();
-        let untouched = params == before && (0..4).all(|p| optimizer.optimizer().state(p).is_none());
+        let pieces = optimizer.optimizer().param_count();
+        let untouched = params == before && (0..pieces).all(|k| optimizer.optimizer().state(k).is_none());
         // And the next good step works on both.
         step_sharded(&mut optimizer, &mut params, 1).unwrap();
         (error, untouched)

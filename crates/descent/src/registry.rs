@@ -28,6 +28,8 @@ pub(crate) trait AnyRule: Debug + Send + Sync {
     /// The names of the state it keeps for all parameters together.
     fn shared_state(&self) -> Vec<&'static str>;
     fn layout(&self, shape: &Shape) -> Result<StateLayout, Error>;
+    /// Whether a parameter of `shape` can be stepped in pieces ([`Spec::splits`]).
+    fn splits(&self, shape: &Shape) -> bool;
     fn same(&self, other: &dyn AnyRule) -> bool;
     /// A `Box<Box<dyn DynOptimizer<T>>>` for `T` named `dtype`, over `groups` (whose rules must all be this one's
     /// type).
@@ -97,6 +99,14 @@ impl<R: Rule> AnyRule for R {
 
     fn layout(&self, shape: &Shape) -> Result<StateLayout, Error> {
         Rule::layout(self, shape)
+    }
+
+    fn splits(&self, shape: &Shape) -> bool {
+        let element_by_element = !R::GLOBAL_STAGE
+            && !R::LOOKS_AHEAD
+            && (!R::TENSOR_STAGE || R::SCALAR_TENSOR_STAGE)
+            && !self.steps_in_tensor_stage();
+        element_by_element && Rule::layout(self, shape).is_ok_and(|layout| layout.is_elementwise())
     }
 
     fn build(&self, dtype: &str, groups: &[(Spec, Vec<Param>)]) -> Result<Box<dyn Any>, Error> {

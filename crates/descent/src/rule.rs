@@ -64,6 +64,12 @@ pub trait Rule: Clone + Debug + PartialEq + Default + Serialize + DeserializeOwn
     /// Whether the rule has a per-tensor stage ([`Rule::tensor_stage`]); rules that override it set this.
     const TENSOR_STAGE: bool = false;
 
+    /// Whether the per-tensor stage sets only the parameter's named scalars, from the hyperparameters and the step
+    /// count alone (NAdam's `mu_product`, Schedule-Free's weights), never reading its values, gradient, state
+    /// tensors or shape. Every piece of such a parameter would get the same scalars, so it can still be stepped
+    /// in pieces ([`Spec::splits`](crate::Spec::splits)).
+    const SCALAR_TENSOR_STAGE: bool = false;
+
     /// Whether these hyperparameters do the whole step in the per-tensor stage, and skip the element-wise pass:
     /// state kept compact (8-bit, bfloat16), which the fused pass cannot hold. [`Rule::tensor_stage`] then runs
     /// even if [`Rule::TENSOR_STAGE`] is false.

@@ -197,6 +197,15 @@ impl Spec {
         self.rule.layout(shape)
     }
 
+    /// Whether a parameter of `shape` can be stepped in pieces, each piece as a parameter of its own with its own
+    /// state, to the same result bit for bit: each value's update depends only on its own value, gradient and state
+    /// and on scalars every piece shares (no global or per-tensor stage that reads the parameter, no state of
+    /// another shape, no compact state, no look-ahead). SGD, Adam, RMSprop and the other element-wise rules can;
+    /// Muon, SOAP, Adafactor, 8-bit state cannot. A sharded optimizer splits such parameters across ranks.
+    pub fn splits(&self, shape: &Shape) -> bool {
+        self.rule.splits(shape)
+    }
+
     /// Whether the rule evaluates the gradient at a look-ahead point, and so steps only with a closure.
     pub fn looks_ahead(&self) -> bool {
         self.rule.looks_ahead()

@@ -98,6 +98,12 @@ impl StateLayout {
         self.tensors.iter().map(|t| t.name).chain(self.compact.iter().map(|c| c.0)).collect()
     }
 
+    /// Whether every state tensor has the parameter's shape and goes through the fused pass (no tensor of its
+    /// own shape, no compact tensor).
+    pub(crate) fn is_elementwise(&self) -> bool {
+        self.tensors.len() == self.elementwise && self.compact.is_empty()
+    }
+
     /// Whether the state has anything in it; a parameter whose layout is empty never gets state.
     pub(crate) fn is_empty(&self) -> bool {
         !self.step && self.tensors.is_empty() && self.scalars.is_empty() && self.compact.is_empty()

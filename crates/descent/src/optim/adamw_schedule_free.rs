@@ -109,6 +109,7 @@ impl Rule for ScheduleFreeAdamW {
     }
 
     const TENSOR_STAGE: bool = true;
+    const SCALAR_TENSOR_STAGE: bool = true;
 
     fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
         self.averaging().advance(stage.state);

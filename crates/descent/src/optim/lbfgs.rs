@@ -149,6 +149,10 @@ impl AnyRule for Lbfgs {
         Ok(StateLayout::new())
     }
 
+    fn splits(&self, _shape: &Shape) -> bool {
+        false
+    }
+
     fn shared_state(&self) -> Vec<&'static str> {
         LbfgsOptimizer::<f64>::STATE_NAMES.to_vec()
     }

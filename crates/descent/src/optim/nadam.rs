@@ -96,6 +96,7 @@ impl Rule for NAdam {
     }
 
     const TENSOR_STAGE: bool = true;
+    const SCALAR_TENSOR_STAGE: bool = true;
 
     /// Π μ ← Π μ · μ_t, in `f32` as PyTorch keeps it.
     fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {

@@ -86,6 +86,7 @@ impl Rule for ScheduleFreeSgd {
     }
 
     const TENSOR_STAGE: bool = true;
+    const SCALAR_TENSOR_STAGE: bool = true;
 
     fn tensor_stage<T: Float>(&self, stage: &mut TensorStage<'_, T>) {
         self.averaging().advance(stage.state);
