@@ -280,6 +280,47 @@ fn broken_sharded_checkpoints_are_clear_errors() {
     assert!(error.contains("it is the state of SGD, not of Adam"), "{error}");
 }
 
+/// An index records its partition's pieces; one that records each whole parameter's owner instead (as indices did
+/// before parameters were cut) loads the same, and pieces that do not cover the parameters are a clear error.
+#[test]
+fn indices_record_pieces_or_owners() {
+    let specs: &[&str] = &["adamw(lr=0.01, state=\"int8\")"];
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("run.safetensors");
+    let saved = path.clone();
+    Threads::run(2, move |comm| {
+        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
+        let mut params = start(&groups(specs));
+        step_sharded(&mut optimizer, &mut params, 0).unwrap();
+        descent_mpi::save(&optimizer, &saved, Vec::new(), serde_json::Value::Null).unwrap();
+    });
+    let whole = descent_mpi::load(&path).unwrap().optimizer;
+    let index = descent::checkpoint::load::<f32>(&path).unwrap();
+    let pieces = index.metadata["shards"]["pieces"].as_array().unwrap().clone();
+    // 8-bit state keeps parameters whole: one piece each, [parameter, 0, its length, owner].
+    assert_eq!(pieces.len(), 4);
+    let owners: Vec<serde_json::Value> = pieces.iter().map(|piece| piece[3].clone()).collect();
+    let rewrite = |shards: serde_json::Value| {
+        let mut index = index.clone();
+        index.metadata["shards"] = shards;
+        descent::checkpoint::save(&path, &index).unwrap();
+    };
+    let mut shards = index.metadata["shards"].clone();
+    shards.as_object_mut().unwrap().remove("pieces");
+    shards["owners"] = serde_json::Value::Array(owners);
+    rewrite(shards.clone());
+    assert_eq!(descent_mpi::load(&path).unwrap().optimizer, whole);
+    shards.as_object_mut().unwrap().remove("owners");
+    let mut gap = pieces.clone();
+    gap[1][1] = serde_json::json!(1);
+    for bad in [gap, pieces[..3].to_vec()] {
+        shards["pieces"] = serde_json::Value::Array(bad);
+        rewrite(shards.clone());
+        let error = descent_mpi::load(&path).unwrap_err().to_string();
+        assert!(error.contains("its pieces do not fit its parameters and rank files"), "{error}");
+    }
+}
+
 #[test]
 fn a_rank_with_other_parameters_or_inputs_is_an_error_on_every_rank() {
     // Rank 1 builds a different model: both ranks say so, neither waits.
