@@ -353,6 +353,20 @@ fn a_request_that_computes_too_long_stops_at_the_time_limit() {
     let response = server.post("/api/race", &body.to_string());
     assert_eq!(response.status, 400, "{}", response.text());
     assert!(response.error().contains("took too long"), "{}", response.error());
+    // Drawing stops at the limit as well: a map of the largest size of a long expression (seconds of work), and
+    // the picture of a short race on it.
+    let long = format!("x^2 + y^2{}", " + 0.001*sin(x*y)*exp(cos(x))".repeat(140));
+    let encoded = long.replace(' ', "%20").replace('^', "%5E").replace('+', "%2B").replace('*', "%2A");
+    let query = format!("/api/map?function={encoded}&width=1024&height=1024");
+    let started = std::time::Instant::now();
+    let map = server.get(&query);
+    assert_eq!(map.status, 400, "{}", map.text());
+    assert!(map.error().contains("drawing the map took too long"), "{}", map.error());
+    let picture = server.post("/api/picture?format=png", &json!({"function": long, "steps": 3}).to_string());
+    assert_eq!(picture.status, 400, "{}", picture.text());
+    assert!(picture.error().contains("took too long"), "{}", picture.error());
+    // Both answered within a fraction of the seconds their drawing takes without a limit.
+    assert!(started.elapsed().as_secs_f64() < 2.0, "{:?}", started.elapsed());
     still_answers(&server);
 }
 

@@ -2,6 +2,7 @@
 //! it ends (even if its client has gone), so that no more than the permits compute at once.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::catalog;
 use super::race_request::{Race, RaceRequest};
+use super::time_limited::TimeLimited;
 use super::{ApiError, Explorer, MAX_MAP_SIDE};
 use crate::function;
 use crate::plot::{self, Scene};
@@ -72,8 +74,11 @@ pub async fn map(
         }
     };
     let size = (side("width")?, side("height")?);
+    let time_limit = explorer.time_limit;
     let png = compute(&explorer, move || {
-        plot::map_png(surface.as_ref(), size).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))
+        let limited = TimeLimited::new(surface.as_ref(), Instant::now() + time_limit);
+        let png = plot::map_png(&limited, size).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        limited.finish(png, "map")
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "max-age=3600")], png).into_response())
@@ -202,18 +207,22 @@ pub async fn picture(
     let (bytes, content_type) = compute(&explorer, move || {
         let race = request.check(time_limit)?;
         let outcomes = run_all(&race)?;
+        // The drawing ends by the race's deadline too.
+        let deadline = race.config.deadline.unwrap_or_else(|| Instant::now() + time_limit);
+        let limited = TimeLimited::new(race.surface.as_ref(), deadline);
         let scene = Scene {
-            surface: race.surface.as_ref(),
+            surface: &limited,
             start: &race.config.start,
             outcomes: &outcomes,
             schedule: race.config.schedule.is_some(),
             story: None,
         };
         let failed = |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e);
-        match format.as_str() {
-            "svg" => Ok((plot::svg(&scene).map_err(failed)?.into_bytes(), "image/svg+xml")),
-            _ => Ok((plot::png(&scene).map_err(failed)?, "image/png")),
-        }
+        let drawn = match format.as_str() {
+            "svg" => (plot::svg(&scene).map_err(failed)?.into_bytes(), "image/svg+xml"),
+            _ => (plot::png(&scene).map_err(failed)?, "image/png"),
+        };
+        limited.finish(drawn, "picture")
     })
     .await?;
     let disposition =

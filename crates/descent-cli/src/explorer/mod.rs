@@ -8,6 +8,7 @@
 mod api;
 mod catalog;
 mod race_request;
+mod time_limited;
 
 use std::sync::Arc;
 use std::time::Duration;
