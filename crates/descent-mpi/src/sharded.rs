@@ -124,14 +124,20 @@ impl Sharded {
                 (param.name(), param.shape().dims()).hash(&mut hasher);
             }
         }
+        let params: Vec<Param> = groups.iter().flat_map(|(_, params)| params.iter().cloned()).collect();
+        // A shape too large to count is refused before anything counts its values.
+        let too_large = params.iter().enumerate().find(|(_, param)| param.shape().checked_len().is_none());
+        let counted = too_large.map_or(Ok(()), |(p, param)| {
+            Err(descent::Error::ShapeTooLarge { param: param.label(p), shape: param.shape().to_string() }.into())
+        });
+        agree(&*comm, counted)?;
+        let lens: Vec<usize> = params.iter().map(Param::len).collect();
         let summary = format!(
             "{} parameters of {} values, {}",
-            groups.iter().map(|(_, p)| p.len()).sum::<usize>(),
-            groups.iter().flat_map(|(_, p)| p).map(Param::len).sum::<usize>(),
+            params.len(),
+            lens.iter().sum::<usize>(),
             groups.iter().map(|(spec, _)| format!("{spec}")).collect::<Vec<_>>().join(" / ")
         );
-        let params: Vec<Param> = groups.iter().flat_map(|(_, params)| params.iter().cloned()).collect();
-        let lens: Vec<usize> = params.iter().map(Param::len).collect();
         let splits: Vec<bool> =
             groups.iter().flat_map(|(spec, params)| params.iter().map(|p| spec.splits(p.shape()))).collect();
         let partition = Partition::balanced(&lens, &splits, comm.size());

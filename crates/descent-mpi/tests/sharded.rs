@@ -356,6 +356,16 @@ fn a_rank_with_other_parameters_or_inputs_is_an_error_on_every_rank() {
     assert!(results[1].0.contains("\"w1\"") && results[1].0.contains("11"), "{}", results[1].0);
     assert!(results[0].0.contains("rank 1 of 2 could not go on"), "{}", results[0].0);
     assert!(results.iter().all(|(_, untouched)| *untouched));
+    // A shape whose values cannot be counted, on one rank: an error on both, no panic.
+    let errors = Threads::run(2, |comm| {
+        let mut groups = groups(&["adam"]);
+        if comm.rank() == 0 {
+            groups[0].1[2] = Param::named("w1", vec![usize::MAX, 2]);
+        }
+        Sharded::new(Rc::new(comm), groups, Stage::Two).unwrap_err().to_string()
+    });
+    assert!(errors[0].contains("\"w1\"") && errors[0].contains("more elements than memory"), "{}", errors[0]);
+    assert!(errors[1].contains("rank 0 of 2 could not go on"), "{}", errors[1]);
     // A weight that is not finite.
     let mut optimizer = Sharded::new(Rc::new(Solo), groups(&["adam"]), Stage::Two).unwrap();
     let mut params = start(&groups(&["adam"]));
