@@ -52,6 +52,66 @@ fn sharded_steps_equal_the_unsharded_optimizer_bit_for_bit() {
     }
 }
 
+/// Models of many shapes (empty parameters, single values, one parameter larger than all the others together),
+/// whole and cut parameters mixed in one model, on 1 to 5 ranks: the same values and the same whole state as one
+/// process, bit for bit, and every rank's share of the values within one value of the others' wherever the cut
+/// parameters can level them.
+#[test]
+fn models_of_every_shape_split_evenly_and_step_as_one_process() {
+    let models: [&[usize]; 4] = [&[0, 1, 7, 0], &[1000, 3, 1, 2], &[5, 64, 300, 1], &[17]];
+    for (m, lens) in models.into_iter().enumerate() {
+        for ranks in 1..=5 {
+            // Adam cuts its parameters; in every other model of several parameters, Adafactor, whose step reads a
+            // whole tensor, keeps the second group's whole.
+            let specs: &'static [&'static str] = if m % 2 == 0 || lens.len() < 2 {
+                &["adam(lr=0.01)"]
+            } else {
+                &["adamw(lr=0.01)", "adafactor(lr=0.01)"]
+            };
+            let model = move || -> Vec<(Spec, Vec<Param>)> {
+                let params = lens.iter().enumerate().map(|(p, &len)| Param::named(format!("p{p}"), vec![len]));
+                let params: Vec<Param> = params.collect();
+                match specs {
+                    [one] => vec![(one.parse().unwrap(), params)],
+                    [first, second] => {
+                        let (a, b) = params.split_at(params.len() / 2);
+                        vec![(first.parse().unwrap(), a.to_vec()), (second.parse().unwrap(), b.to_vec())]
+                    }
+                    _ => unreachable!(),
+                }
+            };
+            let expected = {
+                let mut optimizer = Spec::build_groups::<f32>(model()).unwrap();
+                let mut params = start(&model());
+                for step in 0..3 {
+                    step_plain(&mut *optimizer, &mut params, &summed(lens, step, ranks));
+                }
+                (params, optimizer.state_dict())
+            };
+            let shares = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let results = Threads::run(ranks, move |comm| {
+                let mut optimizer = Sharded::new(Rc::new(comm), model(), Stage::Two).unwrap();
+                let mut params = start(&model());
+                for step in 0..3 {
+                    step_sharded(&mut optimizer, &mut params, step).unwrap();
+                }
+                shares.lock().unwrap().push(optimizer.state_dict());
+                optimizer.communicator().all_reduce_max(0);
+                let whole = optimizer.merge(&shares.lock().unwrap()).unwrap();
+                (params, whole, optimizer.partition().counts())
+            });
+            for (params, whole, counts) in results {
+                assert_eq!(params, expected.0, "model {m} on {ranks} ranks");
+                assert_eq!(whole, expected.1, "model {m} on {ranks} ranks");
+                if specs.len() == 1 {
+                    let (least, most) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+                    assert!(most - least <= 1, "model {m} on {ranks} ranks: {counts:?}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn one_rank_is_the_plain_optimizer_and_state_splits_across_ranks() {
     let specs: &[&str] = &["adam(lr=0.01)"];
