@@ -165,6 +165,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A sharded optimizer (`descent-mpi`) steps a parameter of this rule whole, since its per-tensor stage reads the
+//! whole gradient. A rule with no per-tensor stage, or one that only sets shared scalars from the step count there
+//! ([`Rule::SCALAR_TENSOR_STAGE`]), and only element-wise state, can be stepped in pieces ([`Spec::splits`]), and
+//! the sharded optimizer cuts its parameters so that every rank holds an even share of the state.
+//!
 //! # Parity with PyTorch
 //!
 //! Every optimizer follows its `torch.optim` counterpart's default CPU path (`_single_tensor_<name>`) operation by
