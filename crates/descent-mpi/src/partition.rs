@@ -124,6 +124,12 @@ impl Partition {
         &self.pieces
     }
 
+    /// The indices (into [`Partition::pieces`]) of the pieces of the parameter at `position`, in order.
+    pub fn pieces_of(&self, position: usize) -> Range<usize> {
+        let first = self.pieces.partition_point(|piece| piece.param < position);
+        first..self.pieces.partition_point(|piece| piece.param <= position)
+    }
+
     /// The indices (into [`Partition::pieces`]) of the pieces `rank` owns, in order.
     pub fn owned(&self, rank: usize) -> impl Iterator<Item = usize> + '_ {
         (0..self.pieces.len()).filter(move |&k| self.pieces[k].owner == rank)
@@ -183,6 +189,7 @@ mod tests {
         assert_eq!(partition.counts(), vec![55, 50]);
         assert_eq!(partition.owned(1).collect::<Vec<_>>(), vec![2, 3]);
         assert_eq!(partition.packing_order().collect::<Vec<_>>(), vec![0, 1, 4, 2, 3]);
+        assert_eq!(partition.pieces_of(3), 3..4);
         let many = Partition::balanced(&[4, 4], &[false, false], 3);
         assert_eq!(many.counts(), vec![4, 4, 0]);
     }
@@ -197,6 +204,7 @@ mod tests {
             owners(&partition),
             [(0, 0..101_765, 0), (0, 101_765..200_704, 1), (1, 0..256, 1), (2, 0..2_560, 1), (3, 0..10, 1)]
         );
+        assert_eq!((partition.pieces_of(0), partition.pieces_of(3)), (0..2, 4..5));
         let three = Partition::balanced(&lens, &[true; 4], 3);
         assert_eq!(three.counts(), vec![67_844, 67_843, 67_843]);
         // One rank: every parameter whole, on it.

@@ -97,7 +97,7 @@ pub(crate) fn cut(
     });
     Ok(StateDict {
         optimizer: whole.optimizer.clone(),
-        groups: regroup(&whole.groups, |p| (0..pieces.len()).filter(|&k| pieces[k].param == p).collect()),
+        groups: regroup(&whole.groups, |p| partition.pieces_of(p).collect()),
         params: records.collect::<Result<_, String>>()?,
         global: whole.global.clone(),
     })
@@ -116,7 +116,8 @@ fn cut_state(state: &StateRecord<f32>, piece: &Piece, whole: &Shape) -> Result<S
         }
         Ok((name.clone(), Shape::from(piece.len()), values[piece.values.clone()].to_vec()))
     });
-    Ok(StateRecord { tensors: tensors.collect::<Result<_, String>>()?, ..state.clone() })
+    let tensors = tensors.collect::<Result<_, String>>()?;
+    Ok(StateRecord { step: state.step, tensors, scalars: state.scalars.clone(), compact: Vec::new() })
 }
 
 /// The whole state (over the parameters of `skeleton`) that the shares of every rank make: each a state over the
@@ -145,8 +146,7 @@ pub(crate) fn join(
     }
     let mut whole = skeleton.clone();
     for (p, record) in whole.params.iter_mut().enumerate() {
-        let own: Vec<Option<&StateRecord<f32>>> =
-            (0..pieces.len()).filter(|&k| pieces[k].param == p).map(|k| states[k]).collect();
+        let own: Vec<Option<&StateRecord<f32>>> = partition.pieces_of(p).map(|k| states[k]).collect();
         record.state = match own[..] {
             [one] => one.cloned(),
             _ if own.iter().all(Option::is_none) => None,
@@ -160,7 +160,8 @@ fn join_states(param: usize, pieces: &[Option<&StateRecord<f32>>], shape: &Shape
     let missing = || format!("some pieces of parameter {param} have state and some have none");
     let pieces: Vec<&StateRecord<f32>> = pieces.iter().map(|s| s.ok_or_else(missing)).collect::<Result<_, _>>()?;
     let first = pieces[0];
-    let mut joined = StateRecord { tensors: Vec::new(), ..first.clone() };
+    let mut joined =
+        StateRecord { step: first.step, tensors: Vec::new(), scalars: first.scalars.clone(), compact: Vec::new() };
     for piece in &pieces {
         if piece.step != first.step || piece.scalars != first.scalars || !piece.compact.is_empty() {
             return Err(format!("the pieces of parameter {param} disagree on their step or scalars"));

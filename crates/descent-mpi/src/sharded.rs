@@ -414,15 +414,15 @@ impl Sharded {
     /// any rank, is an error on every rank that changes nothing.
     pub fn load_state_dict(&mut self, whole: &StateDict<f32>) -> Result<(), ShardError> {
         let rank = self.comm.rank();
-        let pieces = cut(whole, &self.skeleton(), &self.partition).map_err(descent::Error::StateMismatch);
-        let loaded = pieces.map_err(ShardError::from).and_then(|mut dict| {
+        let before = self.inner.state_dict();
+        let pieces = cut(whole, &skeleton(&before, &self.params, &self.partition), &self.partition);
+        let loaded = pieces.map_err(|e| ShardError::from(descent::Error::StateMismatch(e))).and_then(|mut dict| {
             for (k, record) in dict.params.iter_mut().enumerate() {
                 // A rule that creates its state up front (Adagrad) keeps it for every piece.
                 if self.partition.pieces()[k].owner != rank && self.inner.state(k).is_none() {
                     record.state = None;
                 }
             }
-            let before = self.inner.state_dict();
             self.inner.load_state_dict(&dict).map_err(ShardError::from).map(|()| before)
         });
         let (loaded, before) = match loaded {
