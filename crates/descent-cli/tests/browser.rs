@@ -36,7 +36,12 @@ fn free_port() -> u16 {
 
 /// Opens the explorer (at `fragment`, a URL fragment that sets the view) and waits for its first race.
 async fn open(fragment: &str) -> Browser {
-    let server = Server::start(&[]);
+    open_served(&[], fragment).await
+}
+
+/// [`open`], with the server started with `args`.
+async fn open_served(args: &[&str], fragment: &str) -> Browser {
+    let server = Server::start(args);
     let port = free_port();
     let driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -140,6 +145,8 @@ async fn the_page_loads_without_console_errors_at_desktop_and_phone_widths() {
     let browser = open("").await;
     assert_eq!(browser.eval("explorer.runs.length").await, json!(4));
     assert_eq!(browser.eval("document.getElementById('run-error').hidden").await, json!(true));
+    browser.wait_for("explorer.map !== null && explorer.map.startsWith('himmelblau@')").await;
+    assert_eq!(browser.eval("document.getElementById('map-error').hidden").await, json!(true));
     let severe: Vec<Value> = browser.console().await.into_iter().filter(|m| m["level"] != "INFO").collect();
     assert!(severe.is_empty(), "console: {severe:?}");
     // Nothing wider than a phone's screen.
@@ -168,6 +175,26 @@ async fn the_page_loads_without_console_errors_at_desktop_and_phone_widths() {
         seen.iter().any(|m| m["level"] == "SEVERE" && m["message"].as_str().unwrap().contains("a probe")),
         "{seen:?}"
     );
+}
+
+/// A map the server will not draw in its time limit (a long expression, 0.2 s) says why under the map, while the
+/// short race on it still runs.
+#[tokio::test]
+#[ignore = "needs chromium and chromedriver: see the README's browser command"]
+async fn a_map_that_cannot_be_drawn_says_why() {
+    let expression = format!("x^2 + y^2{}", " + 0.001*sin(x*y)*exp(cos(x))".repeat(140));
+    let fragment = format!("#f={}&steps=5&o=adam", urlencoding_of(&expression));
+    let browser = open_served(&["--time-limit", "0.2"], &fragment).await;
+    browser.wait_for("!document.getElementById('map-error').hidden").await;
+    let error = browser.client.find(Locator::Id("map-error")).await.unwrap().text().await.unwrap();
+    assert!(error.contains("drawing the map took too long"), "{error}");
+    assert_eq!(browser.eval("explorer.map").await, Value::Null);
+    assert_eq!(browser.eval("explorer.runs.length").await, json!(1));
+}
+
+/// `text` as a URL's fragment holds it (the characters of expressions that a URL reserves, escaped).
+fn urlencoding_of(text: &str) -> String {
+    text.replace('%', "%25").replace(' ', "%20").replace('+', "%2B").replace('^', "%5E").replace('*', "%2A")
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ const explorer = {
   shown: 200,              // the step shown
   playing: false,
   races: 0,                // races answered so far (scripts wait on it)
+  map: null,               // the contour map shown: its function and size ('himmelblau@640')
   error: null,
 };
 window.explorer = explorer;
@@ -228,9 +229,23 @@ function loadMap() {
   const key = `${explorer.fn}@${side}`;
   if (key === mapKey) return;
   mapKey = key;
-  const image = new Image();
-  image.onload = () => { if (mapKey === key) { mapImage = image; draw(); } };
-  image.src = `/api/map?function=${encodeURIComponent(explorer.fn)}&width=${side}&height=${side}`;
+  // Through the API, which asks again while the server is busy, so that a refusal is shown rather than lost.
+  api(`/api/map?function=${encodeURIComponent(explorer.fn)}&width=${side}&height=${side}`)
+    .then((response) => response.blob())
+    .then((blob) => {
+      if (mapKey !== key) return;
+      const image = new Image();
+      image.onload = () => {
+        URL.revokeObjectURL(image.src);
+        if (mapKey === key) { mapImage = image; explorer.map = key; showError('map-error', null); draw(); }
+      };
+      image.src = URL.createObjectURL(blob);
+    })
+    .catch((error) => {
+      if (mapKey !== key) return;
+      mapKey = '';   // the next change asks again
+      showError('map-error', 'The map could not be drawn: ' + error.message);
+    });
 }
 
 let expressionTimer = null;
