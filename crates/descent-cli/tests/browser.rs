@@ -190,6 +190,12 @@ async fn a_map_that_cannot_be_drawn_says_why() {
     assert!(error.contains("drawing the map took too long"), "{error}");
     assert_eq!(browser.eval("explorer.map").await, Value::Null);
     assert_eq!(browser.eval("explorer.runs.length").await, json!(1));
+    // The refused map is not asked for again as the page redraws (playing the race redraws every frame).
+    let asked = "performance.getEntriesByType('resource').filter(e => e.name.includes('/api/map')).length";
+    let before = browser.eval(asked).await;
+    browser.client.execute("document.getElementById('play').click()", vec![]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(browser.eval(asked).await, before);
 }
 
 /// `text` as a URL's fragment holds it (the characters of expressions that a URL reserves, escaped).

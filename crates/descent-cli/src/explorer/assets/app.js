@@ -229,6 +229,7 @@ function loadMap() {
   const key = `${explorer.fn}@${side}`;
   if (key === mapKey) return;
   mapKey = key;
+  showError('map-error', null);
   // Through the API, which asks again while the server is busy, so that a refusal is shown rather than lost.
   api(`/api/map?function=${encodeURIComponent(explorer.fn)}&width=${side}&height=${side}`)
     .then((response) => response.blob())
@@ -243,8 +244,11 @@ function loadMap() {
     })
     .catch((error) => {
       if (mapKey !== key) return;
-      mapKey = '';   // the next change asks again
+      // mapKey stays: the same map is not asked for again, another surface or size is.
+      mapImage = null;   // not the previous surface's map under this one's runs
+      explorer.map = null;
       showError('map-error', 'The map could not be drawn: ' + error.message);
+      draw();
     });
 }
 
