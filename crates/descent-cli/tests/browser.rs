@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,11 +22,18 @@ struct Browser {
     client: Client,
     driver: Child,
     server: Server,
+    /// The browser's profile, removed when the test ends (after the browser: fields drop in order, after `drop`).
+    _profile: tempfile::TempDir,
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // chromedriver leads a process group of its own, which the browser it starts joins: signalling the group
+        // stops them all, so that no browser outlives a test that fails before `close`.
+        if let Ok(group) = i32::try_from(self.driver.id()) {
+            // SAFETY: kill(2) only sends a signal; a negative pid names the process group.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.driver.wait();
     }
 }
@@ -45,10 +53,12 @@ async fn open_served(args: &[&str], fragment: &str) -> Browser {
     let port = free_port();
     let driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver runs (Debian's chromium-driver package)");
+    let profile = tempfile::tempdir().unwrap();
     let mut capabilities = Capabilities::new();
     capabilities.insert("browserName".into(), json!("chrome"));
     capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
@@ -58,6 +68,7 @@ async fn open_served(args: &[&str], fragment: &str) -> Browser {
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
             "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--window-size=1280,800", "--force-device-scale-factor=1",
+            format!("--user-data-dir={}", profile.path().display()),
         ]}),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -73,13 +84,18 @@ async fn open_served(args: &[&str], fragment: &str) -> Browser {
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
-    let browser = Browser { client, driver, server };
+    let browser = Browser { client, driver, server, _profile: profile };
     browser.client.goto(&format!("{}{fragment}", browser.server.url())).await.unwrap();
     browser.wait_for("explorer.races >= 1").await;
     browser
 }
 
 impl Browser {
+    /// Ends the WebDriver session, so that chromedriver closes the browser and removes its profile.
+    async fn close(self) {
+        self.client.clone().close().await.unwrap();
+    }
+
     async fn eval(&self, expression: &str) -> Value {
         self.client.execute(&format!("return {expression};"), vec![]).await.unwrap()
     }
@@ -175,6 +191,7 @@ async fn the_page_loads_without_console_errors_at_desktop_and_phone_widths() {
         seen.iter().any(|m| m["level"] == "SEVERE" && m["message"].as_str().unwrap().contains("a probe")),
         "{seen:?}"
     );
+    browser.close().await;
 }
 
 /// A map the server will not draw in its time limit (a long expression, 0.2 s) says why under the map, while the
@@ -196,6 +213,7 @@ async fn a_map_that_cannot_be_drawn_says_why() {
     browser.client.execute("document.getElementById('play').click()", vec![]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(browser.eval(asked).await, before);
+    browser.close().await;
 }
 
 /// `text` as a URL's fragment holds it (the characters of expressions that a URL reserves, escaped).
@@ -238,6 +256,7 @@ async fn clicking_the_map_sets_the_start_and_the_trajectories_follow() {
     browser.wait_for_race_after(&races).await;
     let moved = browser.eval("explorer.start").await;
     assert!(moved[0].as_f64().unwrap() > geometry[2][0].as_f64().unwrap());
+    browser.close().await;
 }
 
 #[tokio::test]
@@ -269,6 +288,7 @@ async fn moving_a_learning_rate_slider_changes_the_run() {
         (p[0].as_f64().unwrap().powi(2) + p[1].as_f64().unwrap().powi(2)).sqrt()
     };
     assert!(distance(&after) > 1.5 * distance(&before), "{} vs {}", distance(&after), distance(&before));
+    browser.close().await;
 }
 
 #[tokio::test]
@@ -293,6 +313,7 @@ async fn a_bad_expression_shows_an_inline_error() {
         .as_str()
         .unwrap()
         .contains("x^2 + (y)^2"));
+    browser.close().await;
 }
 
 #[tokio::test]
@@ -331,6 +352,7 @@ async fn a_shared_url_restores_the_same_view() {
     assert_eq!(browser.eval(view).await, shown);
     let steps: Value = serde_json::from_str(shown.as_str().unwrap()).unwrap();
     assert_eq!(steps[2], 123);
+    browser.close().await;
 }
 
 #[tokio::test]
@@ -362,4 +384,5 @@ async fn a_screenshot_shows_every_trajectory_in_its_colour() {
     let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("explorer.png");
     std::fs::write(&path, &png).unwrap();
     eprintln!("screenshot: {}", path.display());
+    browser.close().await;
 }
