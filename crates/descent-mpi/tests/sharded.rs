@@ -5,7 +5,7 @@ mod common;
 
 use std::rc::Rc;
 
-use common::model::{grads, groups, plain_run, start, step_plain, step_sharded, summed};
+use common::model::{grads, groups, plain_run, sharded_after, start, step_plain, step_sharded, summed};
 use common::Threads;
 use descent::{Clip, Param, Point, Spec};
 use descent_mpi::{Communicator, Sharded, Solo, Stage};
@@ -126,9 +126,7 @@ fn one_rank_is_the_plain_optimizer_and_state_splits_across_ranks() {
     assert_eq!(whole, 2 * 4 * 43);
     let shares = |specs: &'static [&'static str]| {
         Threads::run(2, move |comm| {
-            let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
-            let mut params = start(&groups(specs));
-            step_sharded(&mut optimizer, &mut params, 0).unwrap();
+            let (optimizer, _) = sharded_after(comm, specs, Stage::Two, 1);
             optimizer.state_bytes()
         })
     };
@@ -162,11 +160,7 @@ fn schedule_free_evaluates_at_the_average_on_every_rank() {
         params
     };
     let results = Threads::run(2, move |comm| {
-        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
-        let mut params = start(&groups(specs));
-        for step in 0..3 {
-            step_sharded(&mut optimizer, &mut params, step).unwrap();
-        }
+        let (mut optimizer, mut params) = sharded_after(comm, specs, Stage::Two, 3);
         let training = params.clone();
         let mut refs: Vec<&mut [f32]> = params.iter_mut().map(Vec::as_mut_slice).collect();
         optimizer.move_point(&mut refs, Point::Evaluation).unwrap();
@@ -197,11 +191,7 @@ fn reshard(specs: &'static [&'static str]) {
     // Two ranks take three steps with the gradients of a two-rank split, then save.
     let saved = path.clone();
     let after_three = Threads::run(2, move |comm| {
-        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
-        let mut params = start(&groups(specs));
-        for step in 0..3 {
-            step_sharded(&mut optimizer, &mut params, step).unwrap();
-        }
+        let (optimizer, params) = sharded_after(comm, specs, Stage::Two, 3);
         descent_mpi::save(&optimizer, &saved, Vec::new(), serde_json::json!({"epoch": 3})).unwrap();
         params
     });
@@ -282,11 +272,7 @@ fn shares_merge_into_the_plain_optimizers_state() {
     let shares = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let gathered = shares.clone();
     let merged = Threads::run(3, move |comm| {
-        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
-        let mut params = start(&groups(specs));
-        for step in 0..2 {
-            step_sharded(&mut optimizer, &mut params, step).unwrap();
-        }
+        let (optimizer, _) = sharded_after(comm, specs, Stage::Two, 2);
         gathered.lock().unwrap().push(optimizer.state_dict());
         optimizer.communicator().all_reduce_max(0);
         let shares = gathered.lock().unwrap().clone();
@@ -349,9 +335,7 @@ fn indices_record_pieces_or_owners() {
     let path = folder.path().join("run.safetensors");
     let saved = path.clone();
     Threads::run(2, move |comm| {
-        let mut optimizer = Sharded::new(Rc::new(comm), groups(specs), Stage::Two).unwrap();
-        let mut params = start(&groups(specs));
-        step_sharded(&mut optimizer, &mut params, 0).unwrap();
+        let (optimizer, _) = sharded_after(comm, specs, Stage::Two, 1);
         descent_mpi::save(&optimizer, &saved, Vec::new(), serde_json::Value::Null).unwrap();
     });
     let whole = descent_mpi::load(&path).unwrap().optimizer;

@@ -1,7 +1,7 @@
 //! The model, gradients and reference runs the sharding tests share.
 
 use descent::{Clip, DynOptimizer, Param, Spec};
-use descent_mpi::{ShardError, Sharded};
+use descent_mpi::{Communicator, ShardError, Sharded, Stage};
 
 /// A small model: two weight matrices and two biases.
 pub fn params() -> Vec<Param> {
@@ -94,4 +94,19 @@ pub fn plain_run(specs: &[&str], clip: Option<Clip>, ranks: usize, steps: usize)
         step_plain(&mut *optimizer, &mut params, &summed(&lens, step, ranks));
     }
     params
+}
+
+/// The sharded optimizer of `specs` on `comm`'s rank at `stage`, and the parameters after its first `steps` steps.
+pub fn sharded_after(
+    comm: impl Communicator + 'static,
+    specs: &[&str],
+    stage: Stage,
+    steps: usize,
+) -> (Sharded, Vec<Vec<f32>>) {
+    let mut optimizer = Sharded::new(std::rc::Rc::new(comm), groups(specs), stage).unwrap();
+    let mut params = start(&groups(specs));
+    for step in 0..steps {
+        step_sharded(&mut optimizer, &mut params, step).unwrap();
+    }
+    (optimizer, params)
 }
