@@ -121,17 +121,14 @@ fn cut_state(state: &StateRecord<f32>, piece: &Piece, whole: &Shape) -> Result<S
 }
 
 /// The whole state (over the parameters of `skeleton`) that the shares of every rank make: each a state over the
-/// pieces of `partition`, holding the state of its own pieces. Each piece's state is taken from the one share that
-/// holds it, and a parameter's pieces are joined value by value.
+/// pieces of `partition` that the caller has checked with [`fits`], holding the state of its own pieces. Each
+/// piece's state is taken from the one share that holds it, and a parameter's pieces are joined value by value.
 pub(crate) fn join(
     shares: &[StateDict<f32>],
     skeleton: &StateDict<f32>,
     partition: &Partition,
 ) -> Result<StateDict<f32>, String> {
     let pieces = partition.pieces();
-    for share in shares {
-        fits(share, skeleton, partition)?;
-    }
     let mut states: Vec<Option<&StateRecord<f32>>> = vec![None; pieces.len()];
     for share in shares {
         for (k, record) in share.params.iter().enumerate() {

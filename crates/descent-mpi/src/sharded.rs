@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use descent::{Clip, DynOptimizer, Param, ParamState, Point, Spec, StateDict};
 
-use crate::pieces::{cut, join, piece_params, skeleton};
+use crate::pieces::{cut, fits, join, piece_params, skeleton};
 use crate::{Communicator, Partition, ShardError};
 
 /// How much a sharded optimizer splits.
@@ -405,7 +405,11 @@ impl Sharded {
     /// holds it, and a parameter's pieces joined value by value. Shares of another optimizer or partition, two
     /// holding one piece's state, or a parameter with state in some pieces only, are an error.
     pub fn merge(&self, shares: &[StateDict<f32>]) -> Result<StateDict<f32>, ShardError> {
-        join(shares, &self.skeleton(), &self.partition)
+        let skeleton = self.skeleton();
+        shares
+            .iter()
+            .try_for_each(|share| fits(share, &skeleton, &self.partition))
+            .and_then(|()| join(shares, &skeleton, &self.partition))
             .map_err(|reason| ShardError::Checkpoint { path: "(in memory)".into(), reason })
     }
 
